@@ -1,0 +1,491 @@
+//! The state machine (SPEC §2.5, §2.6, §3), decided in pure code. Each
+//! function takes the run as stored and answers what the row and the log must
+//! become; the storage layer writes exactly that in one transaction, with an
+//! UPDATE conditional on the version it read.
+//!
+//! ```text
+//! pending → queued → running → succeeded | failed | timed_out
+//! pending | queued | running → cancelled
+//! ```
+
+use crate::limits::{
+    ERROR_BYTES_MAX, EVENT_DATA_BYTES_MAX, LEASE_TTL_MS_MAX, LEASE_TTL_MS_MIN, RESULT_BYTES_MAX,
+};
+use crate::run::canonical_json;
+use crate::{
+    ConcurrencyGroup, CreationParams, Epoch, Error, EventType, Lease, LifecycleEvent, OnFull,
+    Outcome, Owner, Run, RunId, RunState, Tenant, Timestamp,
+};
+use serde_json::{Value, json};
+
+/// A run as stored, with the lease bookkeeping the JSON view leaves out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The run as the API shows it.
+    pub run: Run,
+    /// The newest lease epoch, kept after the run ends so late calls are fenced.
+    pub epoch: Epoch,
+    /// The lease length of the newest start, reused by heartbeats without one.
+    pub lease_ttl_ms: u64,
+}
+
+/// An event the change writes, before the store gives it a position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Per-run seq (the run's `last_seq` after the change).
+    pub seq: u64,
+    /// Lifecycle name or the caller's type.
+    pub event_type: String,
+    /// Its payload.
+    pub data: Value,
+}
+
+/// What one operation does to one run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Write `after` (conditional on the stored version) and `events`.
+    Apply(Transition),
+    /// A repeat of a change that already happened: answer the run, write nothing.
+    Unchanged,
+}
+
+/// A change of one run row, with the events written in the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The row after the change; its `version` is the stored one + 1.
+    pub after: Record,
+    /// The events, in seq order.
+    pub events: Vec<NewEvent>,
+    /// The run left `queued`/`running`: its group may promote a pending run.
+    pub frees_slot: bool,
+}
+
+/// What admission decides for a create in a concurrency group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// A slot is free: the run is created active.
+    Admit,
+    /// Full, `on_full: enqueue`: the run is created pending.
+    Enqueue,
+    /// Full, `on_full: cancel_active`: cancel these (oldest first), then admit.
+    CancelOldest(Vec<RunId>),
+}
+
+/// Decides a create in `group`, given the group's active runs, oldest first.
+/// The limit applied is the request's; every active run of the key counts.
+pub fn admit(group: &ConcurrencyGroup, active_oldest_first: &[RunId]) -> Result<Admission, Error> {
+    let limit = group.limit as usize;
+    if active_oldest_first.len() < limit {
+        return Ok(Admission::Admit);
+    }
+    match group.on_full {
+        OnFull::Reject => Err(Error::ConcurrencyLimit {
+            key: group.key.clone(),
+            limit: group.limit,
+            active_run_ids: active_oldest_first.to_vec(),
+        }),
+        OnFull::Enqueue => Ok(Admission::Enqueue),
+        OnFull::CancelActive => {
+            let surplus = active_oldest_first.len() + 1 - limit;
+            Ok(Admission::CancelOldest(
+                active_oldest_first[..surplus].to_vec(),
+            ))
+        }
+    }
+}
+
+/// Whether the oldest pending run of a group, created with `pending_limit`,
+/// may be promoted while `active_count` runs of the group are active.
+pub fn may_promote(pending_limit: u32, active_count: usize) -> bool {
+    active_count < pending_limit as usize
+}
+
+/// A lease request: who and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartLease {
+    /// The worker taking the run.
+    pub owner: Owner,
+    /// Lease length.
+    pub lease_ttl_ms: u64,
+}
+
+/// Checks a lease length is within 100 ms – 24 h.
+pub fn check_lease_ttl_ms(lease_ttl_ms: u64) -> Result<(), Error> {
+    if (LEASE_TTL_MS_MIN..=LEASE_TTL_MS_MAX).contains(&lease_ttl_ms) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "lease_ttl_ms",
+            format!(
+                "lease_ttl_ms {lease_ttl_ms} is out of range; expected {LEASE_TTL_MS_MIN} to {LEASE_TTL_MS_MAX}"
+            ),
+        ))
+    }
+}
+
+/// A new run record and its first events: `created`, and `started` when the
+/// create carries a lease and the run is admitted (one change, version 1).
+pub fn create(
+    tenant: Tenant,
+    id: RunId,
+    params: CreationParams,
+    state: RunState,
+    start: Option<&StartLease>,
+    now: Timestamp,
+) -> Transition {
+    assert!(
+        matches!(state, RunState::Pending | RunState::Queued),
+        "a run is created pending or queued"
+    );
+    let created = NewEvent {
+        seq: 1,
+        event_type: LifecycleEvent::Created.as_str().to_owned(),
+        data: json!({"kind": params.kind, "parent_id": params.parent_id, "key": params.key, "state": state}),
+    };
+    let mut record = Record {
+        run: Run {
+            id,
+            tenant,
+            concurrency_key: params.concurrency.as_ref().map(|group| group.key.clone()),
+            concurrency_limit: params.concurrency.as_ref().map(|group| group.limit),
+            concurrency_on_full: params.concurrency.as_ref().map(|group| group.on_full),
+            kind: params.kind,
+            parent_id: params.parent_id,
+            key: params.key,
+            state,
+            attributes: params.attributes,
+            result: None,
+            error: None,
+            version: 1,
+            last_seq: 1,
+            lease: None,
+            children: Default::default(),
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        },
+        epoch: 0,
+        lease_ttl_ms: 0,
+    };
+    let mut events = vec![created];
+    if let (Some(lease), RunState::Queued) = (start, state) {
+        let started = begin_lease(&mut record, lease, now);
+        events.push(started);
+    }
+    Transition {
+        after: record,
+        events,
+        frees_slot: false,
+    }
+}
+
+/// Puts `record` into `running` under a new epoch and returns its `started` event.
+fn begin_lease(record: &mut Record, lease: &StartLease, now: Timestamp) -> NewEvent {
+    record.epoch += 1;
+    record.lease_ttl_ms = lease.lease_ttl_ms;
+    record.run.state = RunState::Running;
+    record.run.started_at = Some(now);
+    record.run.lease = Some(Lease {
+        owner: lease.owner.clone(),
+        epoch: record.epoch,
+        expires_at: now.plus_ms(lease.lease_ttl_ms),
+    });
+    record.run.last_seq += 1;
+    NewEvent {
+        seq: record.run.last_seq,
+        event_type: LifecycleEvent::Started.as_str().to_owned(),
+        data: json!({"owner": lease.owner, "lease_epoch": record.epoch, "expires_at": now.plus_ms(lease.lease_ttl_ms)}),
+    }
+}
+
+/// Refuses the change when `If-Match` named another version.
+pub fn check_version(stored: &Record, expected: Option<u64>) -> Result<(), Error> {
+    match expected {
+        Some(expected) if expected != stored.run.version => Err(Error::VersionConflict {
+            id: stored.run.id.clone(),
+            expected,
+            current: stored.run.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The row after one more change: version + 1, updated now.
+fn next(stored: &Record, now: Timestamp) -> Record {
+    let mut after = stored.clone();
+    after.run.version += 1;
+    after.run.updated_at = now;
+    after
+}
+
+/// Appends a lifecycle event to `after` and returns the transition.
+fn with_lifecycle(
+    mut after: Record,
+    event: LifecycleEvent,
+    data: Value,
+    frees_slot: bool,
+) -> Transition {
+    after.run.last_seq += 1;
+    let event = NewEvent {
+        seq: after.run.last_seq,
+        event_type: event.as_str().to_owned(),
+        data,
+    };
+    Transition {
+        after,
+        events: vec![event],
+        frees_slot,
+    }
+}
+
+fn invalid_transition(stored: &Record, operation: &'static str) -> Error {
+    Error::InvalidTransition {
+        id: stored.run.id.clone(),
+        state: stored.run.state,
+        operation,
+    }
+}
+
+fn stale(stored: &Record, given: Option<Epoch>) -> Error {
+    Error::StaleLease {
+        id: stored.run.id.clone(),
+        given,
+        current: stored.epoch,
+        state: stored.run.state,
+    }
+}
+
+/// queued → running with a new epoch. A repeat by the same owner while the
+/// run still runs under that owner is answered unchanged.
+pub fn start(stored: &Record, lease: &StartLease, now: Timestamp) -> Result<Decision, Error> {
+    match stored.run.state {
+        RunState::Queued => {
+            let mut after = next(stored, now);
+            let started = begin_lease(&mut after, lease, now);
+            Ok(Decision::Apply(Transition {
+                after,
+                events: vec![started],
+                frees_slot: false,
+            }))
+        }
+        RunState::Running
+            if stored
+                .run
+                .lease
+                .as_ref()
+                .is_some_and(|held| held.owner == lease.owner) =>
+        {
+            Ok(Decision::Unchanged)
+        }
+        _ => Err(invalid_transition(stored, "start")),
+    }
+}
+
+/// Extends the lease of a running run held under `epoch`.
+pub fn heartbeat(
+    stored: &Record,
+    epoch: Epoch,
+    lease_ttl_ms: Option<u64>,
+    now: Timestamp,
+) -> Result<Decision, Error> {
+    match stored.run.state {
+        RunState::Pending | RunState::Queued => Err(invalid_transition(stored, "heartbeat")),
+        RunState::Running if epoch == stored.epoch => {
+            let mut after = next(stored, now);
+            let lease_ttl_ms = lease_ttl_ms.unwrap_or(stored.lease_ttl_ms);
+            after.lease_ttl_ms = lease_ttl_ms;
+            if let Some(lease) = after.run.lease.as_mut() {
+                lease.expires_at = now.plus_ms(lease_ttl_ms);
+            }
+            Ok(Decision::Apply(Transition {
+                after,
+                events: Vec::new(),
+                frees_slot: false,
+            }))
+        }
+        _ => Err(stale(stored, Some(epoch))),
+    }
+}
+
+/// What a worker reports when it finishes a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// The epoch of the lease the worker holds.
+    pub lease_epoch: Epoch,
+    /// Succeeded or failed.
+    pub outcome: Outcome,
+    /// Any JSON value.
+    pub result: Option<Value>,
+    /// A message for a failure.
+    pub error: Option<String>,
+}
+
+/// Checks a finish's payload sizes.
+pub fn check_finish(finish: &Finish) -> Result<(), Error> {
+    if let Some(result) = &finish.result {
+        let bytes = serde_json::to_vec(result)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if bytes > RESULT_BYTES_MAX {
+            return Err(Error::invalid(
+                "result",
+                format!(
+                    "result is {bytes} bytes serialized; at most {RESULT_BYTES_MAX} are allowed"
+                ),
+            ));
+        }
+    }
+    check_error_text("error", finish.error.as_deref())
+}
+
+/// Checks an error message or cancel reason fits [`ERROR_BYTES_MAX`].
+pub fn check_error_text(field: &'static str, text: Option<&str>) -> Result<(), Error> {
+    match text {
+        Some(text) if text.len() > ERROR_BYTES_MAX => Err(Error::invalid(
+            field,
+            format!(
+                "{field} is {} bytes; at most {ERROR_BYTES_MAX} are allowed",
+                text.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// running → succeeded | failed under `epoch`. A repeat of the same finish is
+/// answered unchanged; any other call on an ended run is `stale_lease`.
+pub fn finish(stored: &Record, finish: &Finish, now: Timestamp) -> Result<Decision, Error> {
+    let run = &stored.run;
+    match run.state {
+        RunState::Pending | RunState::Queued => Err(invalid_transition(stored, "finish")),
+        RunState::Running if finish.lease_epoch == stored.epoch => {
+            let mut after = next(stored, now);
+            after.run.state = finish.outcome.state();
+            after.run.lease = None;
+            after.run.result = finish.result.clone();
+            after.run.error = finish.error.clone();
+            after.run.finished_at = Some(now);
+            let event = match finish.outcome {
+                Outcome::Succeeded => LifecycleEvent::Succeeded,
+                Outcome::Failed => LifecycleEvent::Failed,
+            };
+            let data = json!({"lease_epoch": finish.lease_epoch, "result": finish.result, "error": finish.error});
+            Ok(Decision::Apply(with_lifecycle(after, event, data, true)))
+        }
+        state
+            if state == finish.outcome.state()
+                && finish.lease_epoch == stored.epoch
+                && run.error == finish.error
+                && run.result.as_ref().map(canonical_json)
+                    == finish.result.as_ref().map(canonical_json) =>
+        {
+            Ok(Decision::Unchanged)
+        }
+        _ => Err(stale(stored, Some(finish.lease_epoch))),
+    }
+}
+
+/// pending | queued | running → cancelled. A repeat cancel answers the run
+/// unchanged whatever its reason. `cancelled_by` names the run whose create
+/// cancelled this one (`on_full: cancel_active`).
+pub fn cancel(
+    stored: &Record,
+    reason: Option<&str>,
+    cancelled_by: Option<&RunId>,
+    now: Timestamp,
+) -> Result<Decision, Error> {
+    match stored.run.state {
+        RunState::Cancelled => Ok(Decision::Unchanged),
+        RunState::Succeeded | RunState::Failed | RunState::TimedOut => {
+            Err(invalid_transition(stored, "cancel"))
+        }
+        RunState::Pending | RunState::Queued | RunState::Running => {
+            let mut after = next(stored, now);
+            let error = match (reason, cancelled_by) {
+                (Some(reason), _) => Some(reason.to_owned()),
+                (None, Some(by)) => Some(format!("cancelled to make room for run {by}")),
+                (None, None) => None,
+            };
+            after.run.state = RunState::Cancelled;
+            after.run.lease = None;
+            after.run.error = error.clone();
+            after.run.finished_at = Some(now);
+            let data = json!({"reason": error, "cancelled_by": cancelled_by});
+            let frees_slot = stored.run.state.is_active();
+            Ok(Decision::Apply(with_lifecycle(
+                after,
+                LifecycleEvent::Cancelled,
+                data,
+                frees_slot,
+            )))
+        }
+    }
+}
+
+/// pending → queued, when a slot of its group freed.
+pub fn promote(stored: &Record, now: Timestamp) -> Transition {
+    assert_eq!(
+        stored.run.state,
+        RunState::Pending,
+        "only a pending run is promoted"
+    );
+    let mut after = next(stored, now);
+    after.run.state = RunState::Queued;
+    with_lifecycle(after, LifecycleEvent::Promoted, json!({}), false)
+}
+
+/// running → timed_out when the lease expired at or before `now`; `None` otherwise.
+pub fn reap(stored: &Record, now: Timestamp) -> Option<Transition> {
+    let lease = stored.run.lease.as_ref()?;
+    if stored.run.state != RunState::Running || lease.expires_at > now {
+        return None;
+    }
+    let mut after = next(stored, now);
+    after.run.state = RunState::TimedOut;
+    after.run.lease = None;
+    after.run.finished_at = Some(now);
+    let data =
+        json!({"lease_epoch": stored.epoch, "owner": lease.owner, "expired_at": lease.expires_at});
+    Some(with_lifecycle(after, LifecycleEvent::TimedOut, data, true))
+}
+
+/// A caller's event: before the run starts no epoch is needed; while it runs
+/// the current epoch is; after it ends appends are refused (`stale_lease`).
+pub fn append(
+    stored: &Record,
+    event_type: &EventType,
+    data: Value,
+    lease_epoch: Option<Epoch>,
+    now: Timestamp,
+) -> Result<Transition, Error> {
+    let bytes = serde_json::to_vec(&data)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if bytes > EVENT_DATA_BYTES_MAX {
+        return Err(Error::invalid(
+            "data",
+            format!("data is {bytes} bytes serialized; at most {EVENT_DATA_BYTES_MAX} are allowed"),
+        ));
+    }
+    match stored.run.state {
+        RunState::Pending | RunState::Queued => {}
+        RunState::Running if lease_epoch == Some(stored.epoch) => {}
+        _ => return Err(stale(stored, lease_epoch)),
+    }
+    let mut after = next(stored, now);
+    after.run.last_seq += 1;
+    let event = NewEvent {
+        seq: after.run.last_seq,
+        event_type: event_type.as_str().to_owned(),
+        data,
+    };
+    Ok(Transition {
+        after,
+        events: vec![event],
+        frees_slot: false,
+    })
+}
+
+#[cfg(test)]
+mod tests;
