@@ -42,6 +42,7 @@ pub struct NewEvent {
 
 /// What one operation does to one run.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // built once per operation, never stored
 pub enum Decision {
     /// Write `after` (conditional on the stored version) and `events`.
     Apply(Transition),

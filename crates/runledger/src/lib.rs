@@ -1,1 +1,31 @@
-//! lib
+//! Run records whose guarantees the database enforces. Start at [`Ledger`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), runledger::Error> {
+//! use runledger::{CreateRun, Kind, Ledger, Tenant};
+//! let ledger = Ledger::open("sqlite://runledger.db").await?;
+//! let created = ledger
+//!     .create_run(&Tenant::default(), CreateRun::new(Kind::parse("nightly-etl")?))
+//!     .await?;
+//! println!("{} is {}", created.run.id, created.run.state);
+//! # Ok(()) }
+//! ```
+
+mod audit;
+mod clock;
+mod failpoints;
+mod ledger;
+mod reaper;
+mod requests;
+mod store;
+
+pub use audit::{Audit, Problem, ProblemKind};
+pub use ledger::{Ledger, Options};
+pub use requests::{
+    AppendEvent, Appended, Cancel, CreateRun, Created, Heartbeat, ListRuns, RunPage, StartRun,
+};
+pub use runledger_core::transition::{Finish, StartLease};
+pub use runledger_core::{
+    Children, ConcurrencyGroup, ConcurrencyKey, Epoch, Error, ErrorCode, Event, EventType, Kind,
+    Lease, OnFull, Outcome, Owner, Run, RunId, RunState, Segment, Tenant, Timestamp, limits,
+};

@@ -1,0 +1,205 @@
+//! [`Ledger`]: the library's front door. It checks requests, hands them to
+//! the store, and runs the reaper for as long as it is open.
+
+use crate::audit::Audit;
+use crate::requests::{
+    AppendEvent, Appended, Cancel, CreateRun, Created, Heartbeat, ListRuns, RunPage, StartRun,
+    event_page_limit,
+};
+use crate::store::{Store, sqlite};
+use crate::{failpoints, reaper};
+use runledger_core::transition::{Finish, check_finish};
+use runledger_core::{Error, Event, Run, RunId, Tenant};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Default reaper period (SPEC §4: expired leases are reaped within about a second).
+pub const REAP_INTERVAL_DEFAULT: Duration = Duration::from_millis(500);
+
+/// How to open a ledger.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often this process looks for expired leases; `None` runs no reaper.
+    pub reap_interval: Option<Duration>,
+    /// SQLite only: the most pages the file may grow to (`PRAGMA max_page_count`).
+    pub sqlite_max_page_count: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            reap_interval: Some(REAP_INTERVAL_DEFAULT),
+            sqlite_max_page_count: None,
+        }
+    }
+}
+
+/// A handle on a run ledger. Cheap to clone; every clone shares one store and
+/// one reaper, which stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    reaper: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(reaper) = self.reaper.get_mut().ok().and_then(Option::take) {
+            reaper.abort();
+        }
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger at `url` with default options: `sqlite://relative.db`,
+    /// `sqlite:///abs/path.db` or a plain path. Creates and migrates the
+    /// database as needed. Must be called inside a Tokio runtime.
+    pub async fn open(url: &str) -> Result<Ledger, Error> {
+        Ledger::open_with(url, Options::default()).await
+    }
+
+    /// Opens the ledger at `url` with `options`.
+    pub async fn open_with(url: &str, options: Options) -> Result<Ledger, Error> {
+        failpoints::arm_from_env();
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(Error::invalid(
+                "db",
+                "PostgreSQL is not supported by this build yet; use a sqlite:// URL",
+            ));
+        } else {
+            let sqlite_options = sqlite::SqliteOptions {
+                max_page_count: options.sqlite_max_page_count,
+            };
+            Store::Sqlite(sqlite::Store::open(url, sqlite_options).await?)
+        };
+        let inner = Arc::new(Inner {
+            store,
+            reaper: std::sync::Mutex::new(None),
+        });
+        if let Some(interval) = options.reap_interval {
+            let handle = reaper::spawn(Arc::downgrade(&inner), interval);
+            *inner
+                .reaper
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(handle);
+        }
+        Ok(Ledger { inner })
+    }
+
+    /// Creates a run, or answers the existing identical one (`created: false`).
+    /// Concurrent creates of one id, from any process, yield one run.
+    pub async fn create_run(&self, tenant: &Tenant, request: CreateRun) -> Result<Created, Error> {
+        let request = request.resolve()?;
+        self.inner.store.create(tenant, request).await
+    }
+
+    /// The run `id`, or `not_found`.
+    pub async fn get_run(&self, tenant: &Tenant, id: &RunId) -> Result<Run, Error> {
+        self.inner
+            .store
+            .get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::RunNotFound { id: id.clone() })
+    }
+
+    /// A page of runs, oldest first.
+    pub async fn list_runs(&self, tenant: &Tenant, filter: ListRuns) -> Result<RunPage, Error> {
+        filter.page_limit()?;
+        filter.after_order()?;
+        self.inner.store.list(tenant, filter).await
+    }
+
+    /// queued → running under a new lease epoch.
+    pub async fn start(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: StartRun,
+    ) -> Result<Run, Error> {
+        request.check()?;
+        self.inner.store.start(tenant, id, request).await
+    }
+
+    /// Extends the lease of a running run.
+    pub async fn heartbeat(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Heartbeat,
+    ) -> Result<Run, Error> {
+        request.check()?;
+        self.inner.store.heartbeat(tenant, id, request).await
+    }
+
+    /// running → succeeded | failed. `if_version` is `If-Match`.
+    pub async fn finish(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Finish,
+        if_version: Option<u64>,
+    ) -> Result<Run, Error> {
+        check_finish(&request)?;
+        self.inner
+            .store
+            .finish(tenant, id, request, if_version)
+            .await
+    }
+
+    /// pending | queued | running → cancelled.
+    pub async fn cancel(&self, tenant: &Tenant, id: &RunId, request: Cancel) -> Result<Run, Error> {
+        request.check()?;
+        self.inner.store.cancel(tenant, id, request).await
+    }
+
+    /// Appends a caller event to a run's log.
+    pub async fn append_event(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: AppendEvent,
+    ) -> Result<Appended, Error> {
+        self.inner.store.append(tenant, id, request).await
+    }
+
+    /// A run's events with seq > `after_seq`, at most `limit` (default 50, max 1,000).
+    pub async fn events(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        after_seq: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Event>, Error> {
+        let limit = event_page_limit(limit)?;
+        self.inner.store.events(tenant, id, after_seq, limit).await
+    }
+
+    /// A tenant's events with position > `after_position`, in position order.
+    pub async fn tenant_events(
+        &self,
+        tenant: &Tenant,
+        after_position: u64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Event>, Error> {
+        let limit = event_page_limit(limit)?;
+        self.inner
+            .store
+            .tenant_events(tenant, after_position, limit)
+            .await
+    }
+
+    /// Times out running runs whose lease expired; answers how many. The
+    /// background reaper calls this; so may anyone (each expiry is reaped once).
+    pub async fn reap(&self) -> Result<u64, Error> {
+        self.inner.store.reap().await
+    }
+
+    /// Checks every invariant of SPEC §2 against the stored rows.
+    pub async fn audit(&self) -> Result<Audit, Error> {
+        self.inner.store.audit().await
+    }
+}

@@ -1,0 +1,35 @@
+//! Lease expiry. Every process that opens a ledger runs a reaper; any may
+//! reap. The change is conditional on the version read under the write lock,
+//! so each expiry is reaped exactly once however many reapers race.
+
+use crate::ledger::Inner;
+use std::sync::Weak;
+use std::time::Duration;
+
+/// Starts the reaper; it ends when the ledger is dropped.
+pub(crate) fn spawn(ledger: Weak<Inner>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(inner) = ledger.upgrade() else {
+                return;
+            };
+            // A cheap read first: an idle ledger never takes the write lock.
+            match inner.store.has_expired_leases().await {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "the reaper could not look for expired leases");
+                    continue;
+                }
+            }
+            match inner.store.reap().await {
+                Ok(0) => {}
+                Ok(reaped) => tracing::info!(reaped, "timed out runs whose lease expired"),
+                Err(error) => tracing::warn!(%error, "the reaper could not reap"),
+            }
+        }
+    })
+}

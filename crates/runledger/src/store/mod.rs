@@ -1,0 +1,139 @@
+//! The storage boundary. One enum, one arm per backend: the ledger calls the
+//! same methods whatever the database, and each backend keeps its SQL to
+//! itself.
+
+pub(crate) mod sqlite;
+
+use crate::audit::Audit;
+use crate::requests::{
+    AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
+};
+use runledger_core::transition::Finish;
+use runledger_core::{Error, Event, Run, RunId, Tenant};
+
+/// A ledger's database.
+pub(crate) enum Store {
+    /// An embedded SQLite file.
+    Sqlite(sqlite::Store),
+}
+
+impl Store {
+    pub(crate) async fn create(
+        &self,
+        tenant: &Tenant,
+        request: ResolvedCreate,
+    ) -> Result<Created, Error> {
+        match self {
+            Store::Sqlite(store) => store.create(tenant, request).await,
+        }
+    }
+
+    pub(crate) async fn get(&self, tenant: &Tenant, id: &RunId) -> Result<Option<Run>, Error> {
+        match self {
+            Store::Sqlite(store) => store.get(tenant, id).await,
+        }
+    }
+
+    pub(crate) async fn list(&self, tenant: &Tenant, filter: ListRuns) -> Result<RunPage, Error> {
+        match self {
+            Store::Sqlite(store) => store.list(tenant, filter).await,
+        }
+    }
+
+    pub(crate) async fn start(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: StartRun,
+    ) -> Result<Run, Error> {
+        match self {
+            Store::Sqlite(store) => store.start(tenant, id, request).await,
+        }
+    }
+
+    pub(crate) async fn heartbeat(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Heartbeat,
+    ) -> Result<Run, Error> {
+        match self {
+            Store::Sqlite(store) => store.heartbeat(tenant, id, request).await,
+        }
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Finish,
+        if_version: Option<u64>,
+    ) -> Result<Run, Error> {
+        match self {
+            Store::Sqlite(store) => store.finish(tenant, id, request, if_version).await,
+        }
+    }
+
+    pub(crate) async fn cancel(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Cancel,
+    ) -> Result<Run, Error> {
+        match self {
+            Store::Sqlite(store) => store.cancel(tenant, id, request).await,
+        }
+    }
+
+    pub(crate) async fn append(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: AppendEvent,
+    ) -> Result<Appended, Error> {
+        match self {
+            Store::Sqlite(store) => store.append(tenant, id, request).await,
+        }
+    }
+
+    pub(crate) async fn events(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        match self {
+            Store::Sqlite(store) => store.events(tenant, id, after_seq, limit).await,
+        }
+    }
+
+    pub(crate) async fn tenant_events(
+        &self,
+        tenant: &Tenant,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        match self {
+            Store::Sqlite(store) => store.tenant_events(tenant, after_position, limit).await,
+        }
+    }
+
+    pub(crate) async fn has_expired_leases(&self) -> Result<bool, Error> {
+        match self {
+            Store::Sqlite(store) => store.has_expired_leases().await,
+        }
+    }
+
+    pub(crate) async fn reap(&self) -> Result<u64, Error> {
+        match self {
+            Store::Sqlite(store) => store.reap().await,
+        }
+    }
+
+    pub(crate) async fn audit(&self) -> Result<Audit, Error> {
+        match self {
+            Store::Sqlite(store) => store.audit().await,
+        }
+    }
+}

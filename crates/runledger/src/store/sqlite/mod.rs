@@ -1,0 +1,247 @@
+//! The embedded SQLite backend: one file in WAL mode with durable commits.
+//!
+//! In-process writes go through one writer thread that commits many
+//! operations per transaction (group commit, a savepoint per operation);
+//! writes from other processes on the same file serialize on SQLite's write
+//! lock, taken up front with `BEGIN IMMEDIATE`. Reads run on a small pool of
+//! read connections and never wait for the writer.
+
+mod audit;
+mod connection;
+mod migrate;
+mod read;
+mod rows;
+mod write;
+mod writer;
+
+use crate::audit::Audit;
+use crate::clock;
+use crate::requests::{
+    AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
+};
+use connection::{Location, ReadPool};
+use runledger_core::transition::{self, Finish};
+use runledger_core::{Error, Event, Run, RunId, Tenant};
+use std::sync::Arc;
+use writer::Writer;
+
+/// Most expired leases one reap transaction handles; the rest wait for the next.
+const REAP_BATCH_RUNS_MAX: i64 = 256;
+
+/// Settings of the SQLite backend.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SqliteOptions {
+    /// `PRAGMA max_page_count`: writes that would grow the file beyond it fail.
+    pub(crate) max_page_count: Option<u64>,
+}
+
+/// An open SQLite ledger file.
+pub(crate) struct Store {
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the file at `location`.
+    pub(crate) async fn open(url: &str, options: SqliteOptions) -> Result<Store, Error> {
+        let location = Location::parse(url)?;
+        let (writer_connection, readers) = tokio::task::spawn_blocking(move || {
+            let connection = connection::open(&location, &options)?;
+            migrate::run(&connection)?;
+            Ok::<_, Error>((connection, ReadPool::new(location)))
+        })
+        .await
+        .map_err(Error::storage)??;
+        Ok(Store {
+            writer: Writer::spawn(writer_connection),
+            readers: Arc::new(readers),
+        })
+    }
+
+    pub(crate) async fn create(
+        &self,
+        tenant: &Tenant,
+        request: ResolvedCreate,
+    ) -> Result<Created, Error> {
+        // Repeats are reads: an existing run is answered without the writer.
+        let (lookup_tenant, lookup_id) = (tenant.clone(), request.id.clone());
+        let existing = self
+            .readers
+            .read(move |connection| read::run(connection, &lookup_tenant, &lookup_id))
+            .await?;
+        if let Some(existing) = existing {
+            return request.match_existing(existing);
+        }
+        let tenant = tenant.clone();
+        self.writer
+            .write(move |connection, now| write::create(connection, &tenant, &request, now))
+            .await
+    }
+
+    pub(crate) async fn get(&self, tenant: &Tenant, id: &RunId) -> Result<Option<Run>, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.readers
+            .read(move |connection| read::run(connection, &tenant, &id))
+            .await
+    }
+
+    pub(crate) async fn list(&self, tenant: &Tenant, filter: ListRuns) -> Result<RunPage, Error> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| read::list(connection, &tenant, &filter))
+            .await
+    }
+
+    pub(crate) async fn start(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: StartRun,
+    ) -> Result<Run, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.writer
+            .write(move |connection, now| {
+                write::change(
+                    connection,
+                    &tenant,
+                    &id,
+                    "start",
+                    request.if_version,
+                    now,
+                    |stored| transition::start(stored, &request.lease, now),
+                )
+            })
+            .await
+    }
+
+    pub(crate) async fn heartbeat(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Heartbeat,
+    ) -> Result<Run, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.writer
+            .write(move |connection, now| {
+                write::change(
+                    connection,
+                    &tenant,
+                    &id,
+                    "heartbeat",
+                    request.if_version,
+                    now,
+                    |stored| {
+                        transition::heartbeat(
+                            stored,
+                            request.lease_epoch,
+                            request.lease_ttl_ms,
+                            now,
+                        )
+                    },
+                )
+            })
+            .await
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Finish,
+        if_version: Option<u64>,
+    ) -> Result<Run, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.writer
+            .write(move |connection, now| {
+                write::change(
+                    connection,
+                    &tenant,
+                    &id,
+                    "finish",
+                    if_version,
+                    now,
+                    |stored| transition::finish(stored, &request, now),
+                )
+            })
+            .await
+    }
+
+    pub(crate) async fn cancel(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Cancel,
+    ) -> Result<Run, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.writer
+            .write(move |connection, now| {
+                write::change(
+                    connection,
+                    &tenant,
+                    &id,
+                    "cancel",
+                    request.if_version,
+                    now,
+                    |stored| transition::cancel(stored, request.reason.as_deref(), None, now),
+                )
+            })
+            .await
+    }
+
+    pub(crate) async fn append(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: AppendEvent,
+    ) -> Result<Appended, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.writer
+            .write(move |connection, now| write::append(connection, &tenant, &id, &request, now))
+            .await
+    }
+
+    pub(crate) async fn events(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.readers
+            .read(move |connection| read::run_events(connection, &tenant, &id, after_seq, limit))
+            .await
+    }
+
+    pub(crate) async fn tenant_events(
+        &self,
+        tenant: &Tenant,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| read::tenant_events(connection, &tenant, after_position, limit))
+            .await
+    }
+
+    pub(crate) async fn has_expired_leases(&self) -> Result<bool, Error> {
+        let now = clock::now();
+        self.readers
+            .read(move |connection| read::has_expired_leases(connection, now))
+            .await
+    }
+
+    pub(crate) async fn reap(&self) -> Result<u64, Error> {
+        self.writer
+            .write(|connection, now| write::reap(connection, now, REAP_BATCH_RUNS_MAX))
+            .await
+    }
+
+    pub(crate) async fn audit(&self) -> Result<Audit, Error> {
+        let now = clock::now();
+        self.readers
+            .read(move |connection| audit::run(connection, now))
+            .await
+    }
+}

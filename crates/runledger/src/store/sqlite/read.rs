@@ -1,0 +1,268 @@
+//! Queries. Each takes a connection, so the writer (inside its transaction)
+//! and the read pool (inside a read snapshot) share them.
+
+use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
+use crate::requests::{ListRuns, RunPage};
+use runledger_core::transition::Record;
+use runledger_core::{
+    Children, ConcurrencyKey, Error, Event, Run, RunId, RunState, Tenant, Timestamp,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+/// The stored record of `id`, children not counted.
+pub(crate) fn record(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+) -> Result<Option<Record>, Error> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1 AND id = ?2"
+        ))
+        .map_err(Error::storage)?;
+    statement
+        .query_row(params![tenant.as_str(), id.as_str()], rows::record)
+        .optional()
+        .map_err(Error::storage)
+}
+
+/// Counts of `parent`'s direct children per state.
+pub(crate) fn children(
+    connection: &Connection,
+    tenant: &Tenant,
+    parent: &RunId,
+) -> Result<Children, Error> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT state, COUNT(*) FROM runs WHERE tenant = ?1 AND parent_id = ?2 GROUP BY state",
+        )
+        .map_err(Error::storage)?;
+    let counts = statement
+        .query_map(params![tenant.as_str(), parent.as_str()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(Error::storage)?
+        .map(|row| {
+            let (state, count) = row.map_err(Error::storage)?;
+            Ok((RunState::parse(&state)?, count as u64))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Children::from_counts(counts))
+}
+
+/// `record` with its children counted: the run as the API shows it.
+pub(crate) fn with_children(connection: &Connection, record: Record) -> Result<Run, Error> {
+    let mut run = record.run;
+    run.children = children(connection, &run.tenant, &run.id)?;
+    Ok(run)
+}
+
+/// The run `id` as the API shows it.
+pub(crate) fn run(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+) -> Result<Option<Run>, Error> {
+    record(connection, tenant, id)?
+        .map(|record| with_children(connection, record))
+        .transpose()
+}
+
+/// Whether `id` exists.
+pub(crate) fn exists(connection: &Connection, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
+    let mut statement = connection
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM runs WHERE tenant = ?1 AND id = ?2)")
+        .map_err(Error::storage)?;
+    statement
+        .query_row(params![tenant.as_str(), id.as_str()], |row| row.get(0))
+        .map_err(Error::storage)
+}
+
+/// The active runs of a group, oldest first.
+pub(crate) fn active_ids(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+) -> Result<Vec<RunId>, Error> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id FROM runs WHERE tenant = ?1 AND concurrency_key = ?2 \
+             AND state IN ('queued', 'running') ORDER BY created_order",
+        )
+        .map_err(Error::storage)?;
+    statement
+        .query_map(params![tenant.as_str(), key.as_str()], |row| {
+            row.get::<_, String>(0)
+        })
+        .map_err(Error::storage)?
+        .map(|id| RunId::parse(&id.map_err(Error::storage)?))
+        .collect()
+}
+
+/// The oldest pending run of a group.
+pub(crate) fn pending_head(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+) -> Result<Option<Record>, Error> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1 AND concurrency_key = ?2 \
+             AND state = 'pending' ORDER BY created_order LIMIT 1"
+        ))
+        .map_err(Error::storage)?;
+    statement
+        .query_row(params![tenant.as_str(), key.as_str()], rows::record)
+        .optional()
+        .map_err(Error::storage)
+}
+
+/// Running runs whose lease expired at or before `now`, soonest expiry first.
+pub(crate) fn expired(
+    connection: &Connection,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<Record>, Error> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE state = 'running' AND lease_expires_at <= ?1 \
+             ORDER BY lease_expires_at LIMIT ?2"
+        ))
+        .map_err(Error::storage)?;
+    statement
+        .query_map(params![now.unix_ms(), limit], rows::record)
+        .map_err(Error::storage)?
+        .map(|record| record.map_err(Error::storage))
+        .collect()
+}
+
+/// Whether any lease expired at or before `now` (the reaper's cheap check).
+pub(crate) fn has_expired_leases(connection: &Connection, now: Timestamp) -> Result<bool, Error> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE state = 'running' AND lease_expires_at <= ?1)",
+        )
+        .map_err(Error::storage)?;
+    statement
+        .query_row([now.unix_ms()], |row| row.get(0))
+        .map_err(Error::storage)
+}
+
+/// One page of a tenant's runs, oldest first, filtered.
+pub(crate) fn list(
+    connection: &Connection,
+    tenant: &Tenant,
+    filter: &ListRuns,
+) -> Result<RunPage, Error> {
+    let limit = filter.page_limit()?;
+    let after = filter.after_order()?;
+    let mut sql = format!(
+        "SELECT {RUN_COLUMNS}, created_order FROM runs WHERE tenant = ?1 AND created_order > ?2"
+    );
+    let mut values: Vec<SqlValue> = vec![tenant.as_str().to_owned().into(), after.into()];
+    let mut filter_on = |column: &str, value: Option<String>| {
+        if let Some(value) = value {
+            values.push(value.into());
+            sql.push_str(&format!(" AND {column} = ?{}", values.len()));
+        }
+    };
+    filter_on("state", filter.state.map(|state| state.as_str().to_owned()));
+    filter_on(
+        "kind",
+        filter.kind.as_ref().map(|kind| kind.as_str().to_owned()),
+    );
+    filter_on(
+        "parent_id",
+        filter.parent_id.as_ref().map(|id| id.as_str().to_owned()),
+    );
+    filter_on(
+        "concurrency_key",
+        filter
+            .concurrency_key
+            .as_ref()
+            .map(|key| key.as_str().to_owned()),
+    );
+    values.push(i64::from(limit + 1).into());
+    sql.push_str(&format!(" ORDER BY created_order LIMIT ?{}", values.len()));
+    let mut statement = connection.prepare_cached(&sql).map_err(Error::storage)?;
+    let rows: Vec<(Record, i64)> = statement
+        .query_map(params_from_iter(values), |row| {
+            Ok((rows::record(row)?, row.get(22)?))
+        })
+        .map_err(Error::storage)?
+        .collect::<Result<_, _>>()
+        .map_err(Error::storage)?;
+    let more = rows.len() > limit as usize;
+    let mut runs = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut last_order = None;
+    for (record, order) in rows.into_iter().take(limit as usize) {
+        runs.push(with_children(connection, record)?);
+        last_order = Some(order);
+    }
+    Ok(RunPage {
+        runs,
+        next_cursor: if more {
+            last_order.map(|order| order.to_string())
+        } else {
+            None
+        },
+    })
+}
+
+/// A run's events after `after_seq`; `not_found` when the run does not exist.
+pub(crate) fn run_events(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+    after_seq: u64,
+    limit: u32,
+) -> Result<Vec<Event>, Error> {
+    if !exists(connection, tenant, id)? {
+        return Err(Error::RunNotFound { id: id.clone() });
+    }
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ?1 AND run_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+        ))
+        .map_err(Error::storage)?;
+    statement
+        .query_map(
+            params![
+                tenant.as_str(),
+                id.as_str(),
+                i64::try_from(after_seq).unwrap_or(i64::MAX),
+                limit
+            ],
+            rows::event,
+        )
+        .map_err(Error::storage)?
+        .map(|event| event.map_err(Error::storage))
+        .collect()
+}
+
+/// A tenant's events after `after_position`, in position order.
+pub(crate) fn tenant_events(
+    connection: &Connection,
+    tenant: &Tenant,
+    after_position: u64,
+    limit: u32,
+) -> Result<Vec<Event>, Error> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
+        ))
+        .map_err(Error::storage)?;
+    statement
+        .query_map(
+            params![
+                tenant.as_str(),
+                i64::try_from(after_position).unwrap_or(i64::MAX),
+                limit
+            ],
+            rows::event,
+        )
+        .map_err(Error::storage)?
+        .map(|event| event.map_err(Error::storage))
+        .collect()
+}

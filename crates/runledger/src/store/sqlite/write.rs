@@ -1,0 +1,235 @@
+//! The write operations, each run by the writer inside its own savepoint of
+//! a group-commit transaction. Each reads the rows it needs, asks the core's
+//! state machine what to do, and writes the answer: a run row changed only
+//! `WHERE version = <the version read>`, plus its events, together.
+
+use super::{read, rows};
+use crate::failpoints;
+use crate::requests::{AppendEvent, Appended, Created, ResolvedCreate};
+use runledger_core::transition::{self, Admission, Decision, Record, Transition};
+use runledger_core::{ConcurrencyKey, Error, Run, RunId, RunState, Tenant, Timestamp};
+use rusqlite::Connection;
+
+/// Creates a run, or answers the existing one (guarantees 1–4).
+pub(crate) fn create(
+    connection: &Connection,
+    tenant: &Tenant,
+    request: &ResolvedCreate,
+    now: Timestamp,
+) -> Result<Created, Error> {
+    // Under the write lock nobody else can insert this id between this read
+    // and the insert; the unique index runs_one_per_id stays the referee.
+    if let Some(existing) = read::run(connection, tenant, &request.id)? {
+        return request.match_existing(existing);
+    }
+    if let Some(parent_id) = &request.params.parent_id
+        && !read::exists(connection, tenant, parent_id)?
+    {
+        return Err(Error::ParentNotFound {
+            parent_id: parent_id.clone(),
+        });
+    }
+    let state = match &request.params.concurrency {
+        None => RunState::Queued,
+        Some(group) => {
+            let active = read::active_ids(connection, tenant, &group.key)?;
+            match transition::admit(group, &active)? {
+                Admission::Admit => RunState::Queued,
+                Admission::Enqueue => RunState::Pending,
+                Admission::CancelOldest(victims) => {
+                    for victim in victims {
+                        cancel_for_room(connection, tenant, &victim, &request.id, now)?;
+                    }
+                    RunState::Queued
+                }
+            }
+        }
+    };
+    let created = transition::create(
+        tenant.clone(),
+        request.id.clone(),
+        request.params.clone(),
+        state,
+        request.start.as_ref(),
+        now,
+    );
+    let position = rows::next_position(connection, tenant).map_err(storage)?;
+    rows::insert_run(connection, &created.after, position).map_err(storage)?;
+    failpoints::hit("create_run", "after_run_row")?;
+    insert_events(connection, &created, position, now)?;
+    failpoints::hit("create_run", "after_events")?;
+    Ok(Created {
+        run: created.after.run,
+        created: true,
+    })
+}
+
+/// Cancels an active run to make room for `new_run` (`on_full: cancel_active`).
+/// Its slot goes to the new run, so nothing is promoted.
+fn cancel_for_room(
+    connection: &Connection,
+    tenant: &Tenant,
+    victim: &RunId,
+    new_run: &RunId,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let stored = read::record(connection, tenant, victim)?
+        .ok_or_else(|| Error::storage(format!("active run {victim} vanished")))?;
+    match transition::cancel(&stored, None, Some(new_run), now)? {
+        Decision::Apply(cancelled) => {
+            write_transition(connection, &stored, &cancelled, "cancel", now).map(drop)
+        }
+        Decision::Unchanged => Ok(()),
+    }
+}
+
+/// Loads a run, checks `If-Match`, lets `decide` choose, and applies the
+/// decision; the answer is the run after the change (or unchanged).
+pub(crate) fn change(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+    operation: &'static str,
+    if_version: Option<u64>,
+    now: Timestamp,
+    decide: impl FnOnce(&Record) -> Result<Decision, Error>,
+) -> Result<Run, Error> {
+    let stored = read::record(connection, tenant, id)?
+        .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
+    transition::check_version(&stored, if_version)?;
+    match decide(&stored)? {
+        Decision::Unchanged => read::with_children(connection, stored),
+        Decision::Apply(transition) => {
+            apply(connection, &stored, &transition, operation, now)?;
+            read::with_children(connection, transition.after)
+        }
+    }
+}
+
+/// Appends a caller event (guarantee 5: fenced by the lease epoch).
+pub(crate) fn append(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+    request: &AppendEvent,
+    now: Timestamp,
+) -> Result<Appended, Error> {
+    let stored = read::record(connection, tenant, id)?
+        .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
+    transition::check_version(&stored, request.if_version)?;
+    let appended = transition::append(
+        &stored,
+        &request.event_type,
+        request.data.clone(),
+        request.lease_epoch,
+        now,
+    )?;
+    let position =
+        apply(connection, &stored, &appended, "append", now)?.expect("an append writes one event");
+    Ok(Appended {
+        seq: appended.after.run.last_seq,
+        position,
+    })
+}
+
+/// Times out up to `limit` runs whose lease expired (guarantee 5). The write
+/// lock and the version check make each expiry reaped exactly once.
+pub(crate) fn reap(connection: &Connection, now: Timestamp, limit: i64) -> Result<u64, Error> {
+    let mut reaped = 0;
+    for stored in read::expired(connection, now, limit)? {
+        if let Some(timed_out) = transition::reap(&stored, now) {
+            apply(connection, &stored, &timed_out, "reap", now)?;
+            reaped += 1;
+        }
+    }
+    Ok(reaped)
+}
+
+/// Writes a transition, then hands a freed slot to the group's oldest
+/// pending run(s), all in the caller's transaction. Answers the position of
+/// the transition's first event.
+fn apply(
+    connection: &Connection,
+    stored: &Record,
+    transition: &Transition,
+    operation: &'static str,
+    now: Timestamp,
+) -> Result<Option<u64>, Error> {
+    let position = write_transition(connection, stored, transition, operation, now)?;
+    if let (true, Some(key)) = (transition.frees_slot, &stored.run.concurrency_key) {
+        promote_pending(connection, &stored.run.tenant, key, now)?;
+    }
+    Ok(position)
+}
+
+/// Promotes pending runs of the group, oldest first, while slots are free.
+fn promote_pending(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+    now: Timestamp,
+) -> Result<(), Error> {
+    while let Some(head) = read::pending_head(connection, tenant, key)? {
+        let limit = head.run.concurrency_limit.unwrap_or(1);
+        let active = read::active_ids(connection, tenant, key)?.len();
+        if !transition::may_promote(limit, active) {
+            break;
+        }
+        let promoted = transition::promote(&head, now);
+        write_transition(connection, &head, &promoted, "promote", now)?;
+    }
+    Ok(())
+}
+
+/// The row, conditional on the version read, then its events; answers the
+/// first event's position.
+fn write_transition(
+    connection: &Connection,
+    stored: &Record,
+    transition: &Transition,
+    operation: &'static str,
+    now: Timestamp,
+) -> Result<Option<u64>, Error> {
+    let changed =
+        rows::update_run(connection, &transition.after, stored.run.version).map_err(storage)?;
+    assert_eq!(
+        changed, 1,
+        "the writer holds the write lock, so the version it read is current"
+    );
+    failpoints::hit(operation, "after_run_row")?;
+    let position = if transition.events.is_empty() {
+        None
+    } else {
+        let position = rows::next_position(connection, &stored.run.tenant).map_err(storage)?;
+        insert_events(connection, transition, position, now)?;
+        Some(position)
+    };
+    failpoints::hit(operation, "after_events")?;
+    Ok(position)
+}
+
+/// Inserts a transition's events at consecutive positions from `first_position`.
+fn insert_events(
+    connection: &Connection,
+    transition: &Transition,
+    first_position: u64,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let run = &transition.after.run;
+    for (offset, event) in transition.events.iter().enumerate() {
+        rows::insert_event(
+            connection,
+            &run.tenant,
+            &run.id,
+            event,
+            first_position + offset as u64,
+            now,
+        )
+        .map_err(storage)?;
+    }
+    Ok(())
+}
+
+fn storage(error: rusqlite::Error) -> Error {
+    Error::storage(error)
+}
