@@ -311,21 +311,18 @@ async fn run(ledger: &Ledger, script: Script) -> Value {
             while started.elapsed() < Duration::from_millis(duration_ms) {
                 for (index, group) in groups.iter().enumerate() {
                     let key = ConcurrencyKey::parse(group).expect("group key");
-                    let mut active = 0;
-                    for state in [runledger::RunState::Queued, runledger::RunState::Running] {
-                        let filter = runledger::ListRuns {
-                            concurrency_key: Some(key.clone()),
-                            state: Some(state),
-                            limit: Some(1000),
-                            ..Default::default()
-                        };
-                        active += ledger
-                            .list_runs(&tenant, filter)
-                            .await
-                            .expect("list")
-                            .runs
-                            .len();
-                    }
+                    // One page is one read snapshot: queued and running are counted together.
+                    let filter = runledger::ListRuns {
+                        concurrency_key: Some(key),
+                        limit: Some(1000),
+                        ..Default::default()
+                    };
+                    let page = ledger.list_runs(&tenant, filter).await.expect("list");
+                    assert!(
+                        page.next_cursor.is_none(),
+                        "the sampler sees the whole group in one page"
+                    );
+                    let active = page.runs.iter().filter(|run| run.state.is_active()).count();
                     maxima[index] = maxima[index].max(active);
                 }
                 samples += 1;
