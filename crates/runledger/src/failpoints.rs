@@ -1,8 +1,9 @@
 //! Fault injection for tests. Compiled in only with feature `failpoints`;
 //! armed at run time by `RUNLEDGER_FAILPOINTS="name=action;name=action"`,
-//! where action is `abort` (kill the process on the spot, as kill -9 would)
-//! or any action of the `fail` crate (`return`, `panic`, `sleep(100)`,
-//! `1*return`, …). `return` makes the operation fail with a storage error.
+//! where action is `abort` (kill the process on the spot, as kill -9 would),
+//! `abort@N` (kill it at the N-th hit), or any action of the `fail` crate
+//! (`return`, `panic`, `sleep(100)`, `1*return`, …). `return` makes the
+//! operation fail with a storage error.
 //!
 //! Sites are named `<operation>.<point>`: `create_run.after_run_row`,
 //! `start.after_run_row`, `finish.after_run_row`, `cancel.after_run_row`,
@@ -22,10 +23,19 @@ pub(crate) fn arm_from_env() {
             };
             for entry in spec.split(';').filter(|entry| !entry.trim().is_empty()) {
                 let (name, action) = entry.split_once('=').unwrap_or((entry, "return"));
-                let outcome = if action == "abort" {
-                    fail::cfg_callback(name, || std::process::abort())
-                } else {
-                    fail::cfg(name, action)
+                let outcome = match action.strip_prefix("abort") {
+                    Some(at) => {
+                        let at: usize = at.strip_prefix('@').map_or(Some(1), |n| n.parse().ok()).unwrap_or_else(|| {
+                            panic!("RUNLEDGER_FAILPOINTS entry {entry:?}: expected abort or abort@N")
+                        });
+                        let hits = std::sync::atomic::AtomicUsize::new(0);
+                        fail::cfg_callback(name, move || {
+                            if hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= at {
+                                std::process::abort();
+                            }
+                        })
+                    }
+                    None => fail::cfg(name, action),
                 };
                 if let Err(error) = outcome {
                     panic!("RUNLEDGER_FAILPOINTS entry {entry:?} is not valid: {error}");

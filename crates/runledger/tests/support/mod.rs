@@ -84,6 +84,28 @@ impl TestDb {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
+    /// Every row of `runs` and `events`, as text: equal snapshots, equal data.
+    pub fn snapshot(&self) -> Vec<String> {
+        let path = self.path.as_ref().expect("a SQLite test database");
+        let connection = rusqlite::Connection::open(path).expect("open sqlite");
+        let mut rows = Vec::new();
+        for sql in [
+            "SELECT * FROM runs ORDER BY tenant, id",
+            "SELECT * FROM events ORDER BY tenant, position",
+        ] {
+            let mut statement = connection.prepare(sql).expect("prepare snapshot");
+            let columns = statement.column_count();
+            let mut found = statement.query([]).expect("query snapshot");
+            while let Some(row) = found.next().expect("row") {
+                let values: Vec<String> = (0..columns)
+                    .map(|index| format!("{:?}", row.get_ref(index).expect("value")))
+                    .collect();
+                rows.push(values.join("|"));
+            }
+        }
+        rows
+    }
+
     /// A single number from SQL run directly on the database.
     pub fn count(&self, sql: &str) -> i64 {
         let path = self.path.as_ref().expect("a SQLite test database");

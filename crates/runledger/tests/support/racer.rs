@@ -100,6 +100,9 @@ pub enum Step {
     Cancel {
         id: String,
     },
+    Append {
+        id: String,
+    },
     Reap,
 }
 
@@ -116,7 +119,7 @@ pub enum Script {
         seed: u64,
         prefix: String,
     },
-    /// Runs a reaper every `interval_ms` for `duration_ms`; answers how many it reaped.
+    /// Reaps every `interval_ms` for `duration_ms`; answers how many it reaped.
     Reaper { duration_ms: u64, interval_ms: u64 },
     /// Samples the active count of each group for `duration_ms`; answers the maxima.
     Sampler {
@@ -125,6 +128,8 @@ pub enum Script {
     },
     /// Appends `count` events round-robin over `run_ids`.
     Appender { run_ids: Vec<String>, count: usize },
+    /// Fires `count` creates of `<prefix>-<n>` at once, `ACK`ing each as it returns.
+    ConcurrentCreates { prefix: String, count: usize },
     /// Follows the tenant log from position 0 until `until_position`; answers what it saw.
     TenantReader {
         until_position: u64,
@@ -233,12 +238,9 @@ pub fn child_main() {
         .build()
         .expect("a runtime starts");
     runtime.block_on(async move {
-        let reap_interval = match &script {
-            Script::Reaper { interval_ms, .. } => Some(Duration::from_millis(*interval_ms)),
-            _ => None,
-        };
+        // Racers reap only when their script says so, and count what they reap.
         let options = Options {
-            reap_interval,
+            reap_interval: None,
             ..Options::default()
         };
         let ledger = Ledger::open_with(&url, options)
@@ -272,6 +274,29 @@ fn answer(result: Result<runledger::Run, Error>) -> Value {
 async fn run(ledger: &Ledger, script: Script) -> Value {
     let tenant = Tenant::default();
     match script {
+        Script::ConcurrentCreates { prefix, count } => {
+            let tasks: Vec<_> = (0..count)
+                .map(|n| {
+                    let (ledger, tenant) = (ledger.clone(), tenant.clone());
+                    let step = Step::Create(CreateSpec::id(&format!("{prefix}-{n}")));
+                    tokio::spawn(async move {
+                        let answer = run_step(&ledger, &tenant, &step).await;
+                        if answer.get("code").is_none() {
+                            emit(&format!(
+                                "RACER-ACK {}",
+                                json!({"step": step, "answer": answer})
+                            ));
+                        }
+                        answer
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.expect("create task"));
+            }
+            Value::Array(answers)
+        }
         Script::Steps { steps } => {
             let mut answers = Vec::new();
             for step in steps {
@@ -292,12 +317,15 @@ async fn run(ledger: &Ledger, script: Script) -> Value {
             seed,
             prefix,
         } => group_churn(ledger, &tenant, &groups, operations, seed, &prefix).await,
-        Script::Reaper { duration_ms, .. } => {
+        Script::Reaper {
+            duration_ms,
+            interval_ms,
+        } => {
             let started = Instant::now();
             let mut reaped = 0;
             while started.elapsed() < Duration::from_millis(duration_ms) {
                 reaped += ledger.reap().await.expect("reap works");
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(Duration::from_millis(interval_ms)).await;
             }
             json!({"reaped": reaped})
         }
@@ -420,6 +448,19 @@ async fn run_step(ledger: &Ledger, tenant: &Tenant, step: &Step) -> Value {
                 .cancel(tenant, &RunId::parse(id).expect("id"), Cancel::default())
                 .await,
         ),
+        Step::Append { id } => {
+            let event = runledger::AppendEvent::new(
+                runledger::EventType::parse("progress").expect("type"),
+                json!({"pid": std::process::id()}),
+            );
+            match ledger
+                .append_event(tenant, &RunId::parse(id).expect("id"), event)
+                .await
+            {
+                Ok(appended) => json!({"seq": appended.seq, "position": appended.position}),
+                Err(error) => json!({"code": error.code().as_str(), "detail": error.to_string()}),
+            }
+        }
         Step::Reap => match ledger.reap().await {
             Ok(reaped) => json!({"reaped": reaped}),
             Err(error) => json!({"code": error.code().as_str(), "detail": error.to_string()}),
