@@ -1,0 +1,198 @@
+//! `runledger bench`: the project's load generator (SPEC §5, PERFORMANCE.md).
+//!
+//! It opens the ledger in-process, prepares what the workload needs, then
+//! runs `--clients` concurrent callers until `--duration` is up, with a
+//! progress bar, and prints a summary. With `--processes P` it starts itself
+//! P times as workers (see [`crate::worker`]) on the same database and adds
+//! their figures up. For the race, the audit runs once at the end.
+
+use crate::cli::{BenchArgs, Workload};
+use crate::failure::{Failure, Verdict};
+use crate::stats::{RaceAudit, Summary, Tally};
+use crate::worker;
+use crate::workload::{self, Plan};
+use indicatif::{ProgressBar, ProgressStyle};
+use runledger::{Audit, Ledger, Options, ProblemKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The answer to `--server` until the HTTP server exists.
+const SERVER_NOT_BUILT: &str = "--server needs the HTTP server, which this build does not have yet";
+/// How often the progress bar is redrawn.
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
+/// Audit problems printed when the race audit is not clean.
+const PROBLEMS_SHOWN_MAX: usize = 10;
+
+/// Runs `runledger bench`.
+pub async fn run(args: BenchArgs) -> Result<Verdict, Failure> {
+    if args.server.is_some() {
+        return Err(Failure::Usage(SERVER_NOT_BUILT.to_owned()));
+    }
+    let Some(db) = args.db.clone() else {
+        return Err(Failure::Usage("bench needs --db URL".to_owned()));
+    };
+    if args.worker {
+        return worker::serve(&db, &args).await;
+    }
+    let tag = args.run_tag.clone().unwrap_or_else(workload::new_tag);
+    let plan = Arc::new(Plan::new(args.workload, &tag)?);
+    let ledger = open(&db, args.workload).await?;
+
+    let preparing = ProgressBar::new_spinner()
+        .with_message(format!("preparing the {} workload", args.workload.as_str()));
+    preparing.enable_steady_tick(PROGRESS_TICK);
+    plan.prepare(&ledger).await?;
+    preparing.finish_and_clear();
+
+    let duration = Duration::from_secs_f64(args.duration);
+    let bar = progress_bar(args.workload, duration);
+    let (tally, elapsed) = if args.processes == 1 {
+        let ops = Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn(tick_progress(bar.clone(), ops.clone(), duration));
+        let measured = run_callers(plan, &ledger, args.clients, duration, ops).await;
+        ticker.abort();
+        measured?
+    } else {
+        let workers = worker::Workers {
+            db: db.clone(),
+            workload: args.workload,
+            clients: args.clients,
+            duration_s: args.duration,
+            processes: args.processes,
+            tag,
+        };
+        let bar = bar.clone();
+        tokio::task::spawn_blocking(move || workers.run(&bar, duration))
+            .await
+            .map_err(|error| Failure::Failed(format!("the worker supervisor failed: {error}")))??
+    };
+    bar.finish_and_clear();
+
+    let race = match args.workload {
+        Workload::Race => Some(race_audit(&ledger.audit().await?)),
+        _ => None,
+    };
+    let clients = u64::from(args.clients) * u64::from(args.processes);
+    let summary = Summary::new(args.workload.as_str(), clients, elapsed, &tally, race);
+    if args.json {
+        let json = serde_json::to_string(&summary)
+            .map_err(|error| Failure::Failed(format!("cannot print the summary: {error}")))?;
+        println!("{json}");
+    } else {
+        println!("{}", summary.table(args.processes, tally.refused));
+    }
+    for (code, (count, first)) in &tally.errors_by_code {
+        eprintln!("runledger: {count} operations failed with {code}, first: {first}");
+    }
+    let problems = race.is_some_and(|audit| audit.problems > 0);
+    Ok(if tally.errors > 0 || problems {
+        Verdict::Problems
+    } else {
+        Verdict::Success
+    })
+}
+
+/// Opens the ledger a bench loads. Only the race keeps the background
+/// reaper (its abandoned leases must expire); elsewhere nothing but the
+/// workload touches the database.
+pub async fn open(db: &str, workload: Workload) -> Result<Ledger, Failure> {
+    let options = match workload {
+        Workload::Race => Options::default(),
+        _ => Options {
+            reap_interval: None,
+            ..Options::default()
+        },
+    };
+    Ok(Ledger::open_with(db, options).await?)
+}
+
+/// Runs `clients` callers of `plan` for `duration`, counting completed
+/// operations in `ops` as they go. Answers the merged tally and how long
+/// the load took (from the start to the last caller's last answer).
+pub async fn run_callers(
+    plan: Arc<Plan>,
+    ledger: &Ledger,
+    clients: u32,
+    duration: Duration,
+    ops: Arc<AtomicU64>,
+) -> Result<(Tally, Duration), Failure> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..clients {
+        callers.spawn(
+            plan.clone()
+                .run_caller(ledger.clone(), caller, deadline, ops.clone()),
+        );
+    }
+    let mut tally = Tally::new();
+    while let Some(joined) = callers.join_next().await {
+        let caller_tally =
+            joined.map_err(|error| Failure::Failed(format!("a caller failed: {error}")))??;
+        tally.merge(&caller_tally);
+    }
+    Ok((tally, started.elapsed()))
+}
+
+/// The bar shown while the load runs (drawn only on a terminal).
+fn progress_bar(workload: Workload, duration: Duration) -> ProgressBar {
+    let length = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:32}] {msg}")
+        .expect("the progress template is valid")
+        .progress_chars("=> ");
+    ProgressBar::new(length)
+        .with_style(style)
+        .with_prefix(workload.as_str())
+}
+
+/// Shows `ops` operations after `elapsed` of `duration` on the bar.
+pub fn show_progress(bar: &ProgressBar, elapsed: Duration, duration: Duration, ops: u64) {
+    let seconds = elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        ops as f64 / seconds
+    } else {
+        0.0
+    };
+    bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    bar.set_message(format!(
+        "{seconds:.1}/{:.1} s  {ops} ops  {rate:.0} ops/s",
+        duration.as_secs_f64()
+    ));
+}
+
+async fn tick_progress(bar: ProgressBar, ops: Arc<AtomicU64>, duration: Duration) {
+    let started = Instant::now();
+    let mut ticks = tokio::time::interval(PROGRESS_TICK);
+    loop {
+        ticks.tick().await;
+        show_progress(
+            &bar,
+            started.elapsed(),
+            duration,
+            ops.load(Ordering::Relaxed),
+        );
+    }
+}
+
+/// Counts what the race must never produce; prints every other problem.
+fn race_audit(audit: &Audit) -> RaceAudit {
+    let counted = RaceAudit {
+        duplicates: audit.count(ProblemKind::DuplicateRun)
+            + audit.count(ProblemKind::DuplicateChild),
+        over_limit: audit.count(ProblemKind::OverLimit),
+        orphans: audit.count(ProblemKind::MissingCreatedEvent)
+            + audit.count(ProblemKind::OrphanEvent),
+        problems: audit.problems.len(),
+    };
+    for problem in audit.problems.iter().take(PROBLEMS_SHOWN_MAX) {
+        eprintln!(
+            "runledger: audit: {} in {} {}: {}",
+            crate::doctor::kind_name(problem.kind),
+            problem.tenant,
+            problem.run_id.as_deref().unwrap_or("-"),
+            problem.detail
+        );
+    }
+    counted
+}

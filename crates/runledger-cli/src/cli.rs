@@ -1,0 +1,165 @@
+//! The command line as clap derives it: every verb, flag, default and
+//! example. Parsing only; each verb's behaviour lives in its own file.
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+/// Examples shown under `runledger --help`.
+const TOP_EXAMPLES: &str = "\
+Examples:
+  runledger bench --db sqlite:///tmp/bench.db --workload create
+  runledger doctor --db sqlite://runledger.db
+
+Exit codes: 0 success, 1 refused or problems found, 2 usage error or the
+database could not be opened.";
+
+/// Examples shown under `runledger bench --help`.
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  # 16 callers creating new runs for 10 s, summary table
+  runledger bench --db sqlite:///tmp/rlbench.db --workload create
+
+  # repeat creates of 10,000 existing runs, as JSON
+  runledger bench --db sqlite:///tmp/rlbench.db --workload repeat --json
+
+  # 8 processes of 2 callers each racing on shared ids, then the audit
+  runledger bench --db sqlite:///tmp/rlrace.db --workload race --processes 8 --clients 2
+
+Exit codes: 0 done without errors, 1 some operations failed or the race
+audit found duplicates, over-limit groups or orphans, 2 usage error or the
+database could not be opened. Use a fresh database file: a bench writes
+thousands of runs into it.";
+
+/// Examples shown under `runledger doctor --help`.
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  runledger doctor --db sqlite://runledger.db
+  runledger doctor --db sqlite:///var/lib/app/runs.db --json
+  RUNLEDGER_DB=sqlite://runledger.db runledger doctor --fix
+
+--fix repairs only what is safe to repair without a human: today that is
+expired leases (their runs are moved to timed_out, as the reaper would).
+Duplicates, orphans, gaps and over-limit groups are reported, never changed.
+
+Exit codes: 0 clean, 1 problems remain, 2 usage error or the database could
+not be opened.";
+
+/// Run records whose guarantees the database enforces.
+#[derive(Debug, Parser)]
+#[command(name = "runledger", version, about, after_help = TOP_EXAMPLES)]
+pub struct Cli {
+    /// The verb to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs of this build.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load a ledger with concurrent callers; report ops/s and latency.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+    /// Audit a database for every guarantee; repair what is safe with --fix.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
+}
+
+/// `runledger bench`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["db", "server"])))]
+pub struct BenchArgs {
+    /// The database to load in-process through the library:
+    /// sqlite:///abs/path.db, sqlite://relative.db or a plain path. Required
+    /// (never read from RUNLEDGER_DB, so a bench cannot land in a real
+    /// ledger by accident); created and migrated when missing.
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// Load a runledger HTTP server instead (needs the server; not in this build yet).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// What every operation does.
+    #[arg(long, value_enum)]
+    pub workload: Workload,
+    /// Concurrent callers per process.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4_096))]
+    pub clients: u32,
+    /// How long to load, in seconds (fractions allowed).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_duration_s)]
+    pub duration: f64,
+    /// Processes on the same database, each with --clients callers; the
+    /// summary adds them up.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub processes: u32,
+    /// Print the summary as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: run as one of the processes of `--processes`, talking to
+    /// the parent over stdin and stdout.
+    #[arg(long, hide = true, requires = "run_tag")]
+    pub worker: bool,
+    /// Internal: the name prefix every process of one bench shares.
+    #[arg(long, hide = true, value_name = "TAG")]
+    pub run_tag: Option<String>,
+}
+
+/// What a bench operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Each operation creates a new run with a new id.
+    Create,
+    /// 10,000 runs are created first; each operation re-creates one of them
+    /// with identical parameters (a read, no write).
+    Repeat,
+    /// All callers race on 500 shared ids, their children, concurrency
+    /// groups (limits 1 and 3, every on_full policy), starts, finishes and
+    /// cancels; then the audit counts duplicates, over-limit groups and orphans.
+    Race,
+    /// 1,000 runs are created first; each operation appends an event to one of them.
+    Append,
+    /// Each operation creates a new run in one of 1,000 concurrency groups
+    /// (limit 1,000, reject).
+    Group,
+}
+
+impl Workload {
+    /// The workload's name on the command line and in the JSON summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Workload::Create => "create",
+            Workload::Repeat => "repeat",
+            Workload::Race => "race",
+            Workload::Append => "append",
+            Workload::Group => "group",
+        }
+    }
+}
+
+/// `runledger doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The database to audit: sqlite:///abs/path.db, sqlite://relative.db or
+    /// a plain path. It must exist.
+    #[arg(long, value_name = "URL", env = "RUNLEDGER_DB")]
+    pub db: String,
+    /// Repair what is safe: today only expired leases (reaped to timed_out).
+    #[arg(long)]
+    pub fix: bool,
+    /// Print `{"ok": bool, "problems": [...]}` instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Longest bench: one day.
+const BENCH_DURATION_S_MAX: f64 = 86_400.0;
+
+fn parse_duration_s(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if seconds.is_finite() && seconds > 0.0 && seconds <= BENCH_DURATION_S_MAX {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "{text} is out of range; expected more than 0 and at most {BENCH_DURATION_S_MAX} seconds"
+        ))
+    }
+}

@@ -1,0 +1,106 @@
+//! `runledger doctor` (SPEC §5): audits an existing database for every
+//! guarantee of SPEC §2 with the same checks the tests end with
+//! (`Ledger::audit`), and with `--fix` repairs what is safe without a
+//! human. Today that is only expired leases, reaped to `timed_out` exactly
+//! as the background reaper would; everything else is reported, never
+//! changed, because no repair of a duplicate or an orphan is right for
+//! every user.
+
+use crate::cli::DoctorArgs;
+use crate::failure::{Failure, Verdict};
+use comfy_table::{Table, presets};
+use runledger::{Audit, Ledger, Options, ProblemKind};
+use serde::Serialize;
+use std::path::Path;
+
+/// Runs `runledger doctor`.
+pub async fn run(args: DoctorArgs) -> Result<Verdict, Failure> {
+    require_existing_file(&args.db)?;
+    // No background reaper: the audit must see the file as it is.
+    let options = Options {
+        reap_interval: None,
+        ..Options::default()
+    };
+    let ledger = Ledger::open_with(&args.db, options).await?;
+    let mut audit = ledger.audit().await?;
+    if args.fix {
+        let reaped = ledger.reap().await?;
+        eprintln!("runledger: reaped {reaped} expired leases");
+        audit = ledger.audit().await?;
+    }
+    if args.json {
+        let report = Report {
+            ok: audit.is_clean(),
+            problems: &audit,
+        };
+        let json = serde_json::to_string(&report)
+            .map_err(|error| Failure::Failed(format!("cannot print the report: {error}")))?;
+        println!("{json}");
+    } else if audit.is_clean() {
+        println!("ok: no problems in {}", args.db);
+    } else {
+        println!("{}", problem_table(&audit));
+        println!("{} problems in {}", audit.problems.len(), args.db);
+    }
+    Ok(if audit.is_clean() {
+        Verdict::Success
+    } else {
+        Verdict::Problems
+    })
+}
+
+/// The snake_case name of a problem kind, as in the JSON report.
+pub fn kind_name(kind: ProblemKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{kind:?}"),
+    }
+}
+
+/// `{"ok": bool, "problems": [{"kind", "tenant", "run_id", "detail"}]}`.
+#[derive(Serialize)]
+struct Report<'a> {
+    ok: bool,
+    #[serde(serialize_with = "problems_only")]
+    problems: &'a Audit,
+}
+
+fn problems_only<S: serde::Serializer>(audit: &&Audit, serializer: S) -> Result<S::Ok, S::Error> {
+    audit.problems.serialize(serializer)
+}
+
+fn problem_table(audit: &Audit) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::UTF8_FULL_CONDENSED);
+    table.set_header(["kind", "tenant", "run_id", "detail"]);
+    for problem in &audit.problems {
+        table.add_row([
+            kind_name(problem.kind),
+            problem.tenant.clone(),
+            problem.run_id.clone().unwrap_or_else(|| "-".to_owned()),
+            problem.detail.clone(),
+        ]);
+    }
+    table
+}
+
+/// The doctor audits an existing database: opening a ledger creates a
+/// missing SQLite file, which would answer "clean" for a typo. PostgreSQL
+/// URLs are left to the library.
+fn require_existing_file(db: &str) -> Result<(), Failure> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        return Ok(());
+    }
+    let rest = db
+        .strip_prefix("sqlite://")
+        .or_else(|| db.strip_prefix("sqlite:"))
+        .unwrap_or(db);
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    if path.is_empty() || Path::new(path).is_file() {
+        // An empty path is the library's to refuse, with its own message.
+        return Ok(());
+    }
+    Err(Failure::Usage(format!(
+        "no database file at {path}; doctor audits an existing database"
+    )))
+}

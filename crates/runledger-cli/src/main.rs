@@ -1,0 +1,47 @@
+//! `runledger`: the command-line face of the run ledger. Today it has the
+//! load generator (`bench`) and the database audit (`doctor`); `serve`,
+//! `runs`, `tenant` and `import` come with the HTTP server (SPEC §5).
+//!
+//! This file only parses the command line, starts the Tokio runtime and
+//! turns each verb's ending into an exit code (see [`failure`]).
+
+mod bench;
+mod cli;
+mod doctor;
+mod failure;
+mod stats;
+mod worker;
+mod workload;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use failure::Failure;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report(Failure::Failed(format!(
+                "cannot start the Tokio runtime: {error}"
+            )));
+        }
+    };
+    let ended = match cli.command {
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Doctor(args) => runtime.block_on(doctor::run(args)),
+    };
+    match ended {
+        Ok(verdict) => verdict.exit_code(),
+        Err(failure) => report(failure),
+    }
+}
+
+fn report(failure: Failure) -> ExitCode {
+    eprintln!("runledger: {failure}");
+    failure.exit_code()
+}

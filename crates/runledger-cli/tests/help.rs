@@ -1,0 +1,68 @@
+//! SPEC §5: "every command has `--help` with examples", `--version` works,
+//! and usage errors exit 2 (clap's own and ours).
+
+mod support;
+
+use support::{exit_code, fresh_dir, run, runledger, sqlite_url};
+
+#[test]
+fn help_of_every_verb_has_examples() {
+    for args in [&["--help"][..], &["bench", "--help"], &["doctor", "--help"]] {
+        let output = run(runledger().args(args));
+        assert_eq!(exit_code(&output), 0, "{args:?}");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            help.contains("Examples:"),
+            "{args:?} shows no examples: {help}"
+        );
+    }
+}
+
+#[test]
+fn version_names_the_package_version() {
+    let output = run(runledger().arg("--version"));
+    assert_eq!(exit_code(&output), 0);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("runledger {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unknown_workload_is_a_usage_error() {
+    let dir = fresh_dir("unknown-workload");
+    let output = run(runledger().args([
+        "bench",
+        "--db",
+        &sqlite_url(&dir, "bench.db"),
+        "--workload",
+        "teleport",
+    ]));
+    assert_eq!(exit_code(&output), 2);
+    assert!(
+        !dir.join("bench.db").exists(),
+        "a usage error touches no file"
+    );
+}
+
+#[test]
+fn bench_without_a_database_is_a_usage_error() {
+    let output = run(runledger().args(["bench", "--workload", "create"]));
+    assert_eq!(exit_code(&output), 2);
+}
+
+#[test]
+fn bench_against_a_server_says_this_build_has_none() {
+    let output = run(runledger().args([
+        "bench",
+        "--server",
+        "http://127.0.0.1:7878",
+        "--workload",
+        "create",
+    ]));
+    assert_eq!(exit_code(&output), 2);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--server needs the HTTP server, which this build does not have yet")
+    );
+}
