@@ -4,8 +4,8 @@
 
 use crate::Error;
 use crate::limits::{
-    CONCURRENCY_KEY_CHARS_MAX, KIND_CHARS_MAX, OWNER_CHARS_MAX, RUN_ID_SEGMENTS_MAX,
-    SEGMENT_CHARS_MAX, TENANT_CHARS_MAX,
+    CONCURRENCY_KEY_CHARS_MAX, IDEMPOTENCY_KEY_CHARS_MAX, KIND_CHARS_MAX, OWNER_CHARS_MAX,
+    RUN_ID_SEGMENTS_MAX, SEGMENT_CHARS_MAX, TENANT_CHARS_MAX,
 };
 
 /// A character class: which characters may come first, which after, and how
@@ -303,6 +303,34 @@ impl Owner {
     }
 }
 
+/// An `Idempotency-Key` header value: 1–255 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdempotencyKey(String);
+validated_name!(IdempotencyKey);
+
+const IDEMPOTENCY_KEY: Grammar = Grammar {
+    what: "Idempotency-Key",
+    chars_max: IDEMPOTENCY_KEY_CHARS_MAX,
+    first: is_visible_ascii,
+    first_rule: "an Idempotency-Key holds only printable ASCII characters",
+    rest: is_visible_ascii,
+    rest_rule: "an Idempotency-Key holds only printable ASCII characters",
+};
+
+fn is_visible_ascii(character: char) -> bool {
+    character.is_ascii_graphic() || character == ' '
+}
+
+impl IdempotencyKey {
+    /// Parses an `Idempotency-Key` header value.
+    pub fn parse(text: &str) -> Result<IdempotencyKey, Error> {
+        IDEMPOTENCY_KEY
+            .check(text)
+            .map_err(|detail| Error::invalid("Idempotency-Key", detail))?;
+        Ok(IdempotencyKey(text.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +403,9 @@ mod tests {
         assert!(detail(Owner::parse("a\nb").unwrap_err()).contains("U+000A"));
         assert!(detail(Owner::parse(&"o".repeat(257)).unwrap_err()).contains("257"));
         assert_eq!(Tenant::default().as_str(), "default");
+        assert!(IdempotencyKey::parse("8e03978e-40d5-43e8-bc93-6894a57f9324").is_ok());
+        assert!(detail(IdempotencyKey::parse("a\u{7f}").unwrap_err()).contains("U+007F"));
+        assert!(detail(IdempotencyKey::parse(&"k".repeat(256)).unwrap_err()).contains("256"));
     }
 
     proptest! {

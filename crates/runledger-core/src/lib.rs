@@ -15,7 +15,7 @@ pub mod transition;
 
 pub use error::{Error, ErrorCode};
 pub use event::{Event, EventType, LifecycleEvent};
-pub use ids::{ConcurrencyKey, Kind, Owner, RunId, Segment, Tenant};
+pub use ids::{ConcurrencyKey, IdempotencyKey, Kind, Owner, RunId, Segment, Tenant};
 pub use run::{
     Children, ConcurrencyGroup, CreationParams, Epoch, Lease, OnFull, Outcome, Run, RunState,
 };

@@ -35,3 +35,10 @@ pub const ERROR_BYTES_MAX: usize = 64 * 1024;
 pub const PAGE_LIMIT_DEFAULT: u32 = 50;
 /// Largest page size of run and event listings.
 pub const PAGE_LIMIT_MAX: u32 = 1_000;
+/// Longest `Idempotency-Key` header value.
+pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
+/// How long an idempotency key is kept: a retry within this window replays.
+pub const IDEMPOTENCY_KEY_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a request may hold its idempotency key in flight before a retry
+/// may take it over (the first server died mid-request).
+pub const IDEMPOTENCY_IN_FLIGHT_STALE_MS: i64 = 60 * 1000;

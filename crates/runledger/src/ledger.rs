@@ -1,6 +1,7 @@
 //! [`Ledger`]: the library's front door. It checks requests, hands them to
 //! the store, and runs the reaper for as long as it is open.
 
+use crate::access::{self, IdempotencyBegin, NewToken};
 use crate::audit::Audit;
 use crate::requests::{
     AppendEvent, Appended, Cancel, CreateRun, Created, Heartbeat, ListRuns, RunPage, StartRun,
@@ -9,7 +10,7 @@ use crate::requests::{
 use crate::store::{Store, sqlite};
 use crate::{failpoints, reaper};
 use runledger_core::transition::{Finish, check_finish};
-use runledger_core::{Error, Event, Run, RunId, Tenant};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -196,6 +197,70 @@ impl Ledger {
     /// background reaper calls this; so may anyone (each expiry is reaped once).
     pub async fn reap(&self) -> Result<u64, Error> {
         self.inner.store.reap().await
+    }
+
+    /// Creates `tenant` if it is new and a token for it; the token's text is
+    /// returned only here (it is stored as its SHA-256).
+    pub async fn add_tenant_token(&self, tenant: &Tenant) -> Result<NewToken, Error> {
+        let token = access::generate_token()?;
+        self.inner
+            .store
+            .add_token(tenant, access::token_sha256(&token))
+            .await?;
+        Ok(NewToken {
+            tenant: tenant.clone(),
+            token,
+        })
+    }
+
+    /// The tenant `token` acts for, or `None` for an unknown token.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Tenant>, Error> {
+        self.inner
+            .store
+            .tenant_for_token(access::token_sha256(token))
+            .await
+    }
+
+    /// Whether any token exists: then every API request must carry one.
+    pub async fn auth_required(&self) -> Result<bool, Error> {
+        self.inner.store.any_token().await
+    }
+
+    /// Claims an `Idempotency-Key` for a request whose body hashes to
+    /// `fingerprint`, or answers why it cannot run (in flight, replay, reused).
+    pub async fn idempotency_begin(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+    ) -> Result<IdempotencyBegin, Error> {
+        self.inner
+            .store
+            .idempotency_begin(tenant, key, fingerprint.to_owned())
+            .await
+    }
+
+    /// Stores the response of the request holding `key`, for replays.
+    pub async fn idempotency_complete(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        status: u16,
+        body: &str,
+    ) -> Result<(), Error> {
+        self.inner
+            .store
+            .idempotency_complete(tenant, key, status, body.to_owned())
+            .await
+    }
+
+    /// Lets go of `key` after a server-side failure, so a retry runs afresh.
+    pub async fn idempotency_release(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        self.inner.store.idempotency_release(tenant, key).await
     }
 
     /// Checks every invariant of SPEC §2 against the stored rows.

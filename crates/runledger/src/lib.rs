@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod audit;
 mod clock;
 mod failpoints;
@@ -19,6 +20,7 @@ mod reaper;
 mod requests;
 mod store;
 
+pub use access::{IdempotencyBegin, NewToken};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use ledger::{Ledger, Options};
 pub use requests::{
@@ -26,6 +28,7 @@ pub use requests::{
 };
 pub use runledger_core::transition::{Finish, StartLease};
 pub use runledger_core::{
-    Children, ConcurrencyGroup, ConcurrencyKey, Epoch, Error, ErrorCode, Event, EventType, Kind,
-    Lease, OnFull, Outcome, Owner, Run, RunId, RunState, Segment, Tenant, Timestamp, limits,
+    Children, ConcurrencyGroup, ConcurrencyKey, Epoch, Error, ErrorCode, Event, EventType,
+    IdempotencyKey, Kind, Lease, OnFull, Outcome, Owner, Run, RunId, RunState, Segment, Tenant,
+    Timestamp, limits,
 };

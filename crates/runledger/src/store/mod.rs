@@ -4,12 +4,13 @@
 
 pub(crate) mod sqlite;
 
+use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::requests::{
     AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
 };
 use runledger_core::transition::Finish;
-use runledger_core::{Error, Event, Run, RunId, Tenant};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
 
 /// A ledger's database.
 pub(crate) enum Store {
@@ -128,6 +129,64 @@ impl Store {
     pub(crate) async fn reap(&self) -> Result<u64, Error> {
         match self {
             Store::Sqlite(store) => store.reap().await,
+        }
+    }
+
+    pub(crate) async fn add_token(
+        &self,
+        tenant: &Tenant,
+        token_sha256: String,
+    ) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(store) => store.add_token(tenant, token_sha256).await,
+        }
+    }
+
+    pub(crate) async fn tenant_for_token(
+        &self,
+        token_sha256: String,
+    ) -> Result<Option<Tenant>, Error> {
+        match self {
+            Store::Sqlite(store) => store.tenant_for_token(token_sha256).await,
+        }
+    }
+
+    pub(crate) async fn any_token(&self) -> Result<bool, Error> {
+        match self {
+            Store::Sqlite(store) => store.any_token().await,
+        }
+    }
+
+    pub(crate) async fn idempotency_begin(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        fingerprint: String,
+    ) -> Result<IdempotencyBegin, Error> {
+        match self {
+            Store::Sqlite(store) => store.idempotency_begin(tenant, key, fingerprint).await,
+        }
+    }
+
+    pub(crate) async fn idempotency_complete(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        status: u16,
+        body: String,
+    ) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(store) => store.idempotency_complete(tenant, key, status, body).await,
+        }
+    }
+
+    pub(crate) async fn idempotency_release(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(store) => store.idempotency_release(tenant, key).await,
         }
     }
 

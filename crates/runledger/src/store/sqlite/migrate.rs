@@ -6,11 +6,18 @@ use runledger_core::Error;
 use rusqlite::Connection;
 
 /// Every migration, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "runs_and_events",
-    include_str!("../../../migrations/sqlite/0001_runs_and_events.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "runs_and_events",
+        include_str!("../../../migrations/sqlite/0001_runs_and_events.sql"),
+    ),
+    (
+        2,
+        "tenants_tokens_idempotency",
+        include_str!("../../../migrations/sqlite/0002_tenants_tokens_idempotency.sql"),
+    ),
+];
 
 /// Brings the file to the newest schema this build knows.
 pub(crate) fn run(connection: &Connection) -> Result<(), Error> {

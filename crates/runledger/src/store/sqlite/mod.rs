@@ -6,6 +6,7 @@
 //! lock, taken up front with `BEGIN IMMEDIATE`. Reads run on a small pool of
 //! read connections and never wait for the writer.
 
+mod access;
 mod audit;
 mod connection;
 mod migrate;
@@ -14,6 +15,7 @@ mod rows;
 mod write;
 mod writer;
 
+use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::clock;
 use crate::requests::{
@@ -21,7 +23,7 @@ use crate::requests::{
 };
 use connection::{Location, ReadPool};
 use runledger_core::transition::{self, Finish};
-use runledger_core::{Error, Event, Run, RunId, Tenant};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
 use std::sync::Arc;
 use writer::Writer;
 
@@ -235,6 +237,72 @@ impl Store {
     pub(crate) async fn reap(&self) -> Result<u64, Error> {
         self.writer
             .write(|connection, now| write::reap(connection, now, REAP_BATCH_RUNS_MAX))
+            .await
+    }
+
+    pub(crate) async fn add_token(
+        &self,
+        tenant: &Tenant,
+        token_sha256: String,
+    ) -> Result<(), Error> {
+        let tenant = tenant.clone();
+        self.writer
+            .write(move |connection, now| {
+                access::add_token(connection, &tenant, &token_sha256, now)
+            })
+            .await
+    }
+
+    pub(crate) async fn tenant_for_token(
+        &self,
+        token_sha256: String,
+    ) -> Result<Option<Tenant>, Error> {
+        self.readers
+            .read(move |connection| access::tenant_for_token(connection, &token_sha256))
+            .await
+    }
+
+    pub(crate) async fn any_token(&self) -> Result<bool, Error> {
+        self.readers.read(access::any_token).await
+    }
+
+    pub(crate) async fn idempotency_begin(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        fingerprint: String,
+    ) -> Result<IdempotencyBegin, Error> {
+        let (tenant, key) = (tenant.clone(), key.clone());
+        self.writer
+            .write(move |connection, now| {
+                access::begin(connection, &tenant, &key, &fingerprint, now)
+            })
+            .await
+    }
+
+    pub(crate) async fn idempotency_complete(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        status: u16,
+        body: String,
+    ) -> Result<(), Error> {
+        let (tenant, key) = (tenant.clone(), key.clone());
+        self.writer
+            .write(move |connection, now| {
+                access::complete(connection, &tenant, &key, status, &body, now)
+            })
+            .await
+    }
+
+    pub(crate) async fn idempotency_release(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        let (tenant, key) = (tenant.clone(), key.clone());
+        self.writer
+            .write(move |connection, _| access::release(connection, &tenant, &key))
             .await
     }
 

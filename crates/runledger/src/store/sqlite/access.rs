@@ -1,0 +1,163 @@
+//! Tenants, tokens and idempotency records on SQLite.
+
+use crate::access::IdempotencyBegin;
+use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
+use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Records the tenant (if new) and a token for it.
+pub(crate) fn add_token(
+    connection: &Connection,
+    tenant: &Tenant,
+    token_sha256: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    connection
+        .execute(
+            "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![tenant.as_str(), now.unix_ms()],
+        )
+        .map_err(Error::storage)?;
+    connection
+        .execute(
+            "INSERT INTO api_tokens (token_sha256, tenant, created_at) VALUES (?1, ?2, ?3)",
+            params![token_sha256, tenant.as_str(), now.unix_ms()],
+        )
+        .map_err(Error::storage)?;
+    Ok(())
+}
+
+/// The tenant a token hash belongs to.
+pub(crate) fn tenant_for_token(
+    connection: &Connection,
+    token_sha256: &str,
+) -> Result<Option<Tenant>, Error> {
+    let mut statement = connection
+        .prepare_cached("SELECT tenant FROM api_tokens WHERE token_sha256 = ?1")
+        .map_err(Error::storage)?;
+    let tenant: Option<String> = statement
+        .query_row([token_sha256], |row| row.get(0))
+        .optional()
+        .map_err(Error::storage)?;
+    tenant.map(|name| Tenant::parse(&name)).transpose()
+}
+
+/// Whether any token exists (then every request needs one).
+pub(crate) fn any_token(connection: &Connection) -> Result<bool, Error> {
+    let mut statement = connection
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_tokens)")
+        .map_err(Error::storage)?;
+    statement
+        .query_row([], |row| row.get(0))
+        .map_err(Error::storage)
+}
+
+/// Claims `key` for a request with `fingerprint`, or says why not.
+pub(crate) fn begin(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    now: Timestamp,
+) -> Result<IdempotencyBegin, Error> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT fingerprint, state, status, body, created_at, updated_at FROM idempotency_keys \
+             WHERE tenant = ?1 AND key = ?2",
+        )
+        .map_err(Error::storage)?;
+    type Row = (String, String, Option<i64>, Option<String>, i64, i64);
+    let existing: Option<Row> = statement
+        .query_row(params![tenant.as_str(), key.as_str()], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })
+        .optional()
+        .map_err(Error::storage)?;
+    let claimable = match &existing {
+        None => true,
+        Some((_, _, _, _, created_at, _))
+            if *created_at < now.unix_ms() - IDEMPOTENCY_KEY_KEPT_MS =>
+        {
+            true
+        }
+        Some((stored, state, _, _, _, updated_at))
+            if stored == fingerprint && state == "in_flight" =>
+        {
+            // The first request's server died mid-request: let the retry run.
+            *updated_at < now.unix_ms() - IDEMPOTENCY_IN_FLIGHT_STALE_MS
+        }
+        Some(_) => false,
+    };
+    if claimable {
+        connection
+            .execute(
+                "INSERT INTO idempotency_keys (tenant, key, fingerprint, state, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, 'in_flight', ?4, ?4) \
+                 ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                 state = 'in_flight', status = NULL, body = NULL, created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at",
+                params![tenant.as_str(), key.as_str(), fingerprint, now.unix_ms()],
+            )
+            .map_err(Error::storage)?;
+        return Ok(IdempotencyBegin::Started);
+    }
+    let (stored, state, status, body, _, _) = existing.expect("an unclaimable key exists");
+    Ok(
+        match (stored == fingerprint, state.as_str(), status, body) {
+            (false, _, _, _) => IdempotencyBegin::Reused,
+            (true, "done", Some(status), Some(body)) => IdempotencyBegin::Replay {
+                status: u16::try_from(status).map_err(Error::storage)?,
+                body,
+            },
+            (true, _, _, _) => IdempotencyBegin::InFlight,
+        },
+    )
+}
+
+/// Stores the response of the request that holds `key`.
+pub(crate) fn complete(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    status: u16,
+    body: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    connection
+        .execute(
+            "UPDATE idempotency_keys SET state = 'done', status = ?3, body = ?4, updated_at = ?5 \
+             WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
+            params![
+                tenant.as_str(),
+                key.as_str(),
+                i64::from(status),
+                body,
+                now.unix_ms()
+            ],
+        )
+        .map_err(Error::storage)?;
+    Ok(())
+}
+
+/// Forgets an in-flight key whose request failed on the server's side, so a
+/// retry runs again.
+pub(crate) fn release(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+) -> Result<(), Error> {
+    connection
+        .execute(
+            "DELETE FROM idempotency_keys WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
+            params![tenant.as_str(), key.as_str()],
+        )
+        .map_err(Error::storage)?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! SPEC §4 "Auth" and "Idempotency-Key", the ledger's side: tokens are
+//! stored hashed and map to one tenant; an idempotency key is claimed by
+//! exactly one request, replayed once answered, refused for another body.
+
+mod support;
+
+use runledger::{IdempotencyBegin, IdempotencyKey, Tenant};
+use std::sync::Arc;
+use support::TestDb;
+use tokio::sync::Barrier;
+
+conformance!(
+    tokens_are_stored_hashed_and_decide_the_tenant,
+    an_idempotency_key_is_claimed_once_then_replayed,
+    racing_requests_with_one_key_start_exactly_one,
+);
+
+async fn tokens_are_stored_hashed_and_decide_the_tenant(db: TestDb) {
+    let ledger = db.open().await;
+    assert!(!ledger.auth_required().await.unwrap());
+    let acme = Tenant::parse("acme").unwrap();
+    let first = ledger.add_tenant_token(&acme).await.unwrap();
+    let second = ledger.add_tenant_token(&acme).await.unwrap();
+    assert_ne!(first.token, second.token);
+    assert!(ledger.auth_required().await.unwrap());
+    assert_eq!(
+        ledger.authenticate(&first.token).await.unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(
+        ledger.authenticate(&second.token).await.unwrap(),
+        Some(acme)
+    );
+    assert_eq!(ledger.authenticate("rl_nope").await.unwrap(), None);
+    let stored = db.count(&format!(
+        "SELECT COUNT(*) FROM api_tokens WHERE token_sha256 = '{}'",
+        first.token
+    ));
+    assert_eq!(stored, 0, "the token's text is never stored");
+    assert_eq!(db.count("SELECT COUNT(*) FROM tenants"), 1);
+}
+
+async fn an_idempotency_key_is_claimed_once_then_replayed(db: TestDb) {
+    let ledger = db.open().await;
+    let tenant = Tenant::default();
+    let key = IdempotencyKey::parse("retry-1").unwrap();
+    assert_eq!(
+        ledger
+            .idempotency_begin(&tenant, &key, "body-a")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        ledger
+            .idempotency_begin(&tenant, &key, "body-a")
+            .await
+            .unwrap(),
+        IdempotencyBegin::InFlight
+    );
+    assert_eq!(
+        ledger
+            .idempotency_begin(&tenant, &key, "body-b")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Reused
+    );
+    ledger
+        .idempotency_complete(&tenant, &key, 201, "{\"id\":\"r\"}")
+        .await
+        .unwrap();
+    let replay = IdempotencyBegin::Replay {
+        status: 201,
+        body: "{\"id\":\"r\"}".into(),
+    };
+    assert_eq!(
+        ledger
+            .idempotency_begin(&tenant, &key, "body-a")
+            .await
+            .unwrap(),
+        replay
+    );
+    assert_eq!(
+        ledger
+            .idempotency_begin(&tenant, &key, "body-b")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Reused
+    );
+    // Keys are per tenant.
+    let other = Tenant::parse("other").unwrap();
+    assert_eq!(
+        ledger
+            .idempotency_begin(&other, &key, "body-b")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    // A released key (server-side failure) runs again.
+    ledger.idempotency_release(&other, &key).await.unwrap();
+    assert_eq!(
+        ledger
+            .idempotency_begin(&other, &key, "body-c")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    // An in-flight key whose holder died long ago may be taken over.
+    db.execute_sql(
+        "UPDATE idempotency_keys SET updated_at = updated_at - 3600000 WHERE tenant = 'other'",
+    );
+    assert_eq!(
+        ledger
+            .idempotency_begin(&other, &key, "body-c")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+    // Keys older than 24 h are forgotten.
+    db.execute_sql(
+        "UPDATE idempotency_keys SET created_at = created_at - 90000000 WHERE tenant = 'default'",
+    );
+    assert_eq!(
+        ledger
+            .idempotency_begin(&tenant, &key, "body-b")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started
+    );
+}
+
+async fn racing_requests_with_one_key_start_exactly_one(db: TestDb) {
+    let ledger = db.open().await;
+    let barrier = Arc::new(Barrier::new(32));
+    let handles: Vec<_> = (0..32)
+        .map(|_| {
+            let (ledger, barrier) = (ledger.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let key = IdempotencyKey::parse("same").unwrap();
+                ledger
+                    .idempotency_begin(&Tenant::default(), &key, "body")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut started = 0;
+    for handle in handles {
+        match handle.await.unwrap() {
+            IdempotencyBegin::Started => started += 1,
+            IdempotencyBegin::InFlight => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 1);
+}
