@@ -263,6 +263,11 @@ impl Ledger {
         self.inner.store.idempotency_release(tenant, key).await
     }
 
+    /// How many runs are in each state, over all tenants (for metrics).
+    pub async fn run_counts(&self) -> Result<Vec<(runledger_core::RunState, u64)>, Error> {
+        self.inner.store.run_counts().await
+    }
+
     /// Checks every invariant of SPEC §2 against the stored rows.
     pub async fn audit(&self) -> Result<Audit, Error> {
         self.inner.store.audit().await

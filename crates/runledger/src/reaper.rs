@@ -27,7 +27,10 @@ pub(crate) fn spawn(ledger: Weak<Inner>, interval: Duration) -> tokio::task::Joi
             }
             match inner.store.reap().await {
                 Ok(0) => {}
-                Ok(reaped) => tracing::info!(reaped, "timed out runs whose lease expired"),
+                Ok(reaped) => {
+                    metrics::counter!("runledger_reaped_leases_total").increment(reaped);
+                    tracing::info!(reaped, "timed out runs whose lease expired");
+                }
                 Err(error) => tracing::warn!(%error, "the reaper could not reap"),
             }
         }

@@ -10,7 +10,7 @@ use crate::requests::{
     AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
 };
 use runledger_core::transition::Finish;
-use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 
 /// A ledger's database.
 pub(crate) enum Store {
@@ -187,6 +187,12 @@ impl Store {
     ) -> Result<(), Error> {
         match self {
             Store::Sqlite(store) => store.idempotency_release(tenant, key).await,
+        }
+    }
+
+    pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
+        match self {
+            Store::Sqlite(store) => store.run_counts().await,
         }
     }
 

@@ -23,7 +23,7 @@ use crate::requests::{
 };
 use connection::{Location, ReadPool};
 use runledger_core::transition::{self, Finish};
-use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use std::sync::Arc;
 use writer::Writer;
 
@@ -304,6 +304,10 @@ impl Store {
         self.writer
             .write(move |connection, _| access::release(connection, &tenant, &key))
             .await
+    }
+
+    pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
+        self.readers.read(read::run_counts).await
     }
 
     pub(crate) async fn audit(&self) -> Result<Audit, Error> {

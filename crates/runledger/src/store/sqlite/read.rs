@@ -266,3 +266,20 @@ pub(crate) fn tenant_events(
         .map(|event| event.map_err(Error::storage))
         .collect()
 }
+
+/// How many runs are in each state, over all tenants.
+pub(crate) fn run_counts(connection: &Connection) -> Result<Vec<(RunState, u64)>, Error> {
+    let mut statement = connection
+        .prepare_cached("SELECT state, COUNT(*) FROM runs GROUP BY state")
+        .map_err(Error::storage)?;
+    statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(Error::storage)?
+        .map(|row| {
+            let (state, count) = row.map_err(Error::storage)?;
+            Ok((RunState::parse(&state)?, count as u64))
+        })
+        .collect()
+}

@@ -104,6 +104,8 @@ fn run(connection: Connection, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        metrics::gauge!("runledger_writer_queue_depth").set(receiver.len() as f64);
+        metrics::histogram!("runledger_writer_batch_operations").record(batch.len() as f64);
         let committed = commit_batch(&connection, &mut batch, clock.now());
         for job in batch.drain(..) {
             job.reply(committed.clone());
