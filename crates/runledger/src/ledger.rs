@@ -7,7 +7,7 @@ use crate::requests::{
     AppendEvent, Appended, Cancel, CreateRun, Created, Heartbeat, ListRuns, RunPage, StartRun,
     event_page_limit,
 };
-use crate::store::{Store, sqlite};
+use crate::store::{Store, postgres, sqlite};
 use crate::{failpoints, reaper};
 use runledger_core::transition::{Finish, check_finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
@@ -57,8 +57,8 @@ impl Drop for Inner {
 
 impl Ledger {
     /// Opens the ledger at `url` with default options: `sqlite://relative.db`,
-    /// `sqlite:///abs/path.db` or a plain path. Creates and migrates the
-    /// database as needed. Must be called inside a Tokio runtime.
+    /// `sqlite:///abs/path.db`, a plain path, or `postgres://…`. Creates and
+    /// migrates the database as needed. Must be called inside a Tokio runtime.
     pub async fn open(url: &str) -> Result<Ledger, Error> {
         Ledger::open_with(url, Options::default()).await
     }
@@ -67,10 +67,7 @@ impl Ledger {
     pub async fn open_with(url: &str, options: Options) -> Result<Ledger, Error> {
         failpoints::arm_from_env();
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(Error::invalid(
-                "db",
-                "PostgreSQL is not supported by this build yet; use a sqlite:// URL",
-            ));
+            Store::Postgres(postgres::Store::open(url).await?)
         } else {
             let sqlite_options = sqlite::SqliteOptions {
                 max_page_count: options.sqlite_max_page_count,

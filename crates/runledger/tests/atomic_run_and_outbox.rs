@@ -116,10 +116,7 @@ const SITES: [(&str, Setup, u32); 10] = [
 ];
 
 async fn an_injected_error_at_any_point_leaves_the_database_untouched(db: TestDb) {
-    for (site, setup, _) in SITES
-        .into_iter()
-        .filter(|(site, _, _)| *site != "batch.after_commit")
-    {
+    for (site, setup, _) in sites(&db).filter(|(site, _, _)| *site != "batch.after_commit") {
         let db = TestDb::new(db.backend, &format!("error-{site}"));
         prepare(&db, setup).await;
         let before = db.snapshot();
@@ -172,8 +169,17 @@ async fn an_injected_error_fails_only_its_own_operation_in_a_batch(db: TestDb) {
     assert_clean(&db, "1*return").await;
 }
 
+/// On PostgreSQL a create is one INSERT statement (run row and events
+/// together), so there is no point between its run row and its events.
+fn sites(db: &TestDb) -> impl Iterator<Item = (&'static str, Setup, u32)> {
+    let backend = db.backend;
+    SITES.into_iter().filter(move |(site, _, _)| {
+        !(backend == support::Backend::Postgres && *site == "create_run.after_run_row")
+    })
+}
+
 async fn a_process_killed_at_any_point_loses_no_acknowledged_operation(db: TestDb) {
-    for (site, setup, hit) in SITES {
+    for (site, setup, hit) in sites(&db) {
         let db = TestDb::new(db.backend, &format!("kill-{site}"));
         prepare(&db, setup).await;
         let operation = site.split('.').next().unwrap();

@@ -77,11 +77,57 @@ const CORRUPTIONS: [(&str, ProblemKind); 11] = [
     ),
 ];
 
+/// The same corruptions in PostgreSQL's dialect (constraints dropped by name).
+const POSTGRES_CORRUPTIONS: [(&str, ProblemKind); 11] = [
+    (
+        "ALTER TABLE events DROP CONSTRAINT events_belong_to_a_run; ALTER TABLE runs DROP CONSTRAINT runs_parent_exists;
+         ALTER TABLE runs DROP CONSTRAINT runs_one_per_id; DROP INDEX runs_created_order; DROP INDEX runs_one_per_child_key;
+         INSERT INTO runs SELECT * FROM runs WHERE id = 'parent';",
+        ProblemKind::DuplicateRun,
+    ),
+    (
+        "ALTER TABLE events DROP CONSTRAINT events_belong_to_a_run; ALTER TABLE runs DROP CONSTRAINT runs_parent_exists;
+         ALTER TABLE runs DROP CONSTRAINT runs_one_per_id; DROP INDEX runs_created_order; DROP INDEX runs_one_per_child_key;
+         INSERT INTO runs SELECT * FROM runs WHERE id = 'parent:acme';",
+        ProblemKind::DuplicateChild,
+    ),
+    ("DELETE FROM events WHERE run_id = 'parent' AND seq = 1;", ProblemKind::MissingCreatedEvent),
+    (
+        "UPDATE runs SET state = 'succeeded', lease_owner = NULL, lease_expires_at = NULL WHERE id = 'running';",
+        ProblemKind::MissingLifecycleEvent,
+    ),
+    ("UPDATE runs SET last_seq = last_seq + 1 WHERE id = 'parent';", ProblemKind::SeqGap),
+    ("UPDATE events SET position = position + 10 WHERE position = (SELECT MAX(position) FROM events);", ProblemKind::PositionGap),
+    (
+        "ALTER TABLE events DROP CONSTRAINT events_belong_to_a_run;
+         INSERT INTO events (tenant, run_id, seq, position, type, data, at) VALUES ('default', 'ghost', 1, 1000, 'created', '{}', 0);",
+        ProblemKind::OrphanEvent,
+    ),
+    (
+        "DROP TRIGGER runs_concurrency_limit_on_promote ON runs; UPDATE runs SET state = 'queued' WHERE id = 'waiting';",
+        ProblemKind::OverLimit,
+    ),
+    ("UPDATE runs SET state = 'cancelled' WHERE id = 'active';", ProblemKind::StuckPending),
+    ("UPDATE runs SET lease_expires_at = lease_expires_at - 100000000 WHERE id = 'running';", ProblemKind::ExpiredLease),
+    (
+        "ALTER TABLE runs DROP CONSTRAINT runs_lease_only_while_running; UPDATE runs SET lease_owner = NULL WHERE id = 'running';",
+        ProblemKind::LeaseMismatch,
+    ),
+];
+
 async fn the_audit_names_each_kind_of_corruption(db: TestDb) {
-    for (sql, kind) in CORRUPTIONS {
+    let corruptions = match db.backend {
+        support::Backend::Sqlite => CORRUPTIONS,
+        support::Backend::Postgres => POSTGRES_CORRUPTIONS,
+    };
+    for (sql, kind) in corruptions {
         let db = TestDb::new(db.backend, &format!("corrupt-{kind:?}"));
         sound(&db).await;
-        db.execute_sql(&format!("PRAGMA foreign_keys = OFF; {sql}"));
+        let sql = match db.backend {
+            support::Backend::Sqlite => format!("PRAGMA foreign_keys = OFF; {sql}"),
+            support::Backend::Postgres => sql.to_owned(),
+        };
+        db.execute_sql(&sql);
         let audit = db.open_without_reaper().await.audit().await.unwrap();
         assert!(
             audit.count(kind) >= 1,

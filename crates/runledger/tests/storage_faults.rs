@@ -15,10 +15,14 @@ fn racer_child_entry_point() {
 }
 
 conformance!(
-    a_read_only_database_refuses_writes_and_still_answers_reads,
-    a_full_database_refuses_the_write_and_keeps_every_acknowledged_one,
     a_database_from_a_newer_runledger_is_refused_untouched,
     processes_opening_a_new_file_at_once_migrate_it_once,
+);
+
+// PostgreSQL's faults (a server stopped, a connection killed) have their own tests.
+sqlite_only!(
+    a_read_only_database_refuses_writes_and_still_answers_reads,
+    a_full_database_refuses_the_write_and_keeps_every_acknowledged_one,
 );
 
 fn create(id: &str) -> CreateRun {

@@ -2,6 +2,7 @@
 //! same methods whatever the database, and each backend keeps its SQL to
 //! itself.
 
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use crate::access::IdempotencyBegin;
@@ -16,6 +17,8 @@ use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant}
 pub(crate) enum Store {
     /// An embedded SQLite file.
     Sqlite(sqlite::Store),
+    /// A PostgreSQL database shared by any number of processes.
+    Postgres(postgres::Store),
 }
 
 impl Store {
@@ -26,18 +29,21 @@ impl Store {
     ) -> Result<Created, Error> {
         match self {
             Store::Sqlite(store) => store.create(tenant, request).await,
+            Store::Postgres(store) => store.create(tenant, request).await,
         }
     }
 
     pub(crate) async fn get(&self, tenant: &Tenant, id: &RunId) -> Result<Option<Run>, Error> {
         match self {
             Store::Sqlite(store) => store.get(tenant, id).await,
+            Store::Postgres(store) => store.get(tenant, id).await,
         }
     }
 
     pub(crate) async fn list(&self, tenant: &Tenant, filter: ListRuns) -> Result<RunPage, Error> {
         match self {
             Store::Sqlite(store) => store.list(tenant, filter).await,
+            Store::Postgres(store) => store.list(tenant, filter).await,
         }
     }
 
@@ -49,6 +55,7 @@ impl Store {
     ) -> Result<Run, Error> {
         match self {
             Store::Sqlite(store) => store.start(tenant, id, request).await,
+            Store::Postgres(store) => store.start(tenant, id, request).await,
         }
     }
 
@@ -60,6 +67,7 @@ impl Store {
     ) -> Result<Run, Error> {
         match self {
             Store::Sqlite(store) => store.heartbeat(tenant, id, request).await,
+            Store::Postgres(store) => store.heartbeat(tenant, id, request).await,
         }
     }
 
@@ -72,6 +80,7 @@ impl Store {
     ) -> Result<Run, Error> {
         match self {
             Store::Sqlite(store) => store.finish(tenant, id, request, if_version).await,
+            Store::Postgres(store) => store.finish(tenant, id, request, if_version).await,
         }
     }
 
@@ -83,6 +92,7 @@ impl Store {
     ) -> Result<Run, Error> {
         match self {
             Store::Sqlite(store) => store.cancel(tenant, id, request).await,
+            Store::Postgres(store) => store.cancel(tenant, id, request).await,
         }
     }
 
@@ -94,6 +104,7 @@ impl Store {
     ) -> Result<Appended, Error> {
         match self {
             Store::Sqlite(store) => store.append(tenant, id, request).await,
+            Store::Postgres(store) => store.append(tenant, id, request).await,
         }
     }
 
@@ -106,6 +117,7 @@ impl Store {
     ) -> Result<Vec<Event>, Error> {
         match self {
             Store::Sqlite(store) => store.events(tenant, id, after_seq, limit).await,
+            Store::Postgres(store) => store.events(tenant, id, after_seq, limit).await,
         }
     }
 
@@ -117,18 +129,21 @@ impl Store {
     ) -> Result<Vec<Event>, Error> {
         match self {
             Store::Sqlite(store) => store.tenant_events(tenant, after_position, limit).await,
+            Store::Postgres(store) => store.tenant_events(tenant, after_position, limit).await,
         }
     }
 
     pub(crate) async fn has_expired_leases(&self) -> Result<bool, Error> {
         match self {
             Store::Sqlite(store) => store.has_expired_leases().await,
+            Store::Postgres(store) => store.has_expired_leases().await,
         }
     }
 
     pub(crate) async fn reap(&self) -> Result<u64, Error> {
         match self {
             Store::Sqlite(store) => store.reap().await,
+            Store::Postgres(store) => store.reap().await,
         }
     }
 
@@ -139,6 +154,7 @@ impl Store {
     ) -> Result<(), Error> {
         match self {
             Store::Sqlite(store) => store.add_token(tenant, token_sha256).await,
+            Store::Postgres(store) => store.add_token(tenant, token_sha256).await,
         }
     }
 
@@ -148,12 +164,14 @@ impl Store {
     ) -> Result<Option<Tenant>, Error> {
         match self {
             Store::Sqlite(store) => store.tenant_for_token(token_sha256).await,
+            Store::Postgres(store) => store.tenant_for_token(token_sha256).await,
         }
     }
 
     pub(crate) async fn any_token(&self) -> Result<bool, Error> {
         match self {
             Store::Sqlite(store) => store.any_token().await,
+            Store::Postgres(store) => store.any_token().await,
         }
     }
 
@@ -165,6 +183,7 @@ impl Store {
     ) -> Result<IdempotencyBegin, Error> {
         match self {
             Store::Sqlite(store) => store.idempotency_begin(tenant, key, fingerprint).await,
+            Store::Postgres(store) => store.idempotency_begin(tenant, key, fingerprint).await,
         }
     }
 
@@ -177,6 +196,7 @@ impl Store {
     ) -> Result<(), Error> {
         match self {
             Store::Sqlite(store) => store.idempotency_complete(tenant, key, status, body).await,
+            Store::Postgres(store) => store.idempotency_complete(tenant, key, status, body).await,
         }
     }
 
@@ -187,18 +207,21 @@ impl Store {
     ) -> Result<(), Error> {
         match self {
             Store::Sqlite(store) => store.idempotency_release(tenant, key).await,
+            Store::Postgres(store) => store.idempotency_release(tenant, key).await,
         }
     }
 
     pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
         match self {
             Store::Sqlite(store) => store.run_counts().await,
+            Store::Postgres(store) => store.run_counts().await,
         }
     }
 
     pub(crate) async fn audit(&self) -> Result<Audit, Error> {
         match self {
             Store::Sqlite(store) => store.audit().await,
+            Store::Postgres(store) => store.audit().await,
         }
     }
 }

@@ -18,10 +18,43 @@ use std::time::{Duration, Instant};
 pub enum Backend {
     /// An embedded SQLite file under `target/`.
     Sqlite,
+    /// A fresh database on the PostgreSQL server named by `RUNLEDGER_TEST_PG`
+    /// (default `postgres://postgres@127.0.0.1:5432/postgres`).
+    Postgres,
 }
 
-/// A database owned by one test.
-#[derive(Debug, Clone)]
+/// The PostgreSQL server the tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("RUNLEDGER_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Runs SQL with `psql` and answers its unaligned output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let output = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+            url,
+        ])
+        .output()
+        .expect("psql runs (PostgreSQL client tools are installed)");
+    assert!(
+        output.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("psql prints UTF-8")
+}
+
+/// A database owned by one test; a PostgreSQL one is dropped with it.
+#[derive(Debug)]
 pub struct TestDb {
     /// Which backend.
     pub backend: Backend,
@@ -51,6 +84,34 @@ impl TestDb {
                     path: Some(path),
                 }
             }
+            Backend::Postgres => {
+                let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
+                let mut name: String = format!("rl_{}_{}_{test}", std::process::id(), n)
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                name.truncate(63);
+                let admin = postgres_admin_url();
+                psql(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                );
+                psql(&admin, &format!("CREATE DATABASE {name}"));
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                TestDb {
+                    backend,
+                    url: format!("{base}/{name}"),
+                    path: None,
+                }
+            }
         }
     }
 
@@ -74,6 +135,10 @@ impl TestDb {
 
     /// Runs SQL on the database directly, behind the ledger's back.
     pub fn execute_sql(&self, sql: &str) {
+        if self.backend == Backend::Postgres {
+            psql(&self.url, sql);
+            return;
+        }
         let path = self.path.as_ref().expect("a SQLite test database");
         let connection = rusqlite::Connection::open(path).expect("open sqlite");
         connection
@@ -86,6 +151,14 @@ impl TestDb {
 
     /// Every row of `runs` and `events`, as text: equal snapshots, equal data.
     pub fn snapshot(&self) -> Vec<String> {
+        if self.backend == Backend::Postgres {
+            let rows = psql(
+                &self.url,
+                "SELECT r::text FROM runs r UNION ALL SELECT e::text FROM events e \
+                 UNION ALL SELECT t::text FROM tenant_positions t ORDER BY 1",
+            );
+            return rows.lines().map(str::to_owned).collect();
+        }
         let path = self.path.as_ref().expect("a SQLite test database");
         let connection = rusqlite::Connection::open(path).expect("open sqlite");
         let mut rows = Vec::new();
@@ -108,6 +181,13 @@ impl TestDb {
 
     /// A single number from SQL run directly on the database.
     pub fn count(&self, sql: &str) -> i64 {
+        if self.backend == Backend::Postgres {
+            let text = psql(&self.url, sql);
+            return text
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{sql} answered {text:?}, not a number"));
+        }
         let path = self.path.as_ref().expect("a SQLite test database");
         let connection = rusqlite::Connection::open(path).expect("open sqlite");
         connection
@@ -119,15 +199,44 @@ impl TestDb {
     }
 }
 
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.backend == Backend::Postgres && !std::thread::panicking() {
+            let name = self.url.rsplit_once('/').map_or("", |(_, name)| name);
+            psql(
+                &postgres_admin_url(),
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
 /// Runs each named async test body once per backend, in a module per backend.
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::on_backend!(sqlite, Sqlite, $($name),*);
+        $crate::on_backend!(postgres, Postgres, $($name),*);
+    };
+}
+
+/// Runs each named async test body on SQLite only (file-level faults).
+#[macro_export]
+macro_rules! sqlite_only {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_backend!(sqlite_only, Sqlite, $($name),*);
+    };
+}
+
+/// One module of tests for one backend.
+#[macro_export]
+macro_rules! on_backend {
+    ($module:ident, $backend:ident, $($name:ident),*) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let db = $crate::support::TestDb::new($crate::support::Backend::Sqlite, stringify!($name));
+                    let db = $crate::support::TestDb::new($crate::support::Backend::$backend, stringify!($name));
                     super::$name(db).await;
                 }
             )*

@@ -317,3 +317,4 @@ impl Store {
             .await
     }
 }
+pub(crate) use rows::RUN_COLUMNS;

@@ -10,7 +10,8 @@ use runledger_core::{
 };
 use rusqlite::{Connection, Row, params};
 
-/// The `runs` columns every read selects, in [`record`]'s order.
+/// The `runs` columns every read selects, in `record`'s order; PostgreSQL
+/// uses the same list.
 pub(crate) const RUN_COLUMNS: &str = "tenant, id, kind, parent_id, key, state, concurrency_key, \
      concurrency_limit, concurrency_on_full, attributes, result, error, version, last_seq, \
      lease_owner, lease_epoch, lease_expires_at, lease_ttl_ms, created_at, updated_at, \

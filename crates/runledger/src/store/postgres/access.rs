@@ -1,0 +1,156 @@
+//! Tenants, tokens and idempotency records on PostgreSQL. Claiming a key is
+//! one conditional upsert, so two server processes racing one key cannot
+//! both start.
+
+use super::rows::NOW_MS;
+use super::write::storage;
+use crate::access::IdempotencyBegin;
+use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
+use runledger_core::{Error, IdempotencyKey, Tenant};
+use sqlx::{Acquire, AssertSqlSafe, PgPool, Row};
+
+/// Records the tenant (if new) and a token for it.
+pub(crate) async fn add_token(
+    pool: &PgPool,
+    tenant: &Tenant,
+    token_sha256: &str,
+) -> Result<(), Error> {
+    let mut connection = pool.acquire().await.map_err(storage)?;
+    let mut transaction = connection.begin().await.map_err(storage)?;
+    let sql = format!(
+        "INSERT INTO tenants (name, created_at) VALUES ($1, {NOW_MS}) ON CONFLICT (name) DO NOTHING"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage)?;
+    let sql = format!(
+        "INSERT INTO api_tokens (token_sha256, tenant, created_at) VALUES ($1, $2, {NOW_MS})"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(token_sha256)
+        .bind(tenant.as_str())
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage)?;
+    transaction.commit().await.map_err(storage)
+}
+
+/// The tenant a token hash belongs to.
+pub(crate) async fn tenant_for_token(
+    pool: &PgPool,
+    token_sha256: &str,
+) -> Result<Option<Tenant>, Error> {
+    let row = sqlx::query("SELECT tenant FROM api_tokens WHERE token_sha256 = $1")
+        .bind(token_sha256)
+        .fetch_optional(pool)
+        .await
+        .map_err(storage)?;
+    row.map(|row| Tenant::parse(&row.try_get::<String, _>(0).map_err(storage)?))
+        .transpose()
+}
+
+/// Whether any token exists.
+pub(crate) async fn any_token(pool: &PgPool) -> Result<bool, Error> {
+    let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM api_tokens)")
+        .fetch_one(pool)
+        .await
+        .map_err(storage)?;
+    row.try_get(0).map_err(storage)
+}
+
+/// Claims `key`: inserts it, or takes over an expired or abandoned record,
+/// in one statement; otherwise reports what holds it.
+pub(crate) async fn begin(
+    pool: &PgPool,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+) -> Result<IdempotencyBegin, Error> {
+    let sql = format!(
+        "INSERT INTO idempotency_keys AS k (tenant, key, fingerprint, state, created_at, updated_at)
+         VALUES ($1, $2, $3, 'in_flight', {NOW_MS}, {NOW_MS})
+         ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, state = 'in_flight',
+             status = NULL, body = NULL, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+         WHERE k.created_at < EXCLUDED.created_at - $4
+            OR (k.fingerprint = EXCLUDED.fingerprint AND k.state = 'in_flight' AND k.updated_at < EXCLUDED.updated_at - $5)
+         RETURNING 1"
+    );
+    let claimed = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .bind(fingerprint)
+        .bind(IDEMPOTENCY_KEY_KEPT_MS)
+        .bind(IDEMPOTENCY_IN_FLIGHT_STALE_MS)
+        .fetch_optional(pool)
+        .await
+        .map_err(storage)?;
+    if claimed.is_some() {
+        return Ok(IdempotencyBegin::Started);
+    }
+    let row = sqlx::query("SELECT fingerprint, state, status, body FROM idempotency_keys WHERE tenant = $1 AND key = $2")
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(storage)?;
+    let Some(row) = row else {
+        // Released between the two statements: the caller may simply retry.
+        return Ok(IdempotencyBegin::InFlight);
+    };
+    let stored: String = row.try_get(0).map_err(storage)?;
+    let state: String = row.try_get(1).map_err(storage)?;
+    let status: Option<i64> = row.try_get(2).map_err(storage)?;
+    let body: Option<String> = row.try_get(3).map_err(storage)?;
+    Ok(
+        match (stored == fingerprint, state.as_str(), status, body) {
+            (false, _, _, _) => IdempotencyBegin::Reused,
+            (true, "done", Some(status), Some(body)) => IdempotencyBegin::Replay {
+                status: u16::try_from(status).map_err(Error::storage)?,
+                body,
+            },
+            (true, _, _, _) => IdempotencyBegin::InFlight,
+        },
+    )
+}
+
+/// Stores the response of the request holding `key`.
+pub(crate) async fn complete(
+    pool: &PgPool,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    status: u16,
+    body: &str,
+) -> Result<(), Error> {
+    let sql = format!(
+        "UPDATE idempotency_keys SET state = 'done', status = $3, body = $4, updated_at = {NOW_MS} \
+         WHERE tenant = $1 AND key = $2 AND state = 'in_flight'"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .bind(i64::from(status))
+        .bind(body)
+        .execute(pool)
+        .await
+        .map_err(storage)?;
+    Ok(())
+}
+
+/// Forgets an in-flight key after a server-side failure.
+pub(crate) async fn release(
+    pool: &PgPool,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+) -> Result<(), Error> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND state = 'in_flight'",
+    )
+    .bind(tenant.as_str())
+    .bind(key.as_str())
+    .execute(pool)
+    .await
+    .map_err(storage)?;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Versioned, embedded migrations for PostgreSQL, run in one transaction
+//! under a transaction-level advisory lock, so several processes starting at
+//! once migrate exactly once. A newer schema is refused untouched.
+
+use super::write::storage;
+use runledger_core::Error;
+use sqlx::{Acquire, AssertSqlSafe, PgPool, Row};
+
+/// Every migration, in order: (version, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "runs_and_events",
+        include_str!("../../../migrations/postgres/0001_runs_and_events.sql"),
+    ),
+    (
+        2,
+        "tenants_tokens_idempotency",
+        include_str!("../../../migrations/postgres/0002_tenants_tokens_idempotency.sql"),
+    ),
+];
+
+/// Brings the database to the newest schema this build knows.
+pub(crate) async fn run(pool: &PgPool) -> Result<(), Error> {
+    let newest = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
+    let mut connection = pool.acquire().await.map_err(storage)?;
+    let mut transaction = connection.begin().await.map_err(storage)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('runledger/migrations', 0))")
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage)?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    BIGINT      PRIMARY KEY,
+             name       TEXT        NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(storage)?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(storage)?
+        .try_get(0)
+        .map_err(storage)?;
+    if current > newest {
+        return Err(Error::storage(format!(
+            "the database schema is at version {current}, newer than this runledger knows ({newest}); upgrade runledger"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS
+        .iter()
+        .filter(|(version, _, _)| *version > current)
+    {
+        sqlx::raw_sql(AssertSqlSafe(*sql))
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| {
+                Error::storage(format!("migration {version} ({name}) failed: {error}"))
+            })?;
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+            .bind(version)
+            .bind(name)
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage)?;
+    }
+    transaction.commit().await.map_err(storage)
+}

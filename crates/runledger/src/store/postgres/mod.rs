@@ -1,0 +1,354 @@
+//! The PostgreSQL backend: any number of processes on any number of machines
+//! share one database with the same guarantees as the SQLite file.
+//!
+//! A pool of connections with `lock_timeout`, `statement_timeout` and
+//! `idle_in_transaction_session_timeout` set on each; every operation is one
+//! transaction at READ COMMITTED (write.rs explains the lock order); event
+//! positions are stamped after commit by the sequencer (sequencer.rs).
+//! Deadlocks and serialization failures, which roll back whole, are retried.
+
+mod access;
+mod audit;
+mod migrate;
+mod read;
+mod rows;
+mod sequencer;
+mod write;
+
+use crate::access::IdempotencyBegin;
+use crate::audit::Audit;
+use crate::requests::{
+    AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
+};
+use runledger_core::transition::{self, Finish};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
+use sequencer::Sequencer;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use write::{Slot, storage};
+
+/// Connections per ledger.
+const POOL_CONNECTIONS_MAX: u32 = 32;
+/// How long a statement may wait for a row or advisory lock.
+const LOCK_TIMEOUT: &str = "10s";
+/// How long one statement may run.
+const STATEMENT_TIMEOUT: &str = "30s";
+/// How long a connection may sit idle inside a transaction (a hung client).
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+/// How long to wait for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times an operation rolled back by a deadlock is run again.
+const RETRIES_MAX: usize = 5;
+/// Most expired leases one reap call handles.
+const REAP_BATCH_RUNS_MAX: i64 = 256;
+
+/// An open PostgreSQL ledger.
+pub(crate) struct Store {
+    pool: PgPool,
+    sequencer: Arc<Sequencer>,
+}
+
+async fn retrying<T, F, Fut>(mut operation: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match operation().await {
+            Err(error) if write::is_retryable(&error) && attempt < RETRIES_MAX => attempt += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+impl Store {
+    /// Connects, migrates and starts the sequencer.
+    pub(crate) async fn open(url: &str) -> Result<Store, Error> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|error| {
+                Error::invalid(
+                    "db",
+                    format!("database URL is not a valid postgres:// URL: {error}"),
+                )
+            })?
+            .application_name("runledger")
+            .options([
+                ("lock_timeout", LOCK_TIMEOUT),
+                ("statement_timeout", STATEMENT_TIMEOUT),
+                (
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT,
+                ),
+                ("synchronous_commit", "on"),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A dead connection fails one call and is dropped; no ping per acquire.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|error| Error::storage(format!("cannot connect to PostgreSQL: {error}")))?;
+        migrate::run(&pool).await?;
+        let sequencer = Sequencer::spawn(pool.clone());
+        Ok(Store { pool, sequencer })
+    }
+
+    pub(crate) async fn create(
+        &self,
+        tenant: &Tenant,
+        request: ResolvedCreate,
+    ) -> Result<Created, Error> {
+        let created = retrying(|| async {
+            let mut connection = self.pool.acquire().await.map_err(storage)?;
+            let (now, existing) =
+                read::now_and_record(&mut connection, tenant, &request.id).await?;
+            drop(connection);
+            match existing {
+                // Repeats are reads: nothing is written.
+                Some(record) => {
+                    let mut connection = self.pool.acquire().await.map_err(storage)?;
+                    request.match_existing(read::with_children(&mut connection, record).await?)
+                }
+                None => write::create(&self.pool, tenant, &request, now).await,
+            }
+        })
+        .await?;
+        if created.created {
+            // Read-your-writes: the run's `created` event is readable when we answer.
+            self.sequencer.stamped(tenant).await;
+        }
+        Ok(created)
+    }
+
+    pub(crate) async fn get(&self, tenant: &Tenant, id: &RunId) -> Result<Option<Run>, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        read::run(&mut connection, tenant, id).await
+    }
+
+    pub(crate) async fn list(&self, tenant: &Tenant, filter: ListRuns) -> Result<RunPage, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        read::list(&mut connection, tenant, &filter).await
+    }
+
+    async fn change(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        operation: &'static str,
+        slot: Slot,
+        if_version: Option<u64>,
+        decide: impl Fn(
+            &transition::Record,
+            runledger_core::Timestamp,
+        ) -> Result<transition::Decision, Error>,
+    ) -> Result<Run, Error> {
+        let run = retrying(|| {
+            write::change(&self.pool, tenant, id, operation, slot, if_version, &decide)
+        })
+        .await?;
+        if operation != "heartbeat" {
+            // Read-your-writes: the lifecycle event is readable when we answer.
+            self.sequencer.stamped(tenant).await;
+        }
+        Ok(run)
+    }
+
+    pub(crate) async fn start(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: StartRun,
+    ) -> Result<Run, Error> {
+        self.change(
+            tenant,
+            id,
+            "start",
+            Slot::Kept,
+            request.if_version,
+            |stored, now| transition::start(stored, &request.lease, now),
+        )
+        .await
+    }
+
+    pub(crate) async fn heartbeat(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Heartbeat,
+    ) -> Result<Run, Error> {
+        self.change(
+            tenant,
+            id,
+            "heartbeat",
+            Slot::Kept,
+            request.if_version,
+            |stored, now| {
+                transition::heartbeat(stored, request.lease_epoch, request.lease_ttl_ms, now)
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Finish,
+        if_version: Option<u64>,
+    ) -> Result<Run, Error> {
+        self.change(
+            tenant,
+            id,
+            "finish",
+            Slot::MayFree,
+            if_version,
+            |stored, now| transition::finish(stored, &request, now),
+        )
+        .await
+    }
+
+    pub(crate) async fn cancel(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Cancel,
+    ) -> Result<Run, Error> {
+        self.change(
+            tenant,
+            id,
+            "cancel",
+            Slot::MayFree,
+            request.if_version,
+            |stored, now| transition::cancel(stored, request.reason.as_deref(), None, now),
+        )
+        .await
+    }
+
+    pub(crate) async fn append(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: AppendEvent,
+    ) -> Result<Appended, Error> {
+        // Not retried on an unknown outcome: a second attempt could append twice.
+        let (seq, event_id) = write::append(&self.pool, tenant, id, &request).await?;
+        // The answer carries the position: wait for the stamp.
+        loop {
+            self.sequencer.stamped(tenant).await;
+            let row = sqlx::query("SELECT position FROM events WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(storage)?;
+            if let Some(position) = row.try_get::<Option<i64>, _>(0).map_err(storage)? {
+                return Ok(Appended {
+                    seq,
+                    position: position as u64,
+                });
+            }
+        }
+    }
+
+    pub(crate) async fn events(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        read::run_events(&mut connection, tenant, id, after_seq, limit).await
+    }
+
+    pub(crate) async fn tenant_events(
+        &self,
+        tenant: &Tenant,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        read::tenant_events(&mut connection, tenant, after_position, limit).await
+    }
+
+    pub(crate) async fn has_expired_leases(&self) -> Result<bool, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        read::has_expired_leases(&mut connection).await
+    }
+
+    pub(crate) async fn reap(&self) -> Result<u64, Error> {
+        let candidates = {
+            let mut connection = self.pool.acquire().await.map_err(storage)?;
+            read::expired(&mut connection, REAP_BATCH_RUNS_MAX).await?
+        };
+        let mut reaped = 0;
+        for (tenant, id) in candidates {
+            if retrying(|| write::reap_one(&self.pool, &tenant, &id)).await? {
+                reaped += 1;
+                self.sequencer.stamped(&tenant).await;
+            }
+        }
+        Ok(reaped)
+    }
+
+    pub(crate) async fn add_token(
+        &self,
+        tenant: &Tenant,
+        token_sha256: String,
+    ) -> Result<(), Error> {
+        access::add_token(&self.pool, tenant, &token_sha256).await
+    }
+
+    pub(crate) async fn tenant_for_token(
+        &self,
+        token_sha256: String,
+    ) -> Result<Option<Tenant>, Error> {
+        access::tenant_for_token(&self.pool, &token_sha256).await
+    }
+
+    pub(crate) async fn any_token(&self) -> Result<bool, Error> {
+        access::any_token(&self.pool).await
+    }
+
+    pub(crate) async fn idempotency_begin(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        fingerprint: String,
+    ) -> Result<IdempotencyBegin, Error> {
+        access::begin(&self.pool, tenant, key, &fingerprint).await
+    }
+
+    pub(crate) async fn idempotency_complete(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+        status: u16,
+        body: String,
+    ) -> Result<(), Error> {
+        access::complete(&self.pool, tenant, key, status, &body).await
+    }
+
+    pub(crate) async fn idempotency_release(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        access::release(&self.pool, tenant, key).await
+    }
+
+    pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        read::run_counts(&mut connection).await
+    }
+
+    pub(crate) async fn audit(&self) -> Result<Audit, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        audit::run(&mut connection).await
+    }
+}

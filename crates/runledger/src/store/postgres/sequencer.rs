@@ -1,0 +1,167 @@
+//! Gap-free, commit-ordered tenant positions without a global write lock.
+//!
+//! Writers insert events with `position` NULL and commit in parallel. After
+//! a commit, the writer's process asks its sequencer to stamp: a short
+//! transaction that takes the tenant's advisory lock (so exactly one stamper
+//! per tenant runs at a time, in any process), then numbers every committed,
+//! unstamped event of the tenant in `event_id` order, continuing from the
+//! tenant's counter row. Readers read only stamped events, so an event never
+//! becomes visible with a position at or below one a reader has already
+//! seen. A stamper that dies releases its lock with its connection; events a
+//! dead writer left unstamped are stamped by the next pass of any process
+//! (every ledger also sweeps for them on a timer).
+
+use super::write::storage;
+use runledger_core::{Error, Tenant};
+use sqlx::{Acquire, PgPool, Row};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Most events one stamping transaction numbers.
+const STAMP_BATCH_EVENTS_MAX: i64 = 10_000;
+/// How often a ledger sweeps for events a dead writer left unstamped.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How long a writer waits for its events' stamp before answering anyway
+/// (the sweep stamps them later; readers just see them later).
+const STAMP_WAIT_MAX: Duration = Duration::from_secs(5);
+
+/// This process's stamper: coalesces the stamp requests of all its writers
+/// into one pass at a time.
+pub(crate) struct Sequencer {
+    pool: PgPool,
+    /// Tenants to stamp in the next pass, and how many passes have started.
+    wanted: Mutex<(BTreeSet<Tenant>, u64)>,
+    wake: Notify,
+    /// How many passes have finished.
+    finished: watch::Sender<u64>,
+}
+
+impl Sequencer {
+    /// Starts the background stamper; it stops when the sequencer is dropped.
+    pub(crate) fn spawn(pool: PgPool) -> Arc<Sequencer> {
+        let sequencer = Arc::new(Sequencer {
+            pool,
+            wanted: Mutex::new((BTreeSet::new(), 0)),
+            wake: Notify::new(),
+            finished: watch::Sender::new(0),
+        });
+        let weak = Arc::downgrade(&sequencer);
+        tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                let Some(sequencer) = weak.upgrade() else {
+                    return;
+                };
+                let swept = tokio::select! {
+                    _ = sequencer.wake.notified() => false,
+                    _ = sweep.tick() => true,
+                };
+                if let Err(error) = sequencer.pass(swept).await {
+                    tracing::warn!(%error, "the sequencer could not stamp positions");
+                }
+            }
+        });
+        sequencer
+    }
+
+    /// Waits until a pass that started after this call has stamped
+    /// `tenant`'s events: everything the caller committed before calling.
+    pub(crate) async fn stamped(&self, tenant: &Tenant) {
+        let needed = {
+            let mut wanted = self
+                .wanted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            wanted.0.insert(tenant.clone());
+            wanted.1 + 1
+        };
+        self.wake.notify_one();
+        let mut finished = self.finished.subscribe();
+        let waited =
+            tokio::time::timeout(STAMP_WAIT_MAX, finished.wait_for(|done| *done >= needed)).await;
+        if waited.is_err() {
+            tracing::warn!(%tenant, "positions were not stamped in time; the sweep will stamp them");
+        }
+    }
+
+    async fn pass(&self, sweep: bool) -> Result<(), Error> {
+        let (mut tenants, number) = {
+            let mut wanted = self
+                .wanted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            wanted.1 += 1;
+            (std::mem::take(&mut wanted.0), wanted.1)
+        };
+        let outcome = self.stamp_all(&mut tenants, sweep).await;
+        self.finished.send_replace(number);
+        outcome
+    }
+
+    async fn stamp_all(&self, tenants: &mut BTreeSet<Tenant>, sweep: bool) -> Result<(), Error> {
+        if sweep {
+            let rows = sqlx::query("SELECT DISTINCT tenant FROM events WHERE position IS NULL")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(storage)?;
+            for row in rows {
+                tenants.insert(Tenant::parse(
+                    &row.try_get::<String, _>(0).map_err(storage)?,
+                )?);
+            }
+        }
+        for tenant in tenants.iter() {
+            stamp(&self.pool, tenant).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Stamps every committed, unstamped event of `tenant`; answers how many.
+pub(crate) async fn stamp(pool: &PgPool, tenant: &Tenant) -> Result<u64, Error> {
+    let mut stamped = 0;
+    loop {
+        let mut connection = pool.acquire().await.map_err(storage)?;
+        let mut transaction = connection.begin().await.map_err(storage)?;
+        // Its own statement, so the numbering below reads a snapshot taken
+        // after the lock is held: no other stamper can number the same events.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("runledger/positions/{tenant}"))
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage)?;
+        let numbered = sqlx::query(
+            "WITH pending AS (
+                 SELECT event_id, row_number() OVER (ORDER BY event_id) AS n
+                 FROM (SELECT event_id FROM events WHERE tenant = $1 AND position IS NULL
+                       ORDER BY event_id LIMIT $2) AS unstamped),
+             counter AS (
+                 INSERT INTO tenant_positions (tenant, last_position)
+                 VALUES ($1, (SELECT COUNT(*) FROM pending))
+                 ON CONFLICT (tenant) DO UPDATE
+                     SET last_position = tenant_positions.last_position + EXCLUDED.last_position
+                 RETURNING last_position - (SELECT COUNT(*) FROM pending) AS base)
+             UPDATE events SET position = counter.base + pending.n
+             FROM pending, counter WHERE events.event_id = pending.event_id",
+        )
+        .bind(tenant.as_str())
+        .bind(STAMP_BATCH_EVENTS_MAX)
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage)?
+        .rows_affected();
+        if numbered == 0 {
+            // Nothing pending: leave the counter untouched.
+            drop(transaction);
+            return Ok(stamped);
+        }
+        transaction.commit().await.map_err(storage)?;
+        stamped += numbered;
+        if numbered < STAMP_BATCH_EVENTS_MAX as u64 {
+            return Ok(stamped);
+        }
+    }
+}
