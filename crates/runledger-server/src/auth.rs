@@ -1,0 +1,157 @@
+//! Auth (SPEC §4 "Auth"): once any API token exists, every `/v1` request
+//! needs one, as `Authorization: Bearer <token>` or the `runledger_token`
+//! cookie, and the token decides the tenant. Without tokens every request
+//! acts for the `default` tenant. The per-token rate limit is taken here,
+//! after the token is known to be real.
+
+use crate::problem::Problem;
+use crate::state::ServerState;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use runledger::{ErrorCode, Ledger, Tenant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The cookie the dashboard's sign-in sets.
+pub const TOKEN_COOKIE: &str = "runledger_token";
+
+/// How long "no token exists yet" is believed before the database is asked
+/// again, so a token added by `runledger tenant add` in another process is
+/// honoured within this time. "Some token exists" is final: tokens are never
+/// deleted.
+pub const AUTH_REQUIRED_RECHECK: Duration = Duration::from_secs(1);
+
+/// Whether tokens are required, cached.
+#[derive(Debug, Default)]
+pub struct AuthRequired {
+    /// `Some(checked_at)` while no token existed when last checked.
+    open_since: Mutex<Option<Instant>>,
+    required: std::sync::atomic::AtomicBool,
+}
+
+impl AuthRequired {
+    /// Whether requests need a token, asking the ledger at most once per
+    /// [`AUTH_REQUIRED_RECHECK`] while none exists.
+    pub async fn get(&self, ledger: &Ledger) -> Result<bool, Problem> {
+        use std::sync::atomic::Ordering;
+        if self.required.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let fresh = self
+            .open_since
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|checked_at| checked_at.elapsed() < AUTH_REQUIRED_RECHECK);
+        if fresh {
+            return Ok(false);
+        }
+        let required = ledger.auth_required().await?;
+        if required {
+            self.required.store(true, Ordering::Release);
+        } else {
+            *self
+                .open_since
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        }
+        Ok(required)
+    }
+}
+
+/// Whether `path` is under the authenticated API prefix.
+fn is_api_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// Middleware: settles the request's tenant (or answers 401 / 429).
+pub async fn authenticate(
+    State(state): State<ServerState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if !is_api_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    match tenant_for(&state, request.headers()).await {
+        Ok(tenant) => {
+            request.extensions_mut().insert(tenant);
+            next.run(request).await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn tenant_for(state: &ServerState, headers: &HeaderMap) -> Result<Tenant, Problem> {
+    if !state.auth_required().await? {
+        return Ok(Tenant::default());
+    }
+    let token = presented_token(headers)?;
+    let tenant = state
+        .ledger()
+        .authenticate(&token)
+        .await?
+        .ok_or_else(|| unauthorized("the token is not valid on this server"))?;
+    if let Some(limiter) = state.rate_limiter() {
+        limiter.check(&token).map_err(Problem::rate_limited)?;
+    }
+    Ok(tenant)
+}
+
+/// The token from `Authorization: Bearer`, else from the cookie.
+fn presented_token(headers: &HeaderMap) -> Result<String, Problem> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let text = value
+            .to_str()
+            .map_err(|_| unauthorized("the Authorization header is not ASCII"))?;
+        let (scheme, token) = text.trim().split_once(' ').unwrap_or((text, ""));
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(unauthorized(
+                "the Authorization header must be `Bearer <token>`",
+            ));
+        }
+        return Ok(token.to_owned());
+    }
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((name, token)) = pair.trim().split_once('=')
+                && name.trim() == TOKEN_COOKIE
+                && !token.trim().is_empty()
+            {
+                return Ok(token.trim().to_owned());
+            }
+        }
+    }
+    Err(unauthorized(
+        "this server requires an API token: send Authorization: Bearer <token> (create one with `runledger tenant add NAME`)",
+    ))
+}
+
+fn unauthorized(detail: &str) -> Problem {
+    Problem::new(ErrorCode::Unauthorized, detail).with_header(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"runledger\""),
+    )
+}
+
+/// The tenant the request acts for, settled by [`authenticate`].
+#[derive(Debug, Clone)]
+pub struct AuthTenant(pub Tenant);
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthTenant {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<AuthTenant, Problem> {
+        parts
+            .extensions
+            .get::<Tenant>()
+            .cloned()
+            .map(AuthTenant)
+            .ok_or_else(|| Problem::internal("a /v1 route ran without the auth layer"))
+    }
+}

@@ -1,0 +1,31 @@
+//! The runledger HTTP/JSON API (SPEC §4) over a [`runledger::Ledger`]:
+//! routes, RFC 9457 problems, auth and the per-token rate limit,
+//! `Idempotency-Key`, the OpenAPI document and Prometheus metrics. Only
+//! HTTP lives here; every decision about a run is the library's.
+//!
+//! Start at [`router`] (for tests: `router(state).oneshot(request)`) or
+//! [`serve`] (a listener, graceful shutdown, background tasks).
+
+mod auth;
+mod body;
+mod extract;
+mod http_metrics;
+mod idempotency;
+mod json;
+mod problem;
+mod rate_limit;
+mod router;
+mod routes;
+mod schema;
+mod serve;
+mod state;
+
+pub use auth::{AUTH_REQUIRED_RECHECK, TOKEN_COOKIE};
+pub use body::REQUEST_BODY_BYTES_MAX;
+pub use json::JSON_DEPTH_MAX;
+pub use problem::{PROBLEM_JSON, ProblemBody, status};
+pub use rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT};
+pub use router::{openapi, openapi_json, router};
+pub use schema::{EventBody, RunBody};
+pub use serve::{ListenRefused, check_exposure, serve};
+pub use state::{ServerConfig, ServerState};

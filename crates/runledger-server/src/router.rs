@@ -1,0 +1,247 @@
+//! The router: every route of SPEC §4 on one `OpenApiRouter` (one flat
+//! router with full paths, no nesting: utoipa-axum drops paths when two
+//! routers are nested under one prefix), then the layers, outermost first:
+//! metrics, panic → 500 problem, bare 405 → problem, auth and rate limit,
+//! the body limit, `Idempotency-Key`. Unknown routes fall back to a
+//! `404 not_found` problem.
+//!
+//! Extension points: the event streams (`/v1/runs/{id}/events/stream`,
+//! `/v1/events/stream`, `/v1/ws`) go in [`api_router`] as a new
+//! `routes/streams.rs`; the dashboard (`/`) too, and, like `/healthz`,
+//! outside `/v1` so it needs no token (its sign-in sets the cookie that
+//! `auth.rs` already reads).
+
+use crate::auth::authenticate;
+use crate::body::buffer_body;
+use crate::http_metrics::record_http_metrics;
+use crate::idempotency::idempotency;
+use crate::problem::{PROBLEM_JSON, Problem, ProblemBody};
+use crate::routes::{events, lifecycle, runs, system};
+use crate::state::ServerState;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use runledger::ErrorCode;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The HTTP API over `state`, ready to serve.
+pub fn router(state: ServerState) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    router
+        .fallback(unknown_route)
+        .layer(from_fn_with_state(state.clone(), idempotency))
+        .layer(from_fn(buffer_body))
+        .layer(from_fn_with_state(state.clone(), authenticate))
+        .layer(from_fn(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(panic_problem))
+        .layer(from_fn(record_http_metrics))
+        .with_state(state)
+}
+
+/// Every route with its OpenAPI description.
+fn api_router() -> OpenApiRouter<ServerState> {
+    OpenApiRouter::new()
+        .routes(routes!(runs::create_run, runs::list_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(lifecycle::start_run))
+        .routes(routes!(lifecycle::heartbeat_run))
+        .routes(routes!(lifecycle::finish_run))
+        .routes(routes!(lifecycle::cancel_run))
+        .routes(routes!(events::append_event, events::list_events))
+        .routes(routes!(system::openapi_document))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::metrics))
+}
+
+/// The OpenAPI 3.1 document of the API, generated from the handlers.
+pub fn openapi() -> OpenApi {
+    let (_, mut openapi) = api_router().split_for_parts();
+    openapi.info = InfoBuilder::new()
+        .title("runledger")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Run records whose guarantees the database enforces. Every error is \
+             application/problem+json with a stable `code`.",
+        ))
+        .build();
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.schemas.insert(
+        "ProblemBody".to_owned(),
+        <ProblemBody as utoipa::PartialSchema>::schema(),
+    );
+    components.security_schemes.insert(
+        "bearer".to_owned(),
+        RefOr::T(SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer))),
+    );
+    components.security_schemes.insert(
+        "cookie".to_owned(),
+        RefOr::T(SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+            crate::auth::TOKEN_COOKIE,
+        )))),
+    );
+    openapi.security = Some(vec![
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+        SecurityRequirement::new("cookie", Vec::<String>::new()),
+    ]);
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let api = path.starts_with("/v1/");
+        if let Some(operation) = item.get.as_mut() {
+            describe_common_problems(operation, api, false);
+        }
+        if let Some(operation) = item.post.as_mut() {
+            describe_common_problems(operation, api, true);
+        }
+    }
+    openapi
+}
+
+/// The document as pretty JSON, as committed in `openapi.json`.
+pub fn openapi_json() -> String {
+    let mut text = openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// Adds the problems any operation can answer, so every error response is
+/// described: auth and rate limit on `/v1`, the body and idempotency
+/// problems on POST, 500, and problem+json as the default.
+fn describe_common_problems(operation: &mut Operation, api: bool, post: bool) {
+    let mut problems: Vec<(&str, &str)> = vec![(
+        "500",
+        "`internal`: the server failed; the detail is in its log.",
+    )];
+    if api {
+        problems.push((
+            "401",
+            "`unauthorized`: tokens exist and none valid was sent.",
+        ));
+        problems.push((
+            "429",
+            "`rate_limited`: the token's rate limit is exhausted; see `Retry-After`.",
+        ));
+        problems.push(("422", "`invalid_request` or `invalid_run_id`: the request is malformed; `detail` says what was expected."));
+    }
+    if post {
+        problems.push(("413", "`payload_too_large`: the body is over 1 MiB."));
+        problems.push((
+            "415",
+            "`unsupported_media_type`: the body is not application/json.",
+        ));
+        problems.push(("409", "`idempotency_key_in_flight`: the first request with this Idempotency-Key is still running."));
+        problems.push((
+            "422",
+            "`idempotency_key_reused`: the Idempotency-Key was used with a different request.",
+        ));
+        let parameters = operation.parameters.get_or_insert_with(Vec::new);
+        parameters.push(RefOr::T(
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some("Replays the first answer to a retry with the same key and body (1–255 printable ASCII characters)."))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+                .build(),
+        ));
+        if operation.operation_id.as_deref() != Some("create_run") {
+            parameters.push(RefOr::T(
+                ParameterBuilder::new()
+                    .name("If-Match")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some("`\"<version>\"`: apply only at this run version, else `412 version_conflict`."))
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            ));
+        }
+    }
+    problems.push((
+        "default",
+        "Any other error (e.g. `method_not_allowed`), as problem+json.",
+    ));
+    for (status, description) in problems {
+        let responses = &mut operation.responses.responses;
+        match responses.get_mut(status) {
+            Some(RefOr::T(existing)) => {
+                existing.description = format!("{} Or {}", existing.description, description);
+            }
+            Some(RefOr::Ref(_)) => {}
+            None => {
+                let mut response = ResponseBuilder::new().description(description).content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ProblemBody")))
+                        .build(),
+                );
+                if status == "429" {
+                    response = response.header(
+                        "Retry-After",
+                        HeaderBuilder::new()
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+                            .description(Some("Seconds until the bucket has a token again."))
+                            .build(),
+                    );
+                }
+                responses.insert(status.to_owned(), RefOr::T(response.build()));
+            }
+        }
+    }
+}
+
+/// Fallback: `404 not_found` for every unknown route.
+async fn unknown_route(request: Request) -> Problem {
+    Problem::new(
+        ErrorCode::NotFound,
+        format!(
+            "no route {} {}; see /v1/openapi.json",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Turns axum's bodiless 405 (a known route, another method) into a problem,
+/// keeping its `Allow` header.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let detail = match allow.as_ref().and_then(|value| value.to_str().ok()) {
+        Some(allowed) => format!("{path} does not accept {method}; it accepts {allowed}"),
+        None => format!("{path} does not accept {method}"),
+    };
+    let mut problem = Problem::new(ErrorCode::MethodNotAllowed, detail);
+    if let Some(allow) = allow {
+        problem = problem.with_header(header::ALLOW, allow);
+    }
+    problem.into_response()
+}
+
+/// A handler panicked: `500` problem, the panic in the log.
+fn panic_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    Problem::internal(format!("a handler panicked: {message}")).into_response()
+}

@@ -1,0 +1,136 @@
+//! `/v1/runs/{id}/events`: append a caller event, read a run's log (SPEC
+//! §1 "Event", §2.6 on epochs). The live streams (`/events/stream`,
+//! `/v1/events/stream`, `/v1/ws`) are registered beside these in
+//! `router.rs` when they come.
+
+use crate::auth::AuthTenant;
+use crate::extract::{IfMatch, RunIdPath, StrictQuery, parse_number};
+use crate::json::{JsonBody, json_response};
+use crate::problem::{Problem, ProblemBody};
+use crate::schema::EventBody;
+use crate::state::ServerState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use runledger::{AppendEvent, Event, EventType};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// The body of `POST /v1/runs/{id}/events`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppendEventRequest {
+    /// `[a-z0-9][a-z0-9._-]{0,63}`, not a lifecycle name.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Any JSON value (null included), at most 256 KiB serialized. Required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true)]
+    pub data: Option<Value>,
+    /// The lease epoch; required while the run is running.
+    #[serde(default)]
+    pub lease_epoch: Option<u64>,
+}
+
+/// Keeps an explicit `null` apart from an absent field.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// The answer of an append.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct AppendedBody {
+    /// The event's seq in its run.
+    pub seq: u64,
+    /// The event's position in its tenant.
+    pub position: u64,
+}
+
+/// Query of `GET /v1/runs/{id}/events`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only events with a larger seq; 0 when absent.
+    #[param(value_type = Option<u64>)]
+    pub after: Option<String>,
+    /// Page size, 1–1,000; 50 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+/// A page of a run's events, in seq order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventList {
+    /// The events.
+    #[schema(value_type = Vec<EventBody>)]
+    pub events: Vec<Event>,
+}
+
+/// Appends a caller event to a run's log.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/events",
+    tag = "events",
+    params(("id" = String, Path, description = "The run id.")),
+    request_body = AppendEventRequest,
+    responses(
+        (status = 201, description = "The event was appended.", body = AppendedBody),
+        (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`stale_lease` (a running run needs its current epoch; an ended run takes no events).", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "`version_conflict`.", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn append_event(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    RunIdPath(id): RunIdPath,
+    IfMatch(if_version): IfMatch,
+    JsonBody(body): JsonBody<AppendEventRequest>,
+) -> Result<Response, Problem> {
+    let event_type = EventType::parse(&body.event_type)?;
+    let data = body.data.ok_or_else(|| {
+        Problem::invalid_request(
+            "data",
+            "data is required; send null for an event without data",
+        )
+    })?;
+    let request = AppendEvent {
+        event_type,
+        data,
+        lease_epoch: body.lease_epoch,
+        if_version,
+    };
+    let appended = state.ledger().append_event(&tenant, &id, request).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &AppendedBody {
+            seq: appended.seq,
+            position: appended.position,
+        },
+    ))
+}
+
+/// A run's events after seq `after`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}/events",
+    tag = "events",
+    params(("id" = String, Path, description = "The run id."), EventsQuery),
+    responses(
+        (status = 200, description = "One page of events.", body = EventList),
+        (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_events(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    RunIdPath(id): RunIdPath,
+    StrictQuery(query): StrictQuery<EventsQuery>,
+) -> Result<Response, Problem> {
+    let after = parse_number::<u64>("after", query.after.as_deref())?.unwrap_or(0);
+    let limit = parse_number::<u32>("limit", query.limit.as_deref())?;
+    let events = state.ledger().events(&tenant, &id, after, limit).await?;
+    Ok(json_response(StatusCode::OK, &EventList { events }))
+}

@@ -1,0 +1,240 @@
+//! `/v1/runs` and `/v1/runs/{id}`: create (idempotent), read and list runs
+//! (SPEC §4). Each body field is parsed by the core's own parser, so a bad
+//! id is `invalid_run_id` with the rule that failed and anything else bad is
+//! `invalid_request` naming its field.
+
+use crate::auth::AuthTenant;
+use crate::extract::{RunIdPath, StrictQuery, parse_number};
+use crate::json::{JsonBody, json_response};
+use crate::problem::{Problem, ProblemBody};
+use crate::schema::RunBody;
+use crate::state::ServerState;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use runledger::{
+    ConcurrencyGroup, ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId,
+    RunState, Segment,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// The body of `POST /v1/runs`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRunRequest {
+    /// The run id; generated (UUIDv7) when absent. For a child, absent or
+    /// exactly `<parent_id>:<key>`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// What is being run: `[A-Za-z0-9._-]{1,128}`.
+    pub kind: String,
+    /// The parent, for a child run (with `key`).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// The child key, for a child run (with `parent_id`).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// A JSON object, at most 64 KiB serialized; `{}` when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
+    /// The concurrency group.
+    #[serde(default)]
+    pub concurrency: Option<ConcurrencyRequest>,
+    /// Start the run at once when it gets a slot (not a creation parameter).
+    #[serde(default)]
+    pub start: Option<LeaseRequest>,
+}
+
+/// A concurrency group as a create names it (SPEC §3).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyRequest {
+    /// The group: `[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}`.
+    pub key: String,
+    /// Most active runs, 1–10,000; 1 when absent.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// What to do when the group is full; `reject` when absent.
+    #[serde(default)]
+    pub on_full: Option<OnFullBody>,
+}
+
+/// What a create does when its group is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFullBody {
+    /// `409 concurrency_limit`, nothing written.
+    Reject,
+    /// Created `pending`, promoted FIFO when a slot frees.
+    Enqueue,
+    /// The oldest active runs are cancelled to make room.
+    CancelActive,
+}
+
+/// A worker taking a run: `start` of a create, and `POST /v1/runs/{id}/start`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// The worker: 1–256 printable characters.
+    pub owner: String,
+    /// Lease length, 100–86,400,000 ms.
+    pub lease_ttl_ms: u64,
+}
+
+impl LeaseRequest {
+    /// The owner, checked.
+    pub(crate) fn owner(&self) -> Result<Owner, Problem> {
+        Ok(Owner::parse(&self.owner)?)
+    }
+}
+
+/// Query of `GET /v1/runs`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListRunsQuery {
+    /// Only runs in this state.
+    #[param(value_type = Option<crate::schema::RunStateBody>)]
+    pub state: Option<String>,
+    /// Only runs of this kind.
+    pub kind: Option<String>,
+    /// Only direct children of this run.
+    pub parent_id: Option<String>,
+    /// Only runs of this concurrency group.
+    pub concurrency_key: Option<String>,
+    /// Page size, 1–1,000; 50 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of runs, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunList {
+    /// The runs.
+    #[schema(value_type = Vec<RunBody>)]
+    pub runs: Vec<Run>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Creates a run, or answers the existing identical one.
+#[utoipa::path(
+    post,
+    path = "/v1/runs",
+    tag = "runs",
+    request_body = CreateRunRequest,
+    responses(
+        (status = 201, description = "The run was created.", body = RunBody),
+        (status = 200, description = "The run existed with identical creation parameters.", body = RunBody),
+        (status = 404, description = "`not_found`: the parent does not exist.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`run_conflict` (the run exists with other creation parameters; `fields` names them) or `concurrency_limit` (`active_run_ids` lists the group's active runs).", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_run(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    JsonBody(body): JsonBody<CreateRunRequest>,
+) -> Result<Response, Problem> {
+    let request = create_request(body)?;
+    let created = state.ledger().create_run(&tenant, request).await?;
+    let status = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = json_response(status, &created.run);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/runs/{}", created.run.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Maps the body onto the library's request, parsing every field.
+fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
+    let id = body.id.as_deref().map(RunId::parse).transpose()?;
+    let parent_id = body.parent_id.as_deref().map(RunId::parse).transpose()?;
+    let key = body.key.as_deref().map(Segment::parse).transpose()?;
+    let mut request = CreateRun::new(Kind::parse(&body.kind)?);
+    request.id = id;
+    request.parent_id = parent_id;
+    request.key = key;
+    request.attributes = body.attributes;
+    if let Some(concurrency) = body.concurrency {
+        let on_full = match concurrency.on_full.unwrap_or(OnFullBody::Reject) {
+            OnFullBody::Reject => OnFull::Reject,
+            OnFullBody::Enqueue => OnFull::Enqueue,
+            OnFullBody::CancelActive => OnFull::CancelActive,
+        };
+        request.concurrency = Some(ConcurrencyGroup::new(
+            ConcurrencyKey::parse(&concurrency.key)?,
+            concurrency.limit.unwrap_or(1),
+            on_full,
+        )?);
+    }
+    if let Some(start) = body.start {
+        request = request.start(start.owner()?, start.lease_ttl_ms);
+    }
+    Ok(request)
+}
+
+/// The run `id`.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (a child's is `<parent id>:<key>`).")),
+    responses(
+        (status = 200, description = "The run.", body = RunBody),
+        (status = 404, description = "`not_found`: no such run in this tenant.", body = ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_run(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    RunIdPath(id): RunIdPath,
+) -> Result<Response, Problem> {
+    let run = state.ledger().get_run(&tenant, &id).await?;
+    Ok(json_response(StatusCode::OK, &run))
+}
+
+/// A page of runs, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    tag = "runs",
+    params(ListRunsQuery),
+    responses(
+        (status = 200, description = "One page of runs.", body = RunList),
+    )
+)]
+pub async fn list_runs(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    StrictQuery(query): StrictQuery<ListRunsQuery>,
+) -> Result<Response, Problem> {
+    let filter = ListRuns {
+        state: query.state.as_deref().map(RunState::parse).transpose()?,
+        kind: query.kind.as_deref().map(Kind::parse).transpose()?,
+        parent_id: query.parent_id.as_deref().map(RunId::parse).transpose()?,
+        concurrency_key: query
+            .concurrency_key
+            .as_deref()
+            .map(ConcurrencyKey::parse)
+            .transpose()?,
+        limit: parse_number("limit", query.limit.as_deref())?,
+        cursor: query.cursor,
+    };
+    let page = state.ledger().list_runs(&tenant, filter).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &RunList {
+            runs: page.runs,
+            next_cursor: page.next_cursor,
+        },
+    ))
+}
