@@ -228,6 +228,14 @@ macro_rules! sqlite_only {
     };
 }
 
+/// Runs each named async test body on PostgreSQL only (server-level faults).
+#[macro_export]
+macro_rules! postgres_only {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_backend!(postgres_only, Postgres, $($name),*);
+    };
+}
+
 /// One module of tests for one backend.
 #[macro_export]
 macro_rules! on_backend {

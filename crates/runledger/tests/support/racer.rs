@@ -128,6 +128,9 @@ pub enum Script {
     },
     /// Appends `count` events round-robin over `run_ids`.
     Appender { run_ids: Vec<String>, count: usize },
+    /// Creates `<prefix>-0` .. `<prefix>-<count>` one by one, retrying each
+    /// until it succeeds (the database may be down), `ACK`ing each success.
+    PatientCreator { prefix: String, count: usize },
     /// Fires `count` creates of `<prefix>-<n>` at once, `ACK`ing each as it returns.
     ConcurrentCreates { prefix: String, count: usize },
     /// Follows the tenant log from position 0 until `until_position`; answers what it saw.
@@ -151,9 +154,25 @@ pub struct Report {
 /// Starts one process per script on `db`, releases them together, and
 /// collects their reports. `env` is added to every child (e.g. failpoints).
 pub async fn race(db: &TestDb, scripts: Vec<Script>, env: &[(&str, &str)]) -> Vec<Report> {
+    let owned: Vec<(String, String)> = env
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    race_each(
+        &db.url,
+        scripts
+            .into_iter()
+            .map(|script| (script, owned.clone()))
+            .collect(),
+    )
+    .await
+}
+
+/// Like [`race`], with each process's own environment, on the database at `url`.
+pub async fn race_each(url: &str, scripts: Vec<(Script, Vec<(String, String)>)>) -> Vec<Report> {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     let mut children = Vec::new();
-    for script in &scripts {
+    for (script, env) in &scripts {
         let mut command = Command::new(&exe);
         command
             .args([
@@ -167,7 +186,7 @@ pub async fn race(db: &TestDb, scripts: Vec<Script>, env: &[(&str, &str)]) -> Ve
                 SCRIPT_VAR,
                 serde_json::to_string(script).expect("scripts serialize"),
             )
-            .env(DB_VAR, &db.url)
+            .env(DB_VAR, url)
             .env_remove("RUNLEDGER_FAILPOINTS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -296,6 +315,30 @@ async fn run(ledger: &Ledger, script: Script) -> Value {
                 answers.push(task.await.expect("create task"));
             }
             Value::Array(answers)
+        }
+        Script::PatientCreator { prefix, count } => {
+            let mut failures = 0;
+            for n in 0..count {
+                let step = Step::Create(CreateSpec::id(&format!("{prefix}-{n}")));
+                let started = Instant::now();
+                loop {
+                    let answer = run_step(ledger, &tenant, &step).await;
+                    if answer.get("code").is_none() {
+                        emit(&format!(
+                            "RACER-ACK {}",
+                            json!({"step": step, "answer": answer})
+                        ));
+                        break;
+                    }
+                    failures += 1;
+                    assert!(
+                        started.elapsed() < Duration::from_secs(120),
+                        "the ledger never recovered: {answer}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            json!({"failures": failures})
         }
         Script::Steps { steps } => {
             let mut answers = Vec::new();
