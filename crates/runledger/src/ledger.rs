@@ -8,6 +8,7 @@ use crate::requests::{
     event_page_limit,
 };
 use crate::store::{Store, postgres, sqlite};
+use crate::subscribe::{Hub, Subscription};
 use crate::{failpoints, reaper};
 use runledger_core::transition::{Finish, check_finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
@@ -43,7 +44,8 @@ pub struct Ledger {
 }
 
 pub(crate) struct Inner {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
+    hub: Hub,
     reaper: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -74,10 +76,25 @@ impl Ledger {
             };
             Store::Sqlite(sqlite::Store::open(url, sqlite_options).await?)
         };
+        let store = Arc::new(store);
+        let (signal, commits) = tokio::sync::watch::channel(0);
         let inner = Arc::new(Inner {
+            hub: Hub::new(Arc::downgrade(&store), commits),
             store,
             reaper: std::sync::Mutex::new(None),
         });
+        match &*inner.store {
+            Store::Sqlite(_) => {
+                let ledger = Arc::downgrade(&inner);
+                let active = move || {
+                    ledger
+                        .upgrade()
+                        .is_some_and(|inner| inner.hub.has_subscribers())
+                };
+                sqlite::feed::spawn_commit_poller(url, signal, active)?;
+            }
+            Store::Postgres(store) => store.watch_commits(signal),
+        }
         if let Some(interval) = options.reap_interval {
             let handle = reaper::spawn(Arc::downgrade(&inner), interval);
             *inner
@@ -187,6 +204,39 @@ impl Ledger {
         self.inner
             .store
             .tenant_events(tenant, after_position, limit)
+            .await
+    }
+
+    /// Follows `tenant`'s log from the event after `after_position`: every
+    /// event exactly once, in position order, waiting for new ones.
+    pub async fn subscribe(
+        &self,
+        tenant: &Tenant,
+        after_position: u64,
+    ) -> Result<Subscription, Error> {
+        self.inner
+            .hub
+            .subscribe(self.inner.store.clone(), tenant, None, after_position)
+            .await
+    }
+
+    /// Follows one run's log from the event after `after_seq` (`not_found`
+    /// when the run does not exist).
+    pub async fn subscribe_run(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        after_seq: u64,
+    ) -> Result<Subscription, Error> {
+        self.get_run(tenant, id).await?;
+        self.inner
+            .hub
+            .subscribe(
+                self.inner.store.clone(),
+                tenant,
+                Some(id.clone()),
+                after_seq,
+            )
             .await
     }
 

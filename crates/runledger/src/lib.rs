@@ -19,6 +19,7 @@ mod ledger;
 mod reaper;
 mod requests;
 mod store;
+mod subscribe;
 
 pub use access::{IdempotencyBegin, NewToken};
 pub use audit::{Audit, Problem, ProblemKind};
@@ -32,3 +33,4 @@ pub use runledger_core::{
     IdempotencyKey, Kind, Lease, OnFull, Outcome, Owner, Run, RunId, RunState, Segment, Tenant,
     Timestamp, limits,
 };
+pub use subscribe::{SUBSCRIBER_BUFFER_EVENTS_MAX, Subscription};

@@ -211,6 +211,13 @@ impl Store {
         }
     }
 
+    pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
+        match self {
+            Store::Sqlite(store) => store.last_position(tenant).await,
+            Store::Postgres(store) => store.last_position(tenant).await,
+        }
+    }
+
     pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
         match self {
             Store::Sqlite(store) => store.run_counts().await,

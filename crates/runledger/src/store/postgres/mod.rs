@@ -9,6 +9,7 @@
 
 mod access;
 mod audit;
+pub(crate) mod feed;
 mod migrate;
 mod read;
 mod rows;
@@ -340,6 +341,16 @@ impl Store {
         key: &IdempotencyKey,
     ) -> Result<(), Error> {
         access::release(&self.pool, tenant, key).await
+    }
+
+    pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
+        feed::last_position(&self.pool, tenant).await
+    }
+
+    /// Starts bumping `signal` whenever events are stamped, here or elsewhere.
+    pub(crate) fn watch_commits(&self, signal: tokio::sync::watch::Sender<u64>) {
+        self.sequencer.notify_local(signal.clone());
+        feed::spawn_listener(self.pool.clone(), signal);
     }
 
     pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {

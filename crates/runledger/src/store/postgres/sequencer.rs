@@ -37,6 +37,8 @@ pub(crate) struct Sequencer {
     wake: Notify,
     /// How many passes have finished.
     finished: watch::Sender<u64>,
+    /// This process's commit signal, bumped after a pass that stamped events.
+    local_signal: Mutex<Option<watch::Sender<u64>>>,
 }
 
 impl Sequencer {
@@ -47,6 +49,7 @@ impl Sequencer {
             wanted: Mutex::new((BTreeSet::new(), 0)),
             wake: Notify::new(),
             finished: watch::Sender::new(0),
+            local_signal: Mutex::new(None),
         });
         let weak = Arc::downgrade(&sequencer);
         tokio::spawn(async move {
@@ -65,6 +68,14 @@ impl Sequencer {
             }
         });
         sequencer
+    }
+
+    /// Bumps `signal` after every pass of this process that stamped events.
+    pub(crate) fn notify_local(&self, signal: watch::Sender<u64>) {
+        *self
+            .local_signal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(signal);
     }
 
     /// Waits until a pass that started after this call has stamped
@@ -113,8 +124,17 @@ impl Sequencer {
                 )?);
             }
         }
+        let mut stamped = 0;
         for tenant in tenants.iter() {
-            stamp(&self.pool, tenant).await?;
+            stamped += stamp(&self.pool, tenant).await?;
+        }
+        if stamped > 0
+            && let Some(signal) = &*self
+                .local_signal
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        {
+            signal.send_modify(|commits| *commits += 1);
         }
         Ok(())
     }
@@ -158,6 +178,13 @@ pub(crate) async fn stamp(pool: &PgPool, tenant: &Tenant) -> Result<u64, Error> 
             drop(transaction);
             return Ok(stamped);
         }
+        // Delivered at commit, to every listening ledger.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::feed::CHANNEL)
+            .bind(tenant.as_str())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage)?;
         transaction.commit().await.map_err(storage)?;
         stamped += numbered;
         if numbered < STAMP_BATCH_EVENTS_MAX as u64 {

@@ -9,6 +9,7 @@
 mod access;
 mod audit;
 mod connection;
+pub(crate) mod feed;
 mod migrate;
 mod read;
 mod rows;
@@ -303,6 +304,13 @@ impl Store {
         let (tenant, key) = (tenant.clone(), key.clone());
         self.writer
             .write(move |connection, _| access::release(connection, &tenant, &key))
+            .await
+    }
+
+    pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| feed::last_position(connection, &tenant))
             .await
     }
 
