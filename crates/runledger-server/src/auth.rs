@@ -35,18 +35,18 @@ pub struct AuthRequired {
 
 impl AuthRequired {
     /// Whether requests need a token, asking the ledger at most once per
-    /// [`AUTH_REQUIRED_RECHECK`] while none exists.
-    pub async fn get(&self, ledger: &Ledger) -> Result<bool, Problem> {
+    /// [`AUTH_REQUIRED_RECHECK`] while none exists, or at once when `fresh`.
+    pub async fn get(&self, ledger: &Ledger, fresh: bool) -> Result<bool, Problem> {
         use std::sync::atomic::Ordering;
         if self.required.load(Ordering::Acquire) {
             return Ok(true);
         }
-        let fresh = self
+        let recently_open = self
             .open_since
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .is_some_and(|checked_at| checked_at.elapsed() < AUTH_REQUIRED_RECHECK);
-        if fresh {
+        if recently_open && !fresh {
             return Ok(false);
         }
         let required = ledger.auth_required().await?;
@@ -86,10 +86,13 @@ pub async fn authenticate(
 }
 
 async fn tenant_for(state: &ServerState, headers: &HeaderMap) -> Result<Tenant, Problem> {
-    if !state.auth_required().await? {
+    let token = presented_token(headers);
+    // A request that brings a token is never let in as `default` on a stale
+    // "no token exists" answer: the first token may have just been made.
+    if !state.auth_required(token.is_ok()).await? {
         return Ok(Tenant::default());
     }
-    let token = presented_token(headers)?;
+    let token = token?;
     let tenant = state
         .ledger()
         .authenticate(&token)

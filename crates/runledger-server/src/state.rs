@@ -54,9 +54,13 @@ impl ServerState {
         &self.inner.ledger
     }
 
-    /// Whether API requests need a token (cached; see [`AuthRequired`]).
-    pub async fn auth_required(&self) -> Result<bool, Problem> {
-        self.inner.auth_required.get(&self.inner.ledger).await
+    /// Whether API requests need a token (cached unless `fresh`; see
+    /// [`AuthRequired`]).
+    pub async fn auth_required(&self, fresh: bool) -> Result<bool, Problem> {
+        self.inner
+            .auth_required
+            .get(&self.inner.ledger, fresh)
+            .await
     }
 
     /// The per-token limiter, when the limit is on.

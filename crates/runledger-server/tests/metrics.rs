@@ -1,0 +1,72 @@
+//! SPEC §4 `GET /metrics` and `GET /healthz`: Prometheus text with the
+//! HTTP request counter and latency histogram by route template, runs by
+//! state, and the ledger's writer metrics; health is `200` while the
+//! database answers. Neither needs a token.
+
+mod support;
+
+use runledger::Tenant;
+use serde_json::json;
+use support::TestApp;
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_runs_by_state() {
+    let app = TestApp::sqlite("metrics").await;
+    app.post("/v1/runs", json!({"id": "m1", "kind": "etl"}))
+        .await
+        .status(201);
+    app.post(
+        "/v1/runs",
+        json!({"id": "m2", "kind": "etl", "start": {"owner": "w", "lease_ttl_ms": 60000}}),
+    )
+    .await
+    .status(201);
+    app.get("/v1/runs/m1").await.status(200);
+    app.get("/v1/nowhere").await.status(404);
+    let scraped = app.get("/metrics").await;
+    scraped.status(200);
+    assert!(
+        scraped.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = scraped.text();
+    for expected in [
+        r#"runledger_http_requests_total{method="POST",route="/v1/runs",status="201"}"#,
+        r#"runledger_http_requests_total{method="GET",route="/v1/runs/{id}",status="200"}"#,
+        r#"runledger_http_requests_total{method="GET",route="unmatched",status="404"}"#,
+        "runledger_http_request_duration_seconds_bucket{",
+        r#"runledger_runs{state="queued"}"#,
+        r#"runledger_runs{state="running"}"#,
+        r#"runledger_runs{state="timed_out"}"#,
+        "runledger_writer_batch_operations",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} is missing from:\n{text}"
+        );
+    }
+    // Counts are process-wide (other tests share the recorder): at least ours.
+    let queued: f64 = text
+        .lines()
+        .find(|line| line.starts_with(r#"runledger_runs{state="queued"}"#))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .expect("a queued gauge");
+    assert!(queued >= 1.0, "{queued}");
+}
+
+#[tokio::test]
+async fn health_and_metrics_need_no_token() {
+    let app = TestApp::sqlite("health").await;
+    app.ledger
+        .add_tenant_token(&Tenant::parse("acme").unwrap())
+        .await
+        .unwrap();
+    let health = app.get("/healthz").await;
+    health.status(200);
+    assert_eq!(health.json, json!({"status": "ok"}));
+    app.get("/metrics").await.status(200);
+    app.get("/v1/runs").await.problem(401, "unauthorized");
+}
