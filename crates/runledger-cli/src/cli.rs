@@ -6,6 +6,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 /// Examples shown under `runledger --help`.
 const TOP_EXAMPLES: &str = "\
 Examples:
+  runledger serve --db sqlite://runledger.db
+  runledger tenant add acme --db sqlite://runledger.db
   runledger bench --db sqlite:///tmp/bench.db --workload create
   runledger doctor --db sqlite://runledger.db
 
@@ -61,6 +63,12 @@ pub enum Command {
     /// Audit a database for every guarantee; repair what is safe with --fix.
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
+    /// Serve the HTTP API (SPEC §4) until SIGTERM or Ctrl-C.
+    #[command(after_help = crate::serve::SERVE_EXAMPLES)]
+    Serve(crate::serve::ServeArgs),
+    /// Manage tenants and their API tokens.
+    #[command(after_help = crate::tenant::TENANT_EXAMPLES)]
+    Tenant(crate::tenant::TenantArgs),
 }
 
 /// `runledger bench`.

@@ -1,6 +1,7 @@
 //! `runledger`: the command-line face of the run ledger. Today it has the
-//! load generator (`bench`) and the database audit (`doctor`); `serve`,
-//! `runs`, `tenant` and `import` come with the HTTP server (SPEC §5).
+//! load generator (`bench`), the database audit (`doctor`), the HTTP server
+//! (`serve`) and its tokens (`tenant add`); `runs` and `import` follow
+//! (SPEC §5).
 //!
 //! This file only parses the command line, starts the Tokio runtime and
 //! turns each verb's ending into an exit code (see [`failure`]).
@@ -9,7 +10,9 @@ mod bench;
 mod cli;
 mod doctor;
 mod failure;
+mod serve;
 mod stats;
+mod tenant;
 mod worker;
 mod workload;
 
@@ -34,6 +37,8 @@ fn main() -> ExitCode {
     let ended = match cli.command {
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Doctor(args) => runtime.block_on(doctor::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Tenant(args) => runtime.block_on(tenant::run(args)),
     };
     match ended {
         Ok(verdict) => verdict.exit_code(),

@@ -1,0 +1,186 @@
+//! `runledger serve` (SPEC §4, §5): opens (and migrates) the ledger, runs
+//! its reaper, refuses to expose an unauthenticated API beyond loopback, and
+//! serves the HTTP API until SIGTERM or Ctrl-C; then it stops accepting,
+//! finishes the requests in flight and closes the ledger.
+
+use crate::failure::{Failure, Verdict};
+use clap::{Args, ValueEnum};
+use runledger::{Ledger, Options};
+use runledger_server::{ServerConfig, ServerState, check_exposure, serve};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Examples shown under `runledger serve --help`.
+pub const SERVE_EXAMPLES: &str = "\
+Examples:
+  # the defaults: sqlite://runledger.db, 127.0.0.1:7878
+  runledger serve
+
+  # another file and port, logs as JSON lines
+  runledger serve --db sqlite:///var/lib/runledger/runs.db --listen 127.0.0.1:8080 --log-format json
+
+  # beyond loopback: create a token first (or pass --insecure-no-auth)
+  runledger tenant add acme --db sqlite:///var/lib/runledger/runs.db
+  runledger serve --db sqlite:///var/lib/runledger/runs.db --listen 0.0.0.0:7878
+
+  # a free port chosen by the OS; the first line says which
+  runledger serve --listen 127.0.0.1:0
+
+Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
+RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
+RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
+
+Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 2 when the database
+cannot be opened or the address cannot be listened on.";
+
+/// `runledger serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
+    /// path, or postgres://…; created and migrated on start.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RUNLEDGER_DB",
+        default_value = "sqlite://runledger.db"
+    )]
+    pub db: String,
+    /// Address to listen on (port 0: any free port).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "RUNLEDGER_LISTEN",
+        default_value = "127.0.0.1:7878"
+    )]
+    pub listen: String,
+    /// Allow listening beyond loopback while no API token exists.
+    #[arg(long, env = "RUNLEDGER_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// Requests per second per API token (0 turns the limit off).
+    #[arg(long, value_name = "N", env = "RUNLEDGER_RATE_LIMIT_RPS", default_value_t = runledger_server::RATE_LIMIT_RPS_DEFAULT)]
+    pub rate_limit_rps: u32,
+    /// Burst per API token (0 turns the limit off).
+    #[arg(long, value_name = "N", env = "RUNLEDGER_RATE_LIMIT_BURST", default_value_t = runledger_server::RATE_LIMIT_BURST_DEFAULT)]
+    pub rate_limit_burst: u32,
+    /// How often expired leases are looked for, in milliseconds.
+    #[arg(long, value_name = "MS", env = "RUNLEDGER_REAP_INTERVAL_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub reap_interval_ms: u64,
+    /// Log lines for people or for machines.
+    #[arg(
+        long,
+        value_enum,
+        env = "RUNLEDGER_LOG_FORMAT",
+        default_value = "human"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runs `runledger serve` until a shutdown signal.
+pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
+    init_logging(args.log_format);
+    let address = resolve(&args.listen).await?;
+    let options = Options {
+        reap_interval: Some(Duration::from_millis(args.reap_interval_ms)),
+        ..Options::default()
+    };
+    let ledger = Ledger::open_with(&args.db, options).await?;
+    let auth_required = ledger.auth_required().await?;
+    check_exposure(address, auth_required, args.insecure_no_auth)
+        .map_err(|refused| Failure::Usage(refused.to_string()))?;
+    if !auth_required {
+        tracing::warn!("no API token exists: every request acts for the default tenant");
+    }
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|error| Failure::Usage(format!("cannot listen on {address}: {error}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| Failure::Failed(format!("no local address: {error}")))?;
+    // The first line of stdout: scripts and tests read the port from it.
+    println!("listening on http://{local}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(address = %local, db = %args.db, "listening");
+    let config = ServerConfig {
+        rate_limit_rps: args.rate_limit_rps,
+        rate_limit_burst: args.rate_limit_burst,
+    };
+    serve(
+        listener,
+        ServerState::new(ledger, config),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|error| Failure::Failed(format!("the server failed: {error}")))?;
+    tracing::info!("stopped: in-flight requests answered, ledger closed");
+    Ok(Verdict::Success)
+}
+
+/// `host:port` to one socket address (names like `localhost` resolve).
+async fn resolve(listen: &str) -> Result<SocketAddr, Failure> {
+    if let Ok(address) = listen.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    tokio::net::lookup_host(listen)
+        .await
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "--listen {listen} is not an address; expected HOST:PORT such as 127.0.0.1:7878"
+            ))
+        })
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+}
+
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if let Err(error) = installed {
+        eprintln!("runledger: logs are off: {error}");
+    }
+}
