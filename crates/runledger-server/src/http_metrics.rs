@@ -5,6 +5,7 @@
 //! own writer and reaper metrics arrive through the same `metrics` facade.
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -91,18 +92,40 @@ pub fn prometheus() -> &'static PrometheusHandle {
 /// Middleware: counts every request and records its latency.
 pub async fn record_http_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
+    tracing::debug!(%method, %route, %status, elapsed_ms = started.elapsed().as_millis() as u64, "answered");
     metrics::counter!(HTTP_REQUESTS_TOTAL, "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method as a label: the standard ones by name, anything else as
+/// `other`, so a client inventing methods cannot grow the label set.
+fn method_label(method: &Method) -> String {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(method) {
+        method.as_str().to_owned()
+    } else {
+        "other".to_owned()
+    }
 }
 
 /// Sets the runs-by-state gauges from the ledger's counts.

@@ -38,6 +38,8 @@ async fn unknown_routes_wrong_methods_and_media_types_are_problems() {
         (Method::POST, "/healthz"),
         (Method::POST, "/metrics"),
         (Method::POST, "/v1/openapi.json"),
+        (Method::OPTIONS, "/v1/runs"),
+        (Method::from_bytes(b"FROB").unwrap(), "/v1/runs"),
     ] {
         app.send(Call::new(method, uri))
             .await
