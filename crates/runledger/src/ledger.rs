@@ -40,7 +40,7 @@ impl Default for Options {
 /// one reaper, which stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct Ledger {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 pub(crate) struct Inner {

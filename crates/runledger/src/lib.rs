@@ -17,6 +17,7 @@ mod clock;
 mod failpoints;
 mod ledger;
 mod reaper;
+pub mod relay;
 mod requests;
 mod store;
 mod subscribe;

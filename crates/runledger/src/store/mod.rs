@@ -211,6 +211,49 @@ impl Store {
         }
     }
 
+    pub(crate) async fn relay_acquire(
+        &self,
+        owner: String,
+        ttl_ms: i64,
+    ) -> Result<Option<u64>, Error> {
+        match self {
+            Store::Sqlite(store) => store.relay_acquire(owner, ttl_ms).await,
+            Store::Postgres(store) => store.relay_acquire(owner, ttl_ms).await,
+        }
+    }
+
+    pub(crate) async fn relay_advance(
+        &self,
+        owner: String,
+        epoch: u64,
+        tenant: &Tenant,
+        position: u64,
+    ) -> Result<bool, Error> {
+        match self {
+            Store::Sqlite(store) => store.relay_advance(owner, epoch, tenant, position).await,
+            Store::Postgres(store) => store.relay_advance(owner, epoch, tenant, position).await,
+        }
+    }
+
+    pub(crate) async fn relay_cursors(&self) -> Result<Vec<(Tenant, u64)>, Error> {
+        match self {
+            Store::Sqlite(store) => store.relay_cursors().await,
+            Store::Postgres(store) => store.relay_cursors().await,
+        }
+    }
+
+    pub(crate) async fn relay_events(
+        &self,
+        tenant: &Tenant,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(Event, runledger_core::Kind)>, Error> {
+        match self {
+            Store::Sqlite(store) => store.relay_events(tenant, after, limit).await,
+            Store::Postgres(store) => store.relay_events(tenant, after, limit).await,
+        }
+    }
+
     pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
         match self {
             Store::Sqlite(store) => store.last_position(tenant).await,

@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tenants_tokens_idempotency",
         include_str!("../../../migrations/postgres/0002_tenants_tokens_idempotency.sql"),
     ),
+    (
+        3,
+        "relay",
+        include_str!("../../../migrations/postgres/0003_relay.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -12,6 +12,7 @@ mod audit;
 pub(crate) mod feed;
 mod migrate;
 mod read;
+mod relay;
 mod rows;
 mod sequencer;
 mod write;
@@ -341,6 +342,37 @@ impl Store {
         key: &IdempotencyKey,
     ) -> Result<(), Error> {
         access::release(&self.pool, tenant, key).await
+    }
+
+    pub(crate) async fn relay_acquire(
+        &self,
+        owner: String,
+        ttl_ms: i64,
+    ) -> Result<Option<u64>, Error> {
+        relay::acquire(&self.pool, &owner, ttl_ms).await
+    }
+
+    pub(crate) async fn relay_advance(
+        &self,
+        owner: String,
+        epoch: u64,
+        tenant: &Tenant,
+        position: u64,
+    ) -> Result<bool, Error> {
+        relay::advance(&self.pool, &owner, epoch, tenant, position).await
+    }
+
+    pub(crate) async fn relay_cursors(&self) -> Result<Vec<(Tenant, u64)>, Error> {
+        relay::cursors(&self.pool).await
+    }
+
+    pub(crate) async fn relay_events(
+        &self,
+        tenant: &Tenant,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(Event, runledger_core::Kind)>, Error> {
+        relay::events(&self.pool, tenant, after, limit).await
     }
 
     pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tenants_tokens_idempotency",
         include_str!("../../../migrations/sqlite/0002_tenants_tokens_idempotency.sql"),
     ),
+    (
+        3,
+        "relay",
+        include_str!("../../../migrations/sqlite/0003_relay.sql"),
+    ),
 ];
 
 /// Brings the file to the newest schema this build knows.

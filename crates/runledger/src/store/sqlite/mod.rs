@@ -12,6 +12,7 @@ mod connection;
 pub(crate) mod feed;
 mod migrate;
 mod read;
+mod relay;
 mod rows;
 mod write;
 mod writer;
@@ -304,6 +305,47 @@ impl Store {
         let (tenant, key) = (tenant.clone(), key.clone());
         self.writer
             .write(move |connection, _| access::release(connection, &tenant, &key))
+            .await
+    }
+
+    pub(crate) async fn relay_acquire(
+        &self,
+        owner: String,
+        ttl_ms: i64,
+    ) -> Result<Option<u64>, Error> {
+        self.writer
+            .write(move |connection, now| relay::acquire(connection, &owner, ttl_ms, now))
+            .await
+    }
+
+    pub(crate) async fn relay_advance(
+        &self,
+        owner: String,
+        epoch: u64,
+        tenant: &Tenant,
+        position: u64,
+    ) -> Result<bool, Error> {
+        let tenant = tenant.clone();
+        self.writer
+            .write(move |connection, now| {
+                relay::advance(connection, &owner, epoch, &tenant, position, now)
+            })
+            .await
+    }
+
+    pub(crate) async fn relay_cursors(&self) -> Result<Vec<(Tenant, u64)>, Error> {
+        self.readers.read(relay::cursors).await
+    }
+
+    pub(crate) async fn relay_events(
+        &self,
+        tenant: &Tenant,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(Event, runledger_core::Kind)>, Error> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| relay::events(connection, &tenant, after, limit))
             .await
     }
 

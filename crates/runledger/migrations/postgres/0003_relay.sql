@@ -1,0 +1,15 @@
+-- The message-broker relay: which relay may publish (a fenced lease), and
+-- how far it has published each tenant's log (advanced only after the
+-- broker's ack, only by the lease holder).
+
+CREATE TABLE relay_lease (
+    name       TEXT    NOT NULL CONSTRAINT relay_lease_one_per_name PRIMARY KEY,
+    owner      TEXT    NOT NULL,
+    epoch      BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
+CREATE TABLE relay_cursors (
+    tenant   TEXT    NOT NULL CONSTRAINT relay_cursors_one_per_tenant PRIMARY KEY,
+    position BIGINT NOT NULL
+);
