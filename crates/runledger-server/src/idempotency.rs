@@ -36,13 +36,13 @@ pub async fn idempotency(
     if request.method() != Method::POST || !request.headers().contains_key(&IDEMPOTENCY_KEY) {
         return next.run(request).await;
     }
-    match run_once(state, request, next).await {
-        Ok(response) | Err(response) => response,
-    }
+    run_once(state, request, next)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Response, Response> {
-    let key = key_of(&request).map_err(IntoResponse::into_response)?;
+async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Response, Problem> {
+    let key = key_of(&request)?;
     let Some(tenant) = request.extensions().get::<Tenant>().cloned() else {
         // Outside /v1 there is no tenant and nothing to replay.
         return Ok(next.run(request).await);
@@ -51,40 +51,51 @@ async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Re
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .map_err(|error| {
-            Problem::internal(format!("a buffered body could not be read: {error}")).into_response()
+            Problem::internal(format!("a buffered body could not be read: {error}"))
         })?;
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
     let ledger = state.ledger().clone();
     let begun = ledger
         .idempotency_begin(&tenant, &key, &fingerprint)
-        .await
-        .map_err(|error| Problem::from(error).into_response())?;
+        .await?;
     match begun {
         IdempotencyBegin::Started => {}
         IdempotencyBegin::InFlight => {
             return Err(Problem::new(
                 ErrorCode::IdempotencyKeyInFlight,
-                format!("a request with Idempotency-Key {key} is still running; retry when it has answered"),
-            )
-            .into_response());
+                format!(
+                    "a request with Idempotency-Key {key} is still running; retry when it has answered"
+                ),
+            ));
         }
         IdempotencyBegin::Reused => {
             return Err(Problem::new(
                 ErrorCode::IdempotencyKeyReused,
-                format!("Idempotency-Key {key} was already used with a different request; use a new key for a new request"),
-            )
-            .into_response());
+                format!(
+                    "Idempotency-Key {key} was already used with a different request; use a new key for a new request"
+                ),
+            ));
         }
         IdempotencyBegin::Replay { status, body } => return Ok(replay(status, body)),
     }
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-    let task = tokio::spawn(async move {
-        let response = next.run(request).await;
-        settle(&ledger, &tenant, &key, response).await
-    });
-    task.await.map_err(|error| {
-        Problem::internal(format!("an idempotent request's task failed: {error}")).into_response()
-    })
+    let task = {
+        let (ledger, tenant, key) = (ledger.clone(), tenant.clone(), key.clone());
+        tokio::spawn(async move {
+            let response = next.run(request).await;
+            settle(&ledger, &tenant, &key, response).await
+        })
+    };
+    match task.await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            // The handler panicked: nothing to replay, so a retry runs afresh.
+            let _ = ledger.idempotency_release(&tenant, &key).await;
+            Err(Problem::internal(format!(
+                "an idempotent request's task failed: {error}"
+            )))
+        }
+    }
 }
 
 /// Stores a non-5xx answer for replays, or releases the key after a 5xx.
