@@ -41,10 +41,15 @@ async fn prepare(db: &TestDb, operation: &str) -> Vec<Step> {
     let create = |id: &str| CreateRun::new(Kind::parse("k").unwrap()).id(RunId::parse(id).unwrap());
     let running = |id: &str| create(id).start(Owner::parse("w").unwrap(), 600_000);
     let (first, second) = match operation {
-        "create" => (
-            Step::Create(CreateSpec::id("a")),
-            Step::Create(CreateSpec::id("b")),
-        ),
+        "create" => {
+            // A grouped create is a transaction; a plain one is a single statement.
+            let grouped = |id: &str| {
+                let mut spec = CreateSpec::id(id);
+                spec.group = Some(("roomy".into(), 10_000, "reject".into()));
+                Step::Create(spec)
+            };
+            (grouped("a"), grouped("b"))
+        }
         "start" => {
             for id in ["a", "b"] {
                 ledger.create_run(&tenant, create(id)).await.unwrap();
@@ -342,7 +347,7 @@ async fn postgres_crashed_and_restarted_under_a_writer_loses_no_acknowledged_cre
     let cluster = ThrowawayCluster::start(55_432 + (std::process::id() % 1_000) as u16);
     let url = cluster.url();
     runledger::Ledger::open(&url).await.unwrap(); // migrate
-    let count = 300;
+    let count = 3_000;
     let writer = race_each(
         &url,
         vec![(
@@ -357,7 +362,7 @@ async fn postgres_crashed_and_restarted_under_a_writer_loses_no_acknowledged_cre
         // Crash PostgreSQL once the writer is well under way, then bring it back.
         eventually(Duration::from_secs(60), || async {
             let created = psql(&url, "SELECT COUNT(*) FROM runs");
-            (created.trim().parse::<usize>().unwrap_or(0) >= 50).then_some(())
+            (created.trim().parse::<usize>().unwrap_or(0) >= 200).then_some(())
         })
         .await;
         cluster.crash();

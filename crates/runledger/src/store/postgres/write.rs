@@ -61,6 +61,11 @@ async fn commit(transaction: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()
 }
 
 /// Creates a run (the caller found no existing one at `now`).
+///
+/// Without a concurrency group the create is one `INSERT … ON CONFLICT DO
+/// NOTHING` statement that writes the run row and its events together: one
+/// round trip, atomic by construction (there is no point between the writes
+/// to fail at). In a group it is a transaction under the group's lock.
 pub(crate) async fn create(
     pool: &PgPool,
     tenant: &Tenant,
@@ -68,31 +73,38 @@ pub(crate) async fn create(
     now: Timestamp,
 ) -> Result<Created, Error> {
     let mut connection = pool.acquire().await.map_err(storage)?;
+    if request.params.concurrency.is_none() {
+        let created = transition::create(
+            tenant.clone(),
+            request.id.clone(),
+            request.params.clone(),
+            RunState::Queued,
+            request.start.as_ref(),
+            now,
+        );
+        let inserted = insert_run_with_events(&mut connection, &created).await;
+        return finish_create(&mut connection, request, created, inserted).await;
+    }
+    let group = request.params.concurrency.as_ref().expect("checked above");
     let mut transaction = connection.begin().await.map_err(storage)?;
-    let state = match &request.params.concurrency {
-        None => RunState::Queued,
-        Some(group) => {
-            lock_group(&mut transaction, tenant, group.key.as_str()).await?;
-            let active = read::active_ids(&mut transaction, tenant, &group.key).await?;
-            match transition::admit(group, &active) {
-                Ok(Admission::Admit) => RunState::Queued,
-                Ok(Admission::Enqueue) => RunState::Pending,
-                Ok(Admission::CancelOldest(victims)) => {
-                    for victim in victims {
-                        cancel_for_room(&mut transaction, tenant, &victim, &request.id, now)
-                            .await?;
-                    }
-                    RunState::Queued
-                }
-                Err(refusal) => {
-                    drop(transaction);
-                    // Full: but an identical run may have been created meanwhile.
-                    return match read::run(&mut connection, tenant, &request.id).await? {
-                        Some(existing) => request.match_existing(existing),
-                        None => Err(refusal),
-                    };
-                }
+    lock_group(&mut transaction, tenant, group.key.as_str()).await?;
+    let active = read::active_ids(&mut transaction, tenant, &group.key).await?;
+    let state = match transition::admit(group, &active) {
+        Ok(Admission::Admit) => RunState::Queued,
+        Ok(Admission::Enqueue) => RunState::Pending,
+        Ok(Admission::CancelOldest(victims)) => {
+            for victim in victims {
+                cancel_for_room(&mut transaction, tenant, &victim, &request.id, now).await?;
             }
+            RunState::Queued
+        }
+        Err(refusal) => {
+            drop(transaction);
+            // Full: but an identical run may have been created meanwhile.
+            return match read::run(&mut connection, tenant, &request.id).await? {
+                Some(existing) => request.match_existing(existing),
+                None => Err(refusal),
+            };
         }
     };
     let created = transition::create(
@@ -104,24 +116,9 @@ pub(crate) async fn create(
         now,
     );
     let inserted = insert_run_with_events(&mut transaction, &created).await;
-    let inserted = match inserted {
-        Err(error) if constraint(&error) == Some("runs_parent_exists") => {
-            let parent_id = request
-                .params
-                .parent_id
-                .clone()
-                .expect("only a child has a parent");
-            return Err(Error::ParentNotFound { parent_id });
-        }
-        other => other.map_err(storage)?,
-    };
-    if !inserted {
-        // Another caller created it first: answer theirs (nothing of ours is kept).
+    if !matches!(inserted, Ok(true)) {
         drop(transaction);
-        let existing = read::run(&mut connection, tenant, &request.id)
-            .await?
-            .ok_or_else(|| Error::storage("a conflicting run vanished"))?;
-        return request.match_existing(existing);
+        return finish_create(&mut connection, request, created, inserted).await;
     }
     failpoints::hit("create_run", "after_events")?;
     commit(transaction).await?;
@@ -131,7 +128,43 @@ pub(crate) async fn create(
     })
 }
 
+/// The answer to a create after its insert: the new run, the parent's
+/// absence, or — another caller created it first — theirs (nothing of ours
+/// is kept).
+async fn finish_create(
+    connection: &mut PgConnection,
+    request: &ResolvedCreate,
+    created: Transition,
+    inserted: Result<bool, sqlx::Error>,
+) -> Result<Created, Error> {
+    match inserted {
+        Ok(true) => Ok(Created {
+            run: created.after.run,
+            created: true,
+        }),
+        Ok(false) => {
+            let run = &created.after.run;
+            let existing = read::run(connection, &run.tenant, &run.id)
+                .await?
+                .ok_or_else(|| Error::storage("a conflicting run vanished"))?;
+            request.match_existing(existing)
+        }
+        Err(error) if constraint(&error) == Some("runs_parent_exists") => {
+            let parent_id = request
+                .params
+                .parent_id
+                .clone()
+                .expect("only a child has a parent");
+            Err(Error::ParentNotFound { parent_id })
+        }
+        Err(error) => Err(storage(error)),
+    }
+}
+
 /// One statement: the run row and its events, or nothing when the id exists.
+/// `ON CONFLICT` names no index on purpose: two racing creates of one child
+/// collide on `runs_one_per_child_key` as well as on `runs_one_per_id`, and
+/// either collision means "it exists".
 async fn insert_run_with_events(
     connection: &mut PgConnection,
     created: &Transition,
@@ -143,7 +176,7 @@ async fn insert_run_with_events(
                 concurrency_on_full, attributes, result, error, version, last_seq, lease_owner, lease_epoch,
                 lease_expires_at, lease_ttl_ms, created_at, updated_at, started_at, finished_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-            ON CONFLICT (tenant, id) DO NOTHING
+            ON CONFLICT DO NOTHING
             RETURNING tenant, id)
         INSERT INTO events (tenant, run_id, seq, type, data, at)
         SELECT inserted.tenant, inserted.id, e.seq, e.type, e.data, $19
