@@ -11,7 +11,7 @@ use runledger::Tenant;
 use runledger_server::{AUTH_REQUIRED_RECHECK, ServerConfig};
 use serde_json::json;
 use std::time::Instant;
-use support::{Call, TestApp, sqlite_url};
+use support::{Call, TestApp, fresh_db_url};
 
 async fn token(app: &TestApp, tenant: &str) -> String {
     app.ledger
@@ -23,7 +23,7 @@ async fn token(app: &TestApp, tenant: &str) -> String {
 
 #[tokio::test]
 async fn without_tokens_everything_is_the_default_tenant_and_a_new_token_is_noticed() {
-    let app = TestApp::sqlite("auth-open").await;
+    let app = TestApp::fresh("auth-open").await;
     let created = app
         .post("/v1/runs", json!({"id": "r", "kind": "etl"}))
         .await;
@@ -60,7 +60,7 @@ async fn without_tokens_everything_is_the_default_tenant_and_a_new_token_is_noti
 
 #[tokio::test]
 async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_metrics_are_open() {
-    let app = TestApp::sqlite("auth-required").await;
+    let app = TestApp::fresh("auth-required").await;
     let acme = token(&app, "acme").await;
     let routes = [
         Call::get("/v1/runs"),
@@ -115,7 +115,7 @@ async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_met
 
 #[tokio::test]
 async fn another_tenants_run_is_404_on_every_route_and_ids_are_per_tenant() {
-    let app = TestApp::sqlite("auth-tenants").await;
+    let app = TestApp::fresh("auth-tenants").await;
     let acme = token(&app, "acme").await;
     let globex = token(&app, "globex").await;
     let as_acme = |call: Call| call.token(&acme);
@@ -214,7 +214,7 @@ async fn each_token_has_its_own_bucket_and_429_says_when_to_retry() {
         rate_limit_rps: 1,
         rate_limit_burst: 3,
     };
-    let app = TestApp::start_with(&sqlite_url("auth-rate-limit"), config.clone()).await;
+    let app = TestApp::start_with(&fresh_db_url("auth-rate-limit"), config.clone()).await;
     let acme = token(&app, "acme").await;
     let globex = token(&app, "globex").await;
     for _ in 0..3 {
@@ -244,13 +244,13 @@ async fn each_token_has_its_own_bucket_and_429_says_when_to_retry() {
     }
 
     // Without tokens there is no rate limit, however small the quota.
-    let open = TestApp::start_with(&sqlite_url("auth-rate-limit-open"), config).await;
+    let open = TestApp::start_with(&fresh_db_url("auth-rate-limit-open"), config).await;
     for _ in 0..10 {
         open.get("/v1/runs").await.status(200);
     }
     // And 0 turns it off.
     let off = TestApp::start_with(
-        &sqlite_url("auth-rate-limit-off"),
+        &fresh_db_url("auth-rate-limit-off"),
         ServerConfig {
             rate_limit_rps: 0,
             rate_limit_burst: 3,

@@ -228,7 +228,7 @@ fn bad_creates() -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test]
 async fn a_corpus_of_bad_creates_is_refused_and_writes_nothing() {
-    let app = TestApp::sqlite("bad-creates").await;
+    let app = TestApp::fresh("bad-creates").await;
     app.post("/v1/runs", json!({"id": "target", "kind": "etl"}))
         .await
         .status(201);
@@ -283,7 +283,7 @@ async fn a_corpus_of_bad_creates_is_refused_and_writes_nothing() {
 
 #[tokio::test]
 async fn bad_lifecycle_and_event_bodies_change_nothing() {
-    let app = TestApp::sqlite("bad-actions").await;
+    let app = TestApp::fresh("bad-actions").await;
     app.post(
         "/v1/runs",
         json!({"id": "target", "kind": "etl", "start": {"owner": "w", "lease_ttl_ms": 60000}}),
@@ -493,7 +493,7 @@ fn random_value(rng: &mut Rng) -> Value {
 
 #[tokio::test]
 async fn seeded_mutation_fuzz_never_gets_a_5xx() {
-    let app = TestApp::sqlite("fuzz").await;
+    let app = TestApp::fresh("fuzz").await;
     for id in ["f1", "f2", "f3"] {
         app.post(
             "/v1/runs",

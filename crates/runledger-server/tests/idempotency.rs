@@ -21,7 +21,7 @@ fn create(body: serde_json::Value, key: &str) -> Call {
 
 #[tokio::test]
 async fn an_id_less_create_replays_the_same_run_and_a_new_body_is_refused() {
-    let app = TestApp::sqlite("idem-replay").await;
+    let app = TestApp::fresh("idem-replay").await;
     let first = app.send(create(json!({"kind": "etl"}), "k-1")).await;
     first.status(201);
     assert!(!first.headers.contains_key("idempotent-replayed"));
@@ -53,7 +53,7 @@ async fn an_id_less_create_replays_the_same_run_and_a_new_body_is_refused() {
 
 #[tokio::test]
 async fn refusals_are_replayed_and_keys_are_per_tenant() {
-    let app = TestApp::sqlite("idem-errors").await;
+    let app = TestApp::fresh("idem-errors").await;
     app.post("/v1/runs", json!({"id": "r", "kind": "etl"}))
         .await
         .status(201);
@@ -105,7 +105,7 @@ async fn refusals_are_replayed_and_keys_are_per_tenant() {
 
 #[tokio::test]
 async fn a_retry_while_the_first_is_running_is_409_and_bad_keys_are_422() {
-    let app = TestApp::sqlite("idem-in-flight").await;
+    let app = TestApp::fresh("idem-in-flight").await;
     let body = br#"{"kind":"etl"}"#;
     let mut hasher = Sha256::new();
     hasher.update(b"POST\n/v1/runs\n");
@@ -164,7 +164,7 @@ async fn a_retry_while_the_first_is_running_is_409_and_bad_keys_are_422() {
 #[tokio::test]
 async fn concurrent_identical_requests_with_one_key_create_one_run() {
     const CALLERS: usize = 8;
-    let app = TestApp::sqlite("idem-race").await;
+    let app = TestApp::fresh("idem-race").await;
     let barrier = Arc::new(Barrier::new(CALLERS));
     let handles: Vec<_> = (0..CALLERS)
         .map(|_| {

@@ -66,7 +66,7 @@ fn document_is_openapi_3_1_and_describes_every_error_as_a_problem() {
 
 #[tokio::test]
 async fn server_serves_the_generated_document() {
-    let app = TestApp::sqlite("openapi-served").await;
+    let app = TestApp::fresh("openapi-served").await;
     let answer = app.send(Call::get("/v1/openapi.json")).await;
     answer.status(200);
     assert_eq!(answer.text(), openapi_json());
@@ -74,7 +74,7 @@ async fn server_serves_the_generated_document() {
 
 #[tokio::test]
 async fn schema_mirrors_match_the_real_json() {
-    let app = TestApp::sqlite("openapi-mirrors").await;
+    let app = TestApp::fresh("openapi-mirrors").await;
     app.post("/v1/runs", json!({"id": "p", "kind": "k"}))
         .await
         .status(201);

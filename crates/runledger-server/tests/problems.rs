@@ -11,11 +11,11 @@ use runledger::{ErrorCode, IdempotencyKey, Tenant};
 use runledger_server::{REQUEST_BODY_BYTES_MAX, ServerConfig, status};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use support::{Call, TestApp, sqlite_url};
+use support::{Call, TestApp, fresh_db_url};
 
 #[tokio::test]
 async fn unknown_routes_wrong_methods_and_media_types_are_problems() {
-    let app = TestApp::sqlite("routing-problems").await;
+    let app = TestApp::fresh("routing-problems").await;
     for uri in [
         "/nope",
         "/v1",
@@ -68,7 +68,7 @@ async fn unknown_routes_wrong_methods_and_media_types_are_problems() {
 
 #[tokio::test]
 async fn bodies_over_one_mebibyte_are_413_problems() {
-    let app = TestApp::sqlite("too-large").await;
+    let app = TestApp::fresh("too-large").await;
     let padding = "x".repeat(REQUEST_BODY_BYTES_MAX);
     let body = format!(r#"{{"kind":"etl","attributes":{{"pad":"{padding}"}}}}"#);
     app.send(Call::post("/v1/runs").raw("application/json", body))
@@ -110,7 +110,7 @@ fn fingerprint(path: &str, body: &[u8]) -> String {
 /// Answers a request that gets `code`, checking it is a problem with the
 /// status of the one table.
 async fn provoke(code: ErrorCode) {
-    let app = TestApp::sqlite(&format!("code-{code}")).await;
+    let app = TestApp::fresh(&format!("code-{code}")).await;
     let seeded = |id: &str, start: bool| {
         let mut body = json!({"id": id, "kind": "etl", "concurrency": {"key": format!("g-{id}")}});
         if start {
@@ -197,7 +197,7 @@ async fn provoke(code: ErrorCode) {
                 .add_tenant_token(&Tenant::parse("acme").unwrap())
                 .await
                 .unwrap();
-            let fresh = TestApp::start(&sqlite_url("code-unauthorized-fresh")).await;
+            let fresh = TestApp::start(&fresh_db_url("code-unauthorized-fresh")).await;
             fresh
                 .ledger
                 .add_tenant_token(&Tenant::parse("acme").unwrap())
@@ -210,7 +210,7 @@ async fn provoke(code: ErrorCode) {
                 rate_limit_rps: 1,
                 rate_limit_burst: 1,
             };
-            let limited = TestApp::start_with(&sqlite_url("code-rate-limited"), config).await;
+            let limited = TestApp::start_with(&fresh_db_url("code-rate-limited"), config).await;
             let token = limited
                 .ledger
                 .add_tenant_token(&Tenant::parse("acme").unwrap())

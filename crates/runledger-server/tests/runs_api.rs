@@ -23,7 +23,7 @@ async fn started(app: &TestApp, id: &str) -> Value {
 
 #[tokio::test]
 async fn create_is_201_then_200_for_identical_and_409_naming_differing_fields() {
-    let app = TestApp::sqlite("create-idempotent").await;
+    let app = TestApp::fresh("create-idempotent").await;
     let body = json!({"id": "job-1", "kind": "etl", "attributes": {"b": 1.0, "a": [1]}});
     let first = app.post("/v1/runs", body).await;
     first.status(201);
@@ -62,7 +62,7 @@ async fn create_is_201_then_200_for_identical_and_409_naming_differing_fields() 
 
 #[tokio::test]
 async fn create_without_id_generates_one_and_children_derive_theirs() {
-    let app = TestApp::sqlite("create-ids").await;
+    let app = TestApp::fresh("create-ids").await;
     let generated = app.post("/v1/runs", json!({"kind": "etl"})).await;
     generated.status(201);
     let id = generated.json["id"].as_str().expect("an id").to_owned();
@@ -125,7 +125,7 @@ async fn create_without_id_generates_one_and_children_derive_theirs() {
 
 #[tokio::test]
 async fn a_full_group_rejects_with_the_active_ids_or_enqueues_or_cancels() {
-    let app = TestApp::sqlite("groups").await;
+    let app = TestApp::fresh("groups").await;
     let group = |id: &str, on_full: &str| json!({"id": id, "kind": "etl", "concurrency": {"key": "g", "limit": 2, "on_full": on_full}});
     app.post("/v1/runs", group("a", "reject")).await.status(201);
     app.post("/v1/runs", group("b", "reject")).await.status(201);
@@ -165,7 +165,7 @@ async fn a_full_group_rejects_with_the_active_ids_or_enqueues_or_cancels() {
 
 #[tokio::test]
 async fn lifecycle_start_heartbeat_finish_with_fencing() {
-    let app = TestApp::sqlite("lifecycle").await;
+    let app = TestApp::fresh("lifecycle").await;
     app.post("/v1/runs", json!({"id": "r", "kind": "etl"}))
         .await
         .status(201);
@@ -251,7 +251,7 @@ async fn lifecycle_start_heartbeat_finish_with_fencing() {
 
 #[tokio::test]
 async fn actions_on_a_missing_run_are_404() {
-    let app = TestApp::sqlite("missing-run").await;
+    let app = TestApp::fresh("missing-run").await;
     let cases = [
         ("start", json!({"owner": "w", "lease_ttl_ms": 1000})),
         ("heartbeat", json!({"lease_epoch": 1})),
@@ -272,7 +272,7 @@ async fn actions_on_a_missing_run_are_404() {
 
 #[tokio::test]
 async fn cancel_is_idempotent_and_if_match_guards_every_change() {
-    let app = TestApp::sqlite("cancel-if-match").await;
+    let app = TestApp::fresh("cancel-if-match").await;
     let run = started(&app, "r").await;
     let version = run["version"].as_u64().expect("a version");
     assert_eq!(version, 1, "create with start is one change");
@@ -357,7 +357,7 @@ async fn cancel_is_idempotent_and_if_match_guards_every_change() {
 
 #[tokio::test]
 async fn events_append_and_page_with_epochs() {
-    let app = TestApp::sqlite("events").await;
+    let app = TestApp::fresh("events").await;
     app.post("/v1/runs", json!({"id": "r", "kind": "etl"}))
         .await
         .status(201);
@@ -464,7 +464,7 @@ async fn events_append_and_page_with_epochs() {
 
 #[tokio::test]
 async fn list_filters_pages_and_refuses_unknown_values() {
-    let app = TestApp::sqlite("list").await;
+    let app = TestApp::fresh("list").await;
     for n in 0..5 {
         app.post(
             "/v1/runs",

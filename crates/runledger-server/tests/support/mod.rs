@@ -1,7 +1,12 @@
-//! What the HTTP tests share: an app over a database of the test's own
-//! (`TestApp::start(db_url)` takes any URL `Ledger::open` does, so a
-//! PostgreSQL URL plugs in when that backend lands), a request builder, and
-//! answers with their JSON parsed.
+//! What the HTTP tests share: an app over a database of the test's own, a
+//! request builder, and answers with their JSON parsed.
+//!
+//! `TestApp::start(db_url)` takes any URL `Ledger::open` does. The fresh
+//! databases are SQLite files under Cargo's tmpdir; with
+//! `RUNLEDGER_TEST_BACKEND=postgres` every test gets a fresh PostgreSQL
+//! database instead, on the server `RUNLEDGER_TEST_PG` names (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), so the whole HTTP suite
+//! runs on either backend.
 
 #![allow(dead_code)] // each test file uses its own part of this
 
@@ -25,8 +30,17 @@ pub struct TestApp {
 
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
-/// A fresh SQLite URL for `test` under Cargo's test tmpdir.
-pub fn sqlite_url(test: &str) -> String {
+/// Whether the fresh databases are PostgreSQL (`RUNLEDGER_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("RUNLEDGER_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
+}
+
+/// A fresh, empty database for `test`: SQLite, or PostgreSQL when
+/// `RUNLEDGER_TEST_BACKEND=postgres`.
+pub fn fresh_db_url(test: &str) -> String {
+    if on_postgres() {
+        return fresh_postgres_url(test);
+    }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runledger-server");
     std::fs::create_dir_all(&dir).expect("the test directory can be created");
     let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
@@ -37,15 +51,51 @@ pub fn sqlite_url(test: &str) -> String {
     format!("sqlite://{}", path.display())
 }
 
+/// A fresh PostgreSQL database for `test`, created with `psql`.
+fn fresh_postgres_url(test: &str) -> String {
+    let admin = std::env::var("RUNLEDGER_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
+    let mut name: String = format!("rls_{}_{n}_{test}", std::process::id())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name.truncate(63);
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let output = std::process::Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &sql, &admin])
+            .output()
+            .expect("psql runs (PostgreSQL client tools are installed)");
+        assert!(
+            output.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
 impl TestApp {
     /// The app over `db_url` with the default settings.
     pub async fn start(db_url: &str) -> TestApp {
         TestApp::start_with(db_url, ServerConfig::default()).await
     }
 
-    /// The app over a fresh SQLite database named after `test`.
-    pub async fn sqlite(test: &str) -> TestApp {
-        TestApp::start(&sqlite_url(test)).await
+    /// The app over a fresh database named after `test` (see [`fresh_db_url`]).
+    pub async fn fresh(test: &str) -> TestApp {
+        TestApp::start(&fresh_db_url(test)).await
     }
 
     /// The app over `db_url` with `config`.
