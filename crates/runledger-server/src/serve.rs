@@ -56,12 +56,19 @@ pub fn check_exposure(
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes
 /// the requests in flight and returns. The background audit runs meanwhile.
+/// When `shutdown` completes, [`ServerState::shutdown_started`] completes
+/// too, so long-lived responses can end.
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = spawn_background(state.ledger().clone());
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.begin_shutdown();
+    };
     let app = router(state);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -35,6 +35,7 @@ struct Inner {
     ledger: Ledger,
     auth_required: AuthRequired,
     rate_limiter: Option<RateLimiter>,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl ServerState {
@@ -45,6 +46,7 @@ impl ServerState {
                 ledger,
                 auth_required: AuthRequired::default(),
                 rate_limiter: RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst),
+                shutdown: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -63,8 +65,46 @@ impl ServerState {
             .await
     }
 
+    /// Completes once the server starts shutting down. Long-lived responses
+    /// (the event streams) end on it, so a graceful shutdown, which waits for
+    /// every response to finish, is not held open by a subscriber.
+    pub fn shutdown_started(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.inner.shutdown.subscribe();
+        async move {
+            // An error means the state is gone: that is a shutdown too.
+            let _ = receiver.wait_for(|started| *started).await;
+        }
+    }
+
+    /// Tells every [`ServerState::shutdown_started`] waiter to finish.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
     /// The per-token limiter, when the limit is on.
     pub(crate) fn rate_limiter(&self) -> Option<&RateLimiter> {
         self.inner.rate_limiter.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn shutdown_started_completes_after_begin_shutdown() {
+        let dir = std::env::temp_dir().join(format!("rls-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("state.db").display());
+        let ledger = Ledger::open(&url).await.unwrap();
+        let state = ServerState::new(ledger, ServerConfig::default());
+        let waiting = tokio::spawn(state.shutdown_started());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        state.begin_shutdown();
+        waiting.await.unwrap();
+        // A waiter that arrives late finishes at once.
+        state.shutdown_started().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
