@@ -238,3 +238,58 @@ fn serve_and_tenant_add_have_help_with_examples() {
         assert!(text.contains(flag), "{flag} is missing from serve --help");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_exits_cleanly_and_loses_no_acknowledged_create() {
+    const CLIENTS: usize = 8;
+    let dir = fresh_dir("serve-sigterm-load");
+    let db = sqlite_url(&dir, "load.db");
+    let mut server = TestServer::start(&dir, &db);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|me| {
+            let (client, acked) = (Client::new(&server), acked.clone());
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let id = format!("t{me}-{n}");
+                    match client
+                        .post("/v1/runs", &json!({"id": id, "kind": "load"}))
+                        .await
+                    {
+                        Ok(reply) => {
+                            assert_eq!(reply.status, 201, "{id}: {}", reply.json);
+                            acked.lock().unwrap().push(id);
+                        }
+                        // The server stopped accepting: this client is done.
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.lock().unwrap().len() < 500 {
+        assert!(
+            Instant::now() < deadline,
+            "too few creates were acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+    for handle in handles {
+        handle
+            .await
+            .expect("no client saw anything but 201 or a closed connection");
+    }
+    let acked = acked.lock().unwrap().clone();
+    let ledger = runledger::Ledger::open(&db).await.unwrap();
+    for id in &acked {
+        let id = runledger::RunId::parse(id).unwrap();
+        ledger
+            .get_run(&runledger::Tenant::default(), &id)
+            .await
+            .unwrap_or_else(|error| panic!("acknowledged {id} is missing: {error}"));
+    }
+    assert!(ledger.audit().await.unwrap().is_clean());
+}
