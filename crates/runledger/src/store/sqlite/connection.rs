@@ -3,15 +3,22 @@
 
 use super::SqliteOptions;
 use runledger_core::Error;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a writer waits for another process's write lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
-/// Idle read connections kept open.
-const READERS_IDLE_MAX: usize = 8;
+/// Shortest and longest sleep between two tries for a lock another
+/// connection holds (see [`wait_for_lock`]).
+const SQLITE_BUSY_SLEEP_US_MIN: u64 = 50;
+const SQLITE_BUSY_SLEEP_US_MAX: u64 = 1_000;
+/// Idle read connections kept open: more than the callers a process usually
+/// has in flight, so reads do not open (and parse the schema) again.
+const READERS_IDLE_MAX: usize = 64;
 
 /// Where the database file is and whether it may be written.
 #[derive(Debug, Clone)]
@@ -52,6 +59,11 @@ impl Location {
             read_only,
         })
     }
+
+    /// Whether the file was opened with `?mode=ro`.
+    pub(crate) fn read_only(&self) -> bool {
+        self.read_only
+    }
 }
 
 /// Opens one connection with every setting spelled out.
@@ -70,7 +82,13 @@ pub(crate) fn open(location: &Location, options: &SqliteOptions) -> Result<Conne
         // Other processes hold the write lock for one batch at a time.
         let sqlite = |error: rusqlite::Error| error.to_string();
         connection
-            .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
+            .busy_handler(Some(wait_for_lock))
+            .map_err(sqlite)?;
+        // Plans must not depend on bound values: SQLite otherwise expires a
+        // cached statement whose plan looked at a binding (the partial
+        // indexes) each time its bindings change, and compiles it again.
+        connection
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
             .map_err(sqlite)?;
         if !location.read_only {
             let mode: String = connection
@@ -87,6 +105,7 @@ pub(crate) fn open(location: &Location, options: &SqliteOptions) -> Result<Conne
         connection
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(sqlite)?;
+
         if let Some(pages) = options.max_page_count {
             connection
                 .pragma_update(None, "max_page_count", pages as i64)
@@ -97,6 +116,76 @@ pub(crate) fn open(location: &Location, options: &SqliteOptions) -> Result<Conne
     };
     configure()
         .map_err(|error| Error::storage(format!("cannot configure SQLite file {path}: {error}")))?;
+    Ok(connection)
+}
+
+/// SQLite's busy handler: called while another connection (in practice,
+/// another process's writer) holds the lock this one needs; `true` means
+/// "try again". SQLite's own handler sleeps ever longer (up to 100 ms a try),
+/// so a process that keeps losing sleeps through many other commits, which
+/// gave multi-second tails with 8 processes on one file. This one sleeps a
+/// short random time, the same at every try, so each waiter keeps trying
+/// about as often as the others and a lock is handed on within about a
+/// millisecond. It gives up after `SQLITE_BUSY_TIMEOUT_MS` in all.
+fn wait_for_lock(attempt: i32) -> bool {
+    thread_local! {
+        static WAITING_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+        static RANDOM: Cell<u64> = const { Cell::new(0) };
+    }
+    let now = Instant::now();
+    // SQLite counts tries from 0 for each wait; one connection is used by one
+    // thread at a time, so a thread-local start is this wait's start.
+    let since = WAITING_SINCE.with(|since| {
+        if attempt == 0 || since.get().is_none() {
+            since.set(Some(now));
+        }
+        since.get().unwrap_or(now)
+    });
+    if now.duration_since(since) >= Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS) {
+        return false;
+    }
+    let random = RANDOM.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            // Differs per thread and process; it only spreads sleeps apart.
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            x = u64::from_le_bytes(seed) | 1;
+        }
+        // xorshift64
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        x
+    });
+    let spread = SQLITE_BUSY_SLEEP_US_MAX - SQLITE_BUSY_SLEEP_US_MIN;
+    std::thread::sleep(Duration::from_micros(
+        SQLITE_BUSY_SLEEP_US_MIN + random % (spread + 1),
+    ));
+    true
+}
+
+/// Opens the connection of the writer thread: [`open`], plus its statement
+/// journals in memory. A statement that inserts many rows journals every
+/// page it changes until it completes; past 64 KiB SQLite moves that journal
+/// to a file, and a batch of creates opened, wrote and unlinked a temp file
+/// in /var/tmp on every commit. The journal lives for one statement and a
+/// batch is bounded, so its memory is too. (Readers keep files for temp
+/// data: the audit's sorts over a large file are not bounded.)
+pub(crate) fn open_writer(
+    location: &Location,
+    options: &SqliteOptions,
+) -> Result<Connection, Error> {
+    let connection = open(location, options)?;
+    connection
+        .pragma_update(None, "temp_store", "MEMORY")
+        .map_err(|error| {
+            Error::storage(format!(
+                "cannot configure SQLite file {}: {error}",
+                location.path.display()
+            ))
+        })?;
     Ok(connection)
 }
 
@@ -124,11 +213,9 @@ impl ReadPool {
         let pool = self.clone();
         tokio::task::spawn_blocking(move || {
             let connection = pool.take()?;
-            let outcome = connection
-                .execute_batch("BEGIN DEFERRED")
-                .map_err(Error::storage)
-                .and_then(|()| read(&connection));
-            let ended = connection.execute_batch("COMMIT").map_err(Error::storage);
+            let outcome =
+                run_cached(&connection, "BEGIN DEFERRED").and_then(|()| read(&connection));
+            let ended = run_cached(&connection, "COMMIT");
             if ended.is_ok() {
                 pool.give_back(connection);
             }
@@ -161,4 +248,15 @@ impl ReadPool {
             idle.push(connection);
         }
     }
+}
+
+/// Runs a statement that answers no rows (`BEGIN`, `SAVEPOINT`, `COMMIT`, …)
+/// from the connection's statement cache, so it is parsed once per
+/// connection rather than at every use (`execute_batch` parses every time).
+pub(crate) fn run_cached(connection: &Connection, sql: &str) -> Result<(), Error> {
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(Error::storage)
 }

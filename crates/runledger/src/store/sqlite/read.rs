@@ -9,6 +9,7 @@ use runledger_core::{
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use std::collections::HashMap;
 
 /// The stored record of `id`, children not counted.
 pub(crate) fn record(
@@ -282,4 +283,44 @@ pub(crate) fn run_counts(connection: &Connection) -> Result<Vec<(RunState, u64)>
             Ok((RunState::parse(&state)?, count as u64))
         })
         .collect()
+}
+
+/// The stored records of many runs at once (children not counted), by one
+/// statement: `keys[i]`'s record or `None` at index `i`.
+pub(crate) fn records(
+    connection: &Connection,
+    keys: &[(&Tenant, &RunId)],
+) -> Result<Vec<Option<Record>>, Error> {
+    let wanted = serde_json::to_string(
+        &keys
+            .iter()
+            .map(|(tenant, id)| [tenant.as_str(), id.as_str()])
+            .collect::<Vec<_>>(),
+    )
+    .map_err(Error::storage)?;
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (tenant, id) IN \
+             (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
+        ))
+        .map_err(Error::storage)?;
+    let mut wanted_at: HashMap<(&str, &str), Vec<usize>> = HashMap::with_capacity(keys.len());
+    for (index, (tenant, id)) in keys.iter().enumerate() {
+        wanted_at
+            .entry((tenant.as_str(), id.as_str()))
+            .or_default()
+            .push(index);
+    }
+    let mut found = vec![None; keys.len()];
+    let mut rows = statement.query([wanted]).map_err(Error::storage)?;
+    while let Some(row) = rows.next().map_err(Error::storage)? {
+        let record = rows::record(row).map_err(Error::storage)?;
+        let at = wanted_at
+            .get(&(record.run.tenant.as_str(), record.run.id.as_str()))
+            .expect("the statement answers only the runs asked for");
+        for &index in at {
+            found[index] = Some(record.clone());
+        }
+    }
+    Ok(found)
 }

@@ -234,3 +234,143 @@ pub(crate) fn insert_event(
     ])?;
     Ok(())
 }
+
+/// Most rows one multi-row INSERT binds. Statements exist for each power of
+/// two up to it, so a batch of any size is a few statements, each parsed
+/// once per connection (the statement cache keeps them).
+const INSERT_ROWS_MAX: usize = 32;
+
+/// Inserts many new run rows, `INSERT_ROWS_MAX` per statement; each is
+/// `(record, created_order)` as for [`insert_run`]. Answers the rows inserted.
+pub(crate) fn insert_many_runs(
+    connection: &Connection,
+    records: &[(&Record, u64)],
+) -> rusqlite::Result<usize> {
+    const HEAD: &str = "INSERT INTO runs (tenant, id, kind, parent_id, key, state, concurrency_key, \
+         concurrency_limit, concurrency_on_full, attributes, result, error, version, last_seq, \
+         lease_owner, lease_epoch, lease_expires_at, lease_ttl_ms, created_order, created_at, \
+         updated_at, started_at, finished_at) VALUES ";
+    insert_rows(
+        connection,
+        HEAD,
+        23,
+        records,
+        |bind, (record, created_order)| {
+            let run = &record.run;
+            bind.text(run.tenant.as_str())?;
+            bind.text(run.id.as_str())?;
+            bind.text(run.kind.as_str())?;
+            bind.value(run.parent_id.as_ref().map(RunId::as_str))?;
+            bind.value(run.key.as_ref().map(Segment::as_str))?;
+            bind.text(run.state.as_str())?;
+            bind.value(run.concurrency_key.as_ref().map(ConcurrencyKey::as_str))?;
+            bind.value(run.concurrency_limit)?;
+            bind.value(run.concurrency_on_full.map(OnFull::as_str))?;
+            bind.value(run.attributes.to_string())?;
+            bind.value(text_json(&run.result))?;
+            bind.value(run.error.as_deref())?;
+            bind.value(signed(run.version))?;
+            bind.value(signed(run.last_seq))?;
+            bind.value(run.lease.as_ref().map(|lease| lease.owner.as_str()))?;
+            bind.value(signed(record.epoch))?;
+            bind.value(run.lease.as_ref().map(|lease| lease.expires_at.unix_ms()))?;
+            bind.value(signed(record.lease_ttl_ms))?;
+            bind.value(signed(*created_order))?;
+            bind.value(run.created_at.unix_ms())?;
+            bind.value(run.updated_at.unix_ms())?;
+            bind.value(run.started_at.map(Timestamp::unix_ms))?;
+            bind.value(run.finished_at.map(Timestamp::unix_ms))
+        },
+    )
+}
+
+/// One event of [`insert_many_events`]: whose it is, the event, its position.
+pub(crate) struct EventRow<'a> {
+    pub(crate) tenant: &'a Tenant,
+    pub(crate) run_id: &'a RunId,
+    pub(crate) event: &'a NewEvent,
+    pub(crate) position: u64,
+}
+
+/// Inserts many events, `INSERT_ROWS_MAX` per statement; answers the rows
+/// inserted.
+pub(crate) fn insert_many_events(
+    connection: &Connection,
+    events: &[EventRow],
+    at: Timestamp,
+) -> rusqlite::Result<usize> {
+    const HEAD: &str = "INSERT INTO events (tenant, run_id, seq, position, type, data, at) VALUES ";
+    insert_rows(connection, HEAD, 7, events, |bind, row| {
+        bind.text(row.tenant.as_str())?;
+        bind.text(row.run_id.as_str())?;
+        bind.value(signed(row.event.seq))?;
+        bind.value(signed(row.position))?;
+        bind.text(&row.event.event_type)?;
+        bind.value(row.event.data.to_string())?;
+        bind.value(at.unix_ms())
+    })
+}
+
+/// Binds one row's values, left to right, into a multi-row statement.
+struct RowBinder<'s, 'c> {
+    statement: &'s mut rusqlite::CachedStatement<'c>,
+    next_index: usize,
+}
+
+impl RowBinder<'_, '_> {
+    fn value(&mut self, value: impl rusqlite::ToSql) -> rusqlite::Result<()> {
+        self.statement.raw_bind_parameter(self.next_index, value)?;
+        self.next_index += 1;
+        Ok(())
+    }
+
+    fn text(&mut self, value: &str) -> rusqlite::Result<()> {
+        self.value(value)
+    }
+}
+
+/// Runs `head` followed by `(?, …)` rows: the largest power of two of rows
+/// that fits (at most `INSERT_ROWS_MAX`) per statement until all are in.
+fn insert_rows<R>(
+    connection: &Connection,
+    head: &str,
+    columns: usize,
+    rows: &[R],
+    bind_row: impl Fn(&mut RowBinder, &R) -> rusqlite::Result<()>,
+) -> rusqlite::Result<usize> {
+    let mut inserted = 0;
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let chunk = rest.len().min(INSERT_ROWS_MAX);
+        let chunk = 1 << chunk.ilog2();
+        let (now, later) = rest.split_at(chunk);
+        let mut statement = connection.prepare_cached(&values_sql(head, columns, chunk))?;
+        let mut binder = RowBinder {
+            statement: &mut statement,
+            next_index: 1,
+        };
+        for row in now {
+            bind_row(&mut binder, row)?;
+        }
+        assert_eq!(
+            binder.next_index,
+            chunk * columns + 1,
+            "every column is bound"
+        );
+        inserted += statement.raw_execute()?;
+        rest = later;
+    }
+    Ok(inserted)
+}
+
+/// `head` followed by `rows` groups of `columns` anonymous parameters.
+fn values_sql(head: &str, columns: usize, rows: usize) -> String {
+    let mut row = String::with_capacity(2 * columns + 1);
+    row.push('(');
+    row.push_str(&vec!["?"; columns].join(","));
+    row.push(')');
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 1));
+    sql.push_str(head);
+    sql.push_str(&vec![row; rows].join(","));
+    sql
+}

@@ -9,6 +9,7 @@ use crate::requests::{AppendEvent, Appended, Created, ResolvedCreate};
 use runledger_core::transition::{self, Admission, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, Run, RunId, RunState, Tenant, Timestamp};
 use rusqlite::Connection;
+use std::collections::HashMap;
 
 /// Creates a run, or answers the existing one (guarantees 1–4).
 pub(crate) fn create(
@@ -62,6 +63,135 @@ pub(crate) fn create(
         run: created.after.run,
         created: true,
     })
+}
+
+/// Whether `request` may go through [`create_many`]: no parent to check and
+/// no concurrency group to admit into.
+pub(crate) fn creates_together(request: &ResolvedCreate) -> bool {
+    request.params.parent_id.is_none() && request.params.concurrency.is_none()
+}
+
+/// Why [`create_many`] failed; the caller rolls its savepoint back.
+pub(crate) enum CreateManyFailed {
+    /// Request `index` failed between its own writes (a failpoint): it is
+    /// answered `error`, the others run again one by one.
+    One { index: usize, error: Error },
+    /// A statement failed: every request runs again one by one, so the one
+    /// at fault (if any) fails alone.
+    All(Error),
+}
+
+/// Creates many runs that [`creates_together`] admits with a few statements
+/// in all instead of a few per run: one lookup of every id (existing runs
+/// are answered as repeats and written nothing), then multi-row INSERTs of
+/// the new run rows and of their `created` (and `started`) events, up to 32
+/// rows a statement. Positions are
+/// `MAX(position) + 1` onwards per tenant, read under the write lock and
+/// handed out in request order, so they stay gap-free; `created_order` is
+/// each run's `created` position, as in [`create`]. Requests must name
+/// distinct runs. Answers each request's outcome, in order.
+pub(crate) fn create_many(
+    connection: &Connection,
+    requests: &[(&Tenant, &ResolvedCreate)],
+    now: Timestamp,
+) -> Result<Vec<Result<Created, Error>>, CreateManyFailed> {
+    use CreateManyFailed::All;
+    assert!(
+        requests
+            .iter()
+            .all(|(_, request)| creates_together(request)),
+        "only creates without parent and group go together"
+    );
+    let keys: Vec<(&Tenant, &RunId)> = requests
+        .iter()
+        .map(|(tenant, request)| (*tenant, &request.id))
+        .collect();
+    let existing = read::records(connection, &keys).map_err(All)?;
+    let mut outcomes: Vec<Option<Result<Created, Error>>> = Vec::with_capacity(requests.len());
+    // (request index, the new run, its first position)
+    let mut created: Vec<(usize, Transition, u64)> = Vec::new();
+    let mut next_positions: HashMap<&str, u64> = HashMap::new();
+    for (index, ((tenant, request), existing)) in requests.iter().zip(existing).enumerate() {
+        if let Some(record) = existing {
+            let run = read::with_children(connection, record).map_err(All)?;
+            outcomes.push(Some(request.match_existing(run)));
+            continue;
+        }
+        let next = match next_positions.get_mut(tenant.as_str()) {
+            Some(next) => next,
+            None => {
+                let first =
+                    rows::next_position(connection, tenant).map_err(|error| All(storage(error)))?;
+                next_positions.entry(tenant.as_str()).or_insert(first)
+            }
+        };
+        let transition = transition::create(
+            (*tenant).clone(),
+            request.id.clone(),
+            request.params.clone(),
+            RunState::Queued,
+            request.start.as_ref(),
+            now,
+        );
+        let first_position = *next;
+        *next += transition.events.len() as u64;
+        created.push((index, transition, first_position));
+        outcomes.push(None);
+    }
+    if !created.is_empty() {
+        let runs: Vec<(&Record, u64)> = created
+            .iter()
+            .map(|(_, transition, position)| (&transition.after, *position))
+            .collect();
+        let inserted =
+            rows::insert_many_runs(connection, &runs).map_err(|error| All(storage(error)))?;
+        assert_eq!(inserted, runs.len(), "every new run row is inserted");
+        for (index, _, _) in &created {
+            failpoints::hit("create_run", "after_run_row").map_err(|error| {
+                CreateManyFailed::One {
+                    index: *index,
+                    error,
+                }
+            })?;
+        }
+        let events: Vec<rows::EventRow> = created
+            .iter()
+            .flat_map(|(_, transition, first_position)| {
+                let run = &transition.after.run;
+                transition
+                    .events
+                    .iter()
+                    .enumerate()
+                    .map(move |(offset, event)| rows::EventRow {
+                        tenant: &run.tenant,
+                        run_id: &run.id,
+                        event,
+                        position: first_position + offset as u64,
+                    })
+            })
+            .collect();
+        let inserted = rows::insert_many_events(connection, &events, now)
+            .map_err(|error| All(storage(error)))?;
+        assert_eq!(inserted, events.len(), "every new event is inserted");
+        for (index, _, _) in &created {
+            failpoints::hit("create_run", "after_events").map_err(|error| {
+                CreateManyFailed::One {
+                    index: *index,
+                    error,
+                }
+            })?;
+        }
+    }
+    for (index, transition, _) in created {
+        outcomes[index] = Some(Ok(Created {
+            run: transition.after.run,
+            created: true,
+        }));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| outcome.expect("every request is answered"))
+        .collect())
 }
 
 /// Cancels an active run to make room for `new_run` (`on_full: cancel_active`).
