@@ -18,7 +18,11 @@ const SQLITE_BUSY_SLEEP_US_MIN: u64 = 50;
 const SQLITE_BUSY_SLEEP_US_MAX: u64 = 1_000;
 /// Idle read connections kept open: more than the callers a process usually
 /// has in flight, so reads do not open (and parse the schema) again.
-const READERS_IDLE_MAX: usize = 64;
+const READERS_IDLE_MAX: usize = 32;
+/// Page cache of the writer's connection. The default (2 MiB) let the
+/// concurrency-group checks, which read rows all over the table, miss it
+/// and read pages again on every batch.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 /// Where the database file is and whether it may be written.
 #[derive(Debug, Clone)]
@@ -63,6 +67,11 @@ impl Location {
     /// Whether the file was opened with `?mode=ro`.
     pub(crate) fn read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// The database file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
     }
 }
 
@@ -166,8 +175,8 @@ fn wait_for_lock(attempt: i32) -> bool {
     true
 }
 
-/// Opens the connection of the writer thread: [`open`], plus its statement
-/// journals in memory. A statement that inserts many rows journals every
+/// Opens the connection of the writer thread: [`open`], plus a larger page
+/// cache and its statement journals in memory. A statement that inserts many rows journals every
 /// page it changes until it completes; past 64 KiB SQLite moves that journal
 /// to a file, and a batch of creates opened, wrote and unlinked a temp file
 /// in /var/tmp on every commit. The journal lives for one statement and a
@@ -178,14 +187,17 @@ pub(crate) fn open_writer(
     options: &SqliteOptions,
 ) -> Result<Connection, Error> {
     let connection = open(location, options)?;
-    connection
-        .pragma_update(None, "temp_store", "MEMORY")
-        .map_err(|error| {
-            Error::storage(format!(
-                "cannot configure SQLite file {}: {error}",
-                location.path.display()
-            ))
-        })?;
+    let configure = || -> rusqlite::Result<()> {
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
+        // Negative: KiB rather than pages.
+        connection.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+    };
+    configure().map_err(|error| {
+        Error::storage(format!(
+            "cannot configure SQLite file {}: {error}",
+            location.path.display()
+        ))
+    })?;
     Ok(connection)
 }
 

@@ -14,6 +14,7 @@ mod migrate;
 mod read;
 mod relay;
 mod rows;
+mod turns;
 mod write;
 mod writer;
 
@@ -27,6 +28,7 @@ use connection::{Location, ReadPool};
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use std::sync::Arc;
+use turns::Turns;
 use writer::Writer;
 
 /// Most expired leases one reap transaction handles; the rest wait for the next.
@@ -52,15 +54,20 @@ impl Store {
     pub(crate) async fn open(url: &str, options: SqliteOptions) -> Result<Store, Error> {
         let location = Location::parse(url)?;
         let read_only = location.read_only();
-        let (writer_connection, readers) = tokio::task::spawn_blocking(move || {
+        let (writer_connection, turns, readers) = tokio::task::spawn_blocking(move || {
             let connection = connection::open_writer(&location, &options)?;
             migrate::run(&connection)?;
-            Ok::<_, Error>((connection, ReadPool::new(location)))
+            let turns = if location.read_only() {
+                None
+            } else {
+                Turns::open(location.path())
+            };
+            Ok::<_, Error>((connection, turns, ReadPool::new(location)))
         })
         .await
         .map_err(Error::storage)??;
         Ok(Store {
-            writer: Writer::spawn(writer_connection),
+            writer: Writer::spawn(writer_connection, turns),
             readers: Arc::new(readers),
             read_only,
         })

@@ -7,6 +7,7 @@
 //! answered only after the commit that holds its operation is on disk.
 
 use super::connection::run_cached;
+use super::turns::Turns;
 use super::write::{self, CreateManyFailed};
 use crate::clock::MonotonicClock;
 use crate::failpoints;
@@ -126,12 +127,13 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `connection`. It stops when every handle is dropped.
-    pub(crate) fn spawn(connection: Connection) -> Writer {
+    /// Starts the writer thread on `connection`, taking `turns` (when
+    /// given) around each transaction. It stops when every handle is dropped.
+    pub(crate) fn spawn(connection: Connection, turns: Option<Turns>) -> Writer {
         let (queue, receiver) = mpsc::channel(WRITER_QUEUE_OPS_MAX);
         let thread = std::thread::Builder::new()
             .name("runledger-sqlite-writer".into())
-            .spawn(move || run(connection, receiver))
+            .spawn(move || run(connection, turns, receiver))
             .expect("the OS starts the writer thread")
             .thread()
             .clone();
@@ -184,7 +186,7 @@ fn writer_stopped() -> Error {
     Error::storage("the SQLite writer stopped")
 }
 
-fn run(connection: Connection, mut receiver: mpsc::Receiver<Job>) {
+fn run(connection: Connection, turns: Option<Turns>, mut receiver: mpsc::Receiver<Job>) {
     let mut clock = MonotonicClock::default();
     let mut batch: Vec<Job> = Vec::with_capacity(WRITER_BATCH_OPS_MAX);
     // Callers waiting for the writer when the last batch ended: about as
@@ -195,7 +197,14 @@ fn run(connection: Connection, mut receiver: mpsc::Receiver<Job>) {
         gather(&mut receiver, &mut batch, expected);
         metrics::gauge!("runledger_writer_queue_depth").set(receiver.len() as f64);
         metrics::histogram!("runledger_writer_batch_operations").record(batch.len() as f64);
-        let committed = commit_batch(&connection, &mut batch, clock.now());
+        let committed = match &turns {
+            Some(turns) => turns.take().and_then(|()| {
+                let committed = commit_batch(&connection, &mut batch, clock.now());
+                turns.release();
+                committed
+            }),
+            None => commit_batch(&connection, &mut batch, clock.now()),
+        };
         expected = batch.len() + receiver.len();
         for job in batch.drain(..) {
             job.reply(committed.clone());
