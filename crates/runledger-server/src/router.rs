@@ -38,6 +38,8 @@ use utoipa_axum::routes;
 
 /// The HTTP API over `state`, ready to serve.
 pub fn router(state: ServerState) -> Router {
+    // The recorder must exist before the first request is counted.
+    crate::http_metrics::prometheus();
     let (router, _) = api_router().split_for_parts();
     router
         .fallback(unknown_route)
