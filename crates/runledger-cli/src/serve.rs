@@ -30,7 +30,7 @@ Examples:
 
 Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
 RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
-RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
+RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
 
 Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 2 when the database
 cannot be opened or the address cannot be listened on.";
@@ -68,6 +68,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS", env = "RUNLEDGER_REAP_INTERVAL_MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub reap_interval_ms: u64,
+    /// How often an idle event stream (SSE, WebSocket) shows it is alive, in milliseconds.
+    #[arg(long, value_name = "MS", env = "RUNLEDGER_STREAM_KEEP_ALIVE_MS",
+          default_value_t = runledger_server::STREAM_KEEP_ALIVE_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub stream_keep_alive_ms: u64,
     /// Log lines for people or for machines.
     #[arg(
         long,
@@ -115,6 +120,7 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     let config = ServerConfig {
         rate_limit_rps: args.rate_limit_rps,
         rate_limit_burst: args.rate_limit_burst,
+        stream_keep_alive_ms: args.stream_keep_alive_ms,
     };
     serve(
         listener,

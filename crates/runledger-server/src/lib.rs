@@ -28,4 +28,4 @@ pub use rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT};
 pub use router::{openapi, openapi_json, router};
 pub use schema::{EventBody, RunBody};
 pub use serve::{ListenRefused, check_exposure, serve};
-pub use state::{ServerConfig, ServerState};
+pub use state::{STREAM_KEEP_ALIVE_MS_DEFAULT, ServerConfig, ServerState};

@@ -16,7 +16,7 @@ use crate::body::buffer_body;
 use crate::http_metrics::record_http_metrics;
 use crate::idempotency::idempotency;
 use crate::problem::{PROBLEM_JSON, Problem, ProblemBody};
-use crate::routes::{events, lifecycle, runs, system};
+use crate::routes::{events, lifecycle, runs, streams, system, ws};
 use crate::state::ServerState;
 use axum::Router;
 use axum::extract::Request;
@@ -62,6 +62,9 @@ fn api_router() -> OpenApiRouter<ServerState> {
         .routes(routes!(lifecycle::finish_run))
         .routes(routes!(lifecycle::cancel_run))
         .routes(routes!(events::append_event, events::list_events))
+        .routes(routes!(streams::run_events_stream))
+        .routes(routes!(streams::tenant_events_stream))
+        .routes(routes!(ws::websocket))
         .routes(routes!(system::openapi_document))
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))

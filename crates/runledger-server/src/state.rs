@@ -6,6 +6,7 @@ use crate::problem::Problem;
 use crate::rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT, RateLimiter};
 use runledger::Ledger;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The server's settings (the `runledger serve` flags that reach HTTP).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,13 +15,21 @@ pub struct ServerConfig {
     pub rate_limit_rps: u32,
     /// Burst per token; 0 turns the limit off.
     pub rate_limit_burst: u32,
+    /// How often an idle event stream (SSE comment, WebSocket ping) shows
+    /// it is alive, in milliseconds.
+    pub stream_keep_alive_ms: u64,
 }
+
+/// The default [`ServerConfig::stream_keep_alive_ms`]: 15 s, well inside
+/// the idle timeouts of common proxies.
+pub const STREAM_KEEP_ALIVE_MS_DEFAULT: u64 = 15_000;
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             rate_limit_rps: RATE_LIMIT_RPS_DEFAULT,
             rate_limit_burst: RATE_LIMIT_BURST_DEFAULT,
+            stream_keep_alive_ms: STREAM_KEEP_ALIVE_MS_DEFAULT,
         }
     }
 }
@@ -36,6 +45,7 @@ struct Inner {
     auth_required: AuthRequired,
     rate_limiter: Option<RateLimiter>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    stream_keep_alive: Duration,
 }
 
 impl ServerState {
@@ -47,6 +57,8 @@ impl ServerState {
                 auth_required: AuthRequired::default(),
                 rate_limiter: RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst),
                 shutdown: tokio::sync::watch::Sender::new(false),
+                // Zero would make the keep-alive timers spin.
+                stream_keep_alive: Duration::from_millis(config.stream_keep_alive_ms.max(1)),
             }),
         }
     }
@@ -79,6 +91,11 @@ impl ServerState {
     /// Tells every [`ServerState::shutdown_started`] waiter to finish.
     pub fn begin_shutdown(&self) {
         self.inner.shutdown.send_replace(true);
+    }
+
+    /// How often an idle event stream shows it is alive.
+    pub(crate) fn stream_keep_alive(&self) -> Duration {
+        self.inner.stream_keep_alive
     }
 
     /// The per-token limiter, when the limit is on.

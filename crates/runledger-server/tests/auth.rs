@@ -213,6 +213,7 @@ async fn each_token_has_its_own_bucket_and_429_says_when_to_retry() {
     let config = ServerConfig {
         rate_limit_rps: 1,
         rate_limit_burst: 3,
+        ..ServerConfig::default()
     };
     let app = TestApp::start_with(&fresh_db_url("auth-rate-limit"), config.clone()).await;
     let acme = token(&app, "acme").await;
@@ -254,6 +255,7 @@ async fn each_token_has_its_own_bucket_and_429_says_when_to_retry() {
         ServerConfig {
             rate_limit_rps: 0,
             rate_limit_burst: 3,
+            ..ServerConfig::default()
         },
     )
     .await;

@@ -209,6 +209,7 @@ async fn provoke(code: ErrorCode) {
             let config = ServerConfig {
                 rate_limit_rps: 1,
                 rate_limit_burst: 1,
+                ..ServerConfig::default()
             };
             let limited = TestApp::start_with(&fresh_db_url("code-rate-limited"), config).await;
             let token = limited

@@ -3,4 +3,6 @@
 pub mod events;
 pub mod lifecycle;
 pub mod runs;
+pub mod streams;
 pub mod system;
+pub mod ws;

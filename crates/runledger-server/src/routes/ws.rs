@@ -1,0 +1,456 @@
+//! `GET /v1/ws` (SPEC §4): one WebSocket carrying any number of
+//! subscriptions — the tenant's log (`"run_id": null`, `after` a position)
+//! and single runs (`after` a seq). Each client message is answered in the
+//! order it came: `subscribed` (always before the first event of that
+//! subscription), `unsubscribed`, or `{"op":"error","code","detail"}`; a bad
+//! message never closes the connection. Events go out as
+//! `{"op":"event","run_id","seq","position","type","data","at"}`.
+//!
+//! Each subscription is a library [`Subscription`] in its own task, feeding
+//! one bounded queue per connection: a slow socket makes those tasks wait,
+//! and the library catches them up from the database, so nothing is ever
+//! skipped and no writer waits. Subscribing again to the same run (or to
+//! the tenant) replaces the earlier subscription; events already queued for
+//! the old one are dropped. A run subscription finishes by itself after the
+//! run's terminal event. The server pings every keep-alive interval and
+//! closes the socket (1001) when it shuts down.
+
+use crate::auth::AuthTenant;
+use crate::problem::Problem;
+use crate::routes::streams::is_terminal_event;
+use crate::state::ServerState;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use runledger::{Error, ErrorCode, Event, RunId, Subscription, Tenant};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+/// Subscriptions one connection may hold at once.
+pub const WS_SUBSCRIPTIONS_MAX: usize = 1_000;
+/// Largest client message.
+pub const WS_MESSAGE_BYTES_MAX: usize = 64 * 1024;
+/// Events queued per connection between its subscriptions and its socket.
+const OUTGOING_EVENTS_MAX: usize = 256;
+
+/// Opens the WebSocket of live event subscriptions.
+#[utoipa::path(
+    get,
+    path = "/v1/ws",
+    tag = "events",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol. Client messages: `{\"op\":\"subscribe\",\"run_id\": id or null,\"after\": n}` (null: the whole tenant; `after` is a seq for a run, a position for the tenant) and `{\"op\":\"unsubscribe\",\"run_id\": …}`. Server messages: `{\"op\":\"subscribed\",\"run_id\"}`, `{\"op\":\"unsubscribed\",\"run_id\"}`, `{\"op\":\"error\",\"code\",\"detail\"}` (`not_found`, `invalid_run_id`, `invalid_request`; the connection stays open) and `{\"op\":\"event\",\"run_id\",\"seq\",\"position\",\"type\",\"data\",\"at\"}`."),
+    )
+)]
+pub async fn websocket(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Problem> {
+    let upgrade = upgrade.map_err(|rejection| {
+        Problem::invalid_body(format!(
+            "expected a WebSocket upgrade request: {}",
+            rejection.body_text()
+        ))
+    })?;
+    Ok(upgrade
+        .max_message_size(WS_MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| Connection::new(state, tenant).run(socket)))
+}
+
+/// Which log a subscription follows: one run's, or (`None`) the tenant's.
+type Target = Option<RunId>;
+
+/// What a subscription task hands the connection.
+enum Delivery {
+    /// The next event of the subscription `generation`.
+    Event { generation: u64, event: Event },
+    /// The subscription `generation` failed and has ended.
+    Failed {
+        generation: u64,
+        target: Target,
+        error: Error,
+    },
+}
+
+/// A live subscription: its task stops when this is dropped.
+struct Active {
+    generation: u64,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// One WebSocket connection's subscriptions.
+struct Connection {
+    state: ServerState,
+    tenant: Tenant,
+    subscriptions: HashMap<Target, Active>,
+    next_generation: u64,
+    sender: mpsc::Sender<Delivery>,
+    receiver: mpsc::Receiver<Delivery>,
+}
+
+/// Why the socket loop stopped.
+struct Closed;
+
+impl Connection {
+    fn new(state: ServerState, tenant: Tenant) -> Connection {
+        let (sender, receiver) = mpsc::channel(OUTGOING_EVENTS_MAX);
+        Connection {
+            state,
+            tenant,
+            subscriptions: HashMap::new(),
+            next_generation: 0,
+            sender,
+            receiver,
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        let mut shutdown = Box::pin(self.state.shutdown_started());
+        let keep_alive = self.state.stream_keep_alive();
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+        loop {
+            let step = tokio::select! {
+                () = &mut shutdown => {
+                    let frame = CloseFrame { code: close_code::AWAY, reason: "the server is shutting down".into() };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+                incoming = socket.recv() => match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(message)) => self.answer(&mut socket, message).await,
+                },
+                Some(delivery) = self.receiver.recv() => self.deliver(&mut socket, delivery).await,
+                _ = ping.tick() => send(&mut socket, Message::Ping(Default::default())).await,
+            };
+            if step.is_err() {
+                break;
+            }
+        }
+        // Dropping the subscriptions stops their tasks.
+    }
+
+    /// Answers one client message.
+    async fn answer(&mut self, socket: &mut WebSocket, message: Message) -> Result<(), Closed> {
+        let reply = match message {
+            Message::Text(text) => self.handle(text.as_str()).await,
+            Message::Binary(_) => error_reply(
+                ErrorCode::InvalidRequest,
+                "binary messages are not understood; send JSON text",
+            ),
+            // tungstenite answers pings itself; pongs need nothing.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Ok(()),
+        };
+        send_json(socket, &reply).await
+    }
+
+    /// The reply to one text message.
+    async fn handle(&mut self, text: &str) -> Value {
+        match parse_op(text) {
+            Ok(Op::Subscribe { target, after }) => {
+                match self.subscribe(target.clone(), after).await {
+                    Ok(()) => serde_json::json!({"op": "subscribed", "run_id": target}),
+                    Err(error) => problem_reply(error),
+                }
+            }
+            Ok(Op::Unsubscribe { target }) => {
+                self.subscriptions.remove(&target);
+                serde_json::json!({"op": "unsubscribed", "run_id": target})
+            }
+            Err(problem) => problem_reply(problem),
+        }
+    }
+
+    async fn subscribe(&mut self, target: Target, after: u64) -> Result<(), Problem> {
+        if !self.subscriptions.contains_key(&target)
+            && self.subscriptions.len() >= WS_SUBSCRIPTIONS_MAX
+        {
+            return Err(Problem::invalid_request(
+                "op",
+                format!(
+                    "this connection already holds {WS_SUBSCRIPTIONS_MAX} subscriptions; unsubscribe from one first"
+                ),
+            ));
+        }
+        let ledger = self.state.ledger();
+        let subscription = match &target {
+            Some(id) => {
+                let run = ledger.get_run(&self.tenant, id).await?;
+                // Nothing follows a terminal event: a subscription past it is done.
+                if run.state.is_terminal() && after >= run.last_seq {
+                    None
+                } else {
+                    Some(ledger.subscribe_run(&self.tenant, id, after).await?)
+                }
+            }
+            None => Some(ledger.subscribe(&self.tenant, after).await?),
+        };
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let task = subscription.map(|subscription| {
+            tokio::spawn(forward(
+                subscription,
+                target.clone(),
+                generation,
+                self.sender.clone(),
+            ))
+        });
+        // Replacing drops (and stops) an earlier subscription to the same log.
+        self.subscriptions
+            .insert(target, Active { generation, task });
+        Ok(())
+    }
+
+    /// Sends a subscription's event, unless that subscription was replaced
+    /// or ended meanwhile.
+    async fn deliver(&mut self, socket: &mut WebSocket, delivery: Delivery) -> Result<(), Closed> {
+        let current = |generation: u64| {
+            self.subscriptions
+                .values()
+                .any(|active| active.generation == generation)
+        };
+        match delivery {
+            Delivery::Event { generation, event } => {
+                if !current(generation) {
+                    return Ok(());
+                }
+                send_json(
+                    socket,
+                    &EventFrame {
+                        op: "event",
+                        event: &event,
+                    },
+                )
+                .await
+            }
+            Delivery::Failed {
+                generation,
+                target,
+                error,
+            } => {
+                if !current(generation) {
+                    return Ok(());
+                }
+                self.subscriptions.remove(&target);
+                let mut reply = problem_reply(Problem::from(error));
+                reply["detail"] = Value::String(format!(
+                    "the subscription to {} failed; subscribe again after the last event received",
+                    describe(&target)
+                ));
+                send_json(socket, &reply).await
+            }
+        }
+    }
+}
+
+/// A subscription's task: its events into the connection's queue, until
+/// the run's terminal event, a failure, or the connection is gone.
+async fn forward(
+    mut subscription: Subscription,
+    target: Target,
+    generation: u64,
+    sender: mpsc::Sender<Delivery>,
+) {
+    loop {
+        match subscription.next().await {
+            Ok(event) => {
+                let last = target.is_some() && is_terminal_event(&event);
+                if sender
+                    .send(Delivery::Event { generation, event })
+                    .await
+                    .is_err()
+                    || last
+                {
+                    return;
+                }
+            }
+            Err(error) => {
+                let _ = sender
+                    .send(Delivery::Failed {
+                        generation,
+                        target,
+                        error,
+                    })
+                    .await;
+                return;
+            }
+        }
+    }
+}
+
+/// A client operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Subscribe { target: Target, after: u64 },
+    Unsubscribe { target: Target },
+}
+
+/// Parses a client message: a JSON object with `op` and that op's fields only.
+fn parse_op(text: &str) -> Result<Op, Problem> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|error| Problem::invalid_body(format!("the message is not JSON: {error}")))?;
+    let Value::Object(mut fields) = value else {
+        return Err(Problem::invalid_body(
+            "the message must be a JSON object with an `op`",
+        ));
+    };
+    let op = match fields.remove("op") {
+        Some(Value::String(op)) => op,
+        _ => {
+            return Err(Problem::invalid_request(
+                "op",
+                "op is required: \"subscribe\" or \"unsubscribe\"",
+            ));
+        }
+    };
+    let target = parse_target(fields.remove("run_id"))?;
+    let parsed = match op.as_str() {
+        "subscribe" => Op::Subscribe {
+            target,
+            after: parse_after(fields.remove("after"))?,
+        },
+        "unsubscribe" => Op::Unsubscribe { target },
+        other => {
+            return Err(Problem::invalid_request(
+                "op",
+                format!("unknown op '{other}'; expected \"subscribe\" or \"unsubscribe\""),
+            ));
+        }
+    };
+    if let Some(unknown) = fields.keys().next() {
+        return Err(Problem::invalid_request(
+            unknown,
+            format!("unknown field '{unknown}' in a {op} message"),
+        ));
+    }
+    Ok(parsed)
+}
+
+fn parse_target(value: Option<Value>) -> Result<Target, Problem> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) => Ok(Some(RunId::parse(&id)?)),
+        Some(_) => Err(Problem::invalid_request(
+            "run_id",
+            "run_id must be a run id string, or null for the whole tenant",
+        )),
+    }
+}
+
+fn parse_after(value: Option<Value>) -> Result<u64, Problem> {
+    match value {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(number)) => number.as_u64().ok_or_else(after_problem),
+        Some(_) => Err(after_problem()),
+    }
+}
+
+fn after_problem() -> Problem {
+    Problem::invalid_request(
+        "after",
+        "after must be a whole number: a seq for a run, a position for the tenant",
+    )
+}
+
+/// An event as the socket sends it.
+#[derive(Serialize)]
+struct EventFrame<'a> {
+    op: &'static str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+fn problem_reply(problem: Problem) -> Value {
+    let body = problem.body();
+    serde_json::json!({"op": "error", "code": body.code, "detail": body.detail})
+}
+
+fn error_reply(code: ErrorCode, detail: &str) -> Value {
+    problem_reply(Problem::new(code, detail))
+}
+
+fn describe(target: &Target) -> String {
+    match target {
+        Some(id) => format!("run {id}"),
+        None => "the tenant's events".to_owned(),
+    }
+}
+
+async fn send_json<T: Serialize>(socket: &mut WebSocket, value: &T) -> Result<(), Closed> {
+    match serde_json::to_string(value) {
+        Ok(text) => send(socket, Message::Text(text.into())).await,
+        Err(error) => {
+            tracing::error!(%error, "a WebSocket message could not be serialized");
+            Ok(())
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, message: Message) -> Result<(), Closed> {
+    socket.send(message).await.map_err(|_| Closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_parse_or_name_what_is_wrong() {
+        let run = RunId::parse("job-1").unwrap();
+        assert_eq!(
+            parse_op(r#"{"op":"subscribe","run_id":"job-1","after":3}"#).unwrap(),
+            Op::Subscribe {
+                target: Some(run.clone()),
+                after: 3
+            }
+        );
+        assert_eq!(
+            parse_op(r#"{"op":"subscribe","run_id":null}"#).unwrap(),
+            Op::Subscribe {
+                target: None,
+                after: 0
+            }
+        );
+        assert_eq!(
+            parse_op(r#"{"op":"unsubscribe","run_id":"job-1"}"#).unwrap(),
+            Op::Unsubscribe { target: Some(run) }
+        );
+        for (text, code) in [
+            ("not json", ErrorCode::InvalidRequest),
+            ("[1]", ErrorCode::InvalidRequest),
+            (r#"{"op":"jump"}"#, ErrorCode::InvalidRequest),
+            (r#"{"run_id":null}"#, ErrorCode::InvalidRequest),
+            (
+                r#"{"op":"subscribe","after":-1}"#,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                r#"{"op":"subscribe","after":"1"}"#,
+                ErrorCode::InvalidRequest,
+            ),
+            (r#"{"op":"subscribe","extra":1}"#, ErrorCode::InvalidRequest),
+            (
+                r#"{"op":"subscribe","run_id":7}"#,
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                r#"{"op":"subscribe","run_id":"a b"}"#,
+                ErrorCode::InvalidRunId,
+            ),
+        ] {
+            assert_eq!(parse_op(text).unwrap_err().code(), code, "{text}");
+        }
+    }
+}
