@@ -5,6 +5,7 @@
 
 use crate::failure::{Failure, Verdict};
 use clap::{Args, ValueEnum};
+use runledger::relay::Relay;
 use runledger::{Ledger, Options};
 use runledger_server::{ServerConfig, ServerState, check_exposure, serve};
 use std::io::Write;
@@ -25,12 +26,16 @@ Examples:
   runledger tenant add acme --db sqlite:///var/lib/runledger/runs.db
   runledger serve --db sqlite:///var/lib/runledger/runs.db --listen 0.0.0.0:7878
 
+  # relay every event to NATS JetStream (one server publishes at a time)
+  runledger serve --publish nats://127.0.0.1:4222
+
   # a free port chosen by the OS; the first line says which
   runledger serve --listen 127.0.0.1:0
 
 Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
 RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
-RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
+RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS, RUNLEDGER_PUBLISH,
+RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
 
 Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 2 when the database
 cannot be opened or the address cannot be listened on.";
@@ -73,6 +78,11 @@ pub struct ServeArgs {
           default_value_t = runledger_server::STREAM_KEEP_ALIVE_MS_DEFAULT,
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub stream_keep_alive_ms: u64,
+    /// Relay every event to NATS JetStream at this URL (SPEC §8), e.g.
+    /// nats://127.0.0.1:4222. Any number of servers may pass it: one
+    /// publishes at a time.
+    #[arg(long, value_name = "URL", env = "RUNLEDGER_PUBLISH", value_parser = parse_nats_url)]
+    pub publish: Option<String>,
     /// Log lines for people or for machines.
     #[arg(
         long,
@@ -117,6 +127,11 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     println!("listening on http://{local}");
     let _ = std::io::stdout().flush();
     tracing::info!(address = %local, db = %args.db, "listening");
+    // Dropped when serving ends, which stops it.
+    let relay = args.publish.as_deref().map(|url| {
+        tracing::info!(nats = %url, "relaying events to NATS JetStream");
+        Relay::spawn(&ledger, url)
+    });
     let config = ServerConfig {
         rate_limit_rps: args.rate_limit_rps,
         rate_limit_burst: args.rate_limit_burst,
@@ -129,8 +144,23 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     )
     .await
     .map_err(|error| Failure::Failed(format!("the server failed: {error}")))?;
+    drop(relay);
     tracing::info!("stopped: in-flight requests answered, ledger closed");
     Ok(Verdict::Success)
+}
+
+/// A `nats://HOST:PORT` URL (also `tls://`), checked before anything starts.
+fn parse_nats_url(text: &str) -> Result<String, String> {
+    let rest = ["nats://", "tls://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+        .ok_or_else(|| format!("'{text}' is not a NATS URL; expected nats://HOST:PORT"))?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err(format!(
+            "'{text}' names no server; expected nats://HOST:PORT"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// `host:port` to one socket address (names like `localhost` resolve).

@@ -21,6 +21,10 @@ use std::time::Duration;
 
 /// The JetStream stream the relay publishes to (created if missing).
 pub const STREAM_NAME: &str = "RUNLEDGER";
+/// Gauge: 1 while this process's relay holds the publishing lease, else 0.
+/// The holder also sets `runledger_relay_lag_events{tenant}` (events
+/// committed but not yet acknowledged by JetStream) after every round.
+pub const RELAY_LEASE_HELD: &str = "runledger_relay_lease_held";
 /// How long a relay's lease lasts without renewal.
 const LEASE_TTL: Duration = Duration::from_secs(5);
 /// Events read and published per tenant before the cursor moves.
@@ -127,9 +131,13 @@ impl Worker {
         let ttl_ms = LEASE_TTL.as_millis() as i64;
         let epoch = match store.relay_acquire(self.owner.clone(), ttl_ms).await {
             Ok(Some(epoch)) => epoch,
-            Ok(None) => return Err(Stop::LeaseLost),
+            Ok(None) => {
+                metrics::gauge!(RELAY_LEASE_HELD).set(0.0);
+                return Err(Stop::LeaseLost);
+            }
             Err(error) => return Err(Stop::Failed(error.to_string())),
         };
+        metrics::gauge!(RELAY_LEASE_HELD).set(1.0);
         let context = match broker {
             Some(context) => context.clone(),
             None => {
