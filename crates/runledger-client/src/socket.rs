@@ -1,0 +1,614 @@
+//! The client's one WebSocket (`GET /v1/ws`) and the task that owns it.
+//!
+//! Every [`Subscription`] of a client is a *local* subscription with its own
+//! resume point: `last`, the seq (run) or position (tenant) of the newest
+//! event it delivered. The server knows only *wire* subscriptions, one per
+//! topic, each started from the smallest `last` of that topic's locals.
+//! An event is handed to every local whose next expected counter it is
+//! (`last + 1`) and ignored by the others. Seqs are gap-free per run and
+//! positions per tenant, so this one rule makes delivery exactly-once and
+//! in order whatever the wire does: a replay after a reconnect, a second
+//! wire subscription that overlaps (a run and the tenant both carry the
+//! run's events), or events that were in flight when a topic was
+//! re-subscribed all fall on locals that already have them, or that will
+//! get them again from their own topic.
+//!
+//! When the connection drops (server restart, network), the task reconnects
+//! with jittered exponential back-off ([`crate::backoff`]) and re-subscribes
+//! every topic from its locals' smallest `last`. A local whose buffer is
+//! full is not waited for (one slow reader must not stall the others): it
+//! misses the event, is marked behind, and once it has room its topic is
+//! re-subscribed from its `last`. A run's local ends after the run's
+//! terminal event; a refusal of a subscribe (`not_found`) ends the locals
+//! of its topic; any other `error` message (a subscription that failed on
+//! the server) is answered by reconnecting, which resumes every topic.
+
+use crate::backoff;
+use crate::error::ClientError;
+use crate::protocol::{ClientMessage, ServerMessage};
+use crate::subscription::{Subscription, Topic};
+use crate::transport::CONNECT_TIMEOUT;
+use futures_util::{SinkExt, StreamExt};
+use runledger_core::{ErrorCode, Event, LifecycleEvent};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Events buffered per subscription before it counts as behind.
+pub const SUBSCRIPTION_BUFFER_EVENTS_MAX: usize = 1_024;
+/// Subscribe and drop requests queued for the WebSocket task.
+const COMMANDS_MAX: usize = 1_024;
+/// How often the task looks for dropped and caught-up subscriptions.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the task pings an otherwise quiet server.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// Silence after which the connection is presumed dead and replaced.
+const SILENCE_MAX: Duration = Duration::from_secs(30);
+/// A connection that lived this long resets the back-off.
+const CONNECTION_STABLE_AFTER: Duration = Duration::from_secs(1);
+
+type WebSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A request to the WebSocket task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Start a local subscription.
+    Subscribe {
+        id: u64,
+        topic: Topic,
+        after: u64,
+        events: mpsc::Sender<Result<Event, ClientError>>,
+    },
+    /// A local subscription was dropped.
+    Forget { id: u64 },
+}
+
+/// The client's handle on its WebSocket task; dropping it stops the task.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    commands: mpsc::Sender<Command>,
+    next_id: AtomicU64,
+    connects: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Socket {
+    /// Starts the task for the server at `base` (`http://host:port`). The
+    /// connection opens at the first subscription.
+    pub(crate) fn spawn(base: &str, token: Option<&str>) -> Socket {
+        let (commands, receiver) = mpsc::channel(COMMANDS_MAX);
+        let connects = Arc::new(AtomicU64::new(0));
+        let url = match base.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}/v1/ws"),
+            None => format!("ws://{}/v1/ws", base.trim_start_matches("http://")),
+        };
+        let task = Task {
+            url,
+            token: token.map(str::to_owned),
+            commands: receiver,
+            locals: HashMap::new(),
+            connects: connects.clone(),
+        };
+        Socket {
+            commands,
+            next_id: AtomicU64::new(0),
+            connects,
+            task: tokio::spawn(task.run()),
+        }
+    }
+
+    /// A new local subscription of `topic` after `after`.
+    pub(crate) async fn subscribe(&self, topic: Topic, after: u64) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (events, receiver) = mpsc::channel(SUBSCRIPTION_BUFFER_EVENTS_MAX);
+        let command = Command::Subscribe {
+            id,
+            topic: topic.clone(),
+            after,
+            events,
+        };
+        if self.commands.send(command).await.is_err() {
+            tracing::warn!("the WebSocket task has stopped; the subscription gets no events");
+        }
+        Subscription::new(topic, receiver, (self.commands.clone(), id))
+    }
+
+    /// Connections made so far.
+    pub(crate) fn connects(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One local subscription, as the task keeps it.
+struct Local {
+    topic: Topic,
+    /// Seq (run) or position (tenant) of the newest event delivered.
+    last: u64,
+    events: mpsc::Sender<Result<Event, ClientError>>,
+    /// Missed an event for want of room; re-subscribe once it has room.
+    behind: bool,
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// The connection broke: reconnect.
+    Dropped,
+    /// Every handle on the client is gone: stop.
+    ClientGone,
+}
+
+/// Why connecting failed.
+enum Refusal {
+    /// Worth retrying (refused connection, 5xx, timeout).
+    Transient(String),
+    /// The server answered the upgrade with a 4xx: retrying cannot help.
+    Permanent { status: u16, body: Vec<u8> },
+}
+
+/// A subscribe or unsubscribe awaiting the server's answer, in send order.
+enum Pending {
+    Subscribe(Topic),
+    Unsubscribe,
+}
+
+/// The server's view during one connection.
+#[derive(Default)]
+struct Wire {
+    /// Topics subscribed (or being subscribed) on this connection.
+    topics: HashSet<Topic>,
+    pending: VecDeque<Pending>,
+}
+
+struct Task {
+    url: String,
+    token: Option<String>,
+    commands: mpsc::Receiver<Command>,
+    locals: HashMap<u64, Local>,
+    connects: Arc<AtomicU64>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut attempt = 0u32;
+        loop {
+            while self.locals.is_empty() {
+                match self.commands.recv().await {
+                    Some(command) => self.apply_offline(command),
+                    None => return,
+                }
+            }
+            match connect(&self.url, self.token.as_deref()).await {
+                Ok(socket) => {
+                    self.connects.fetch_add(1, Ordering::Relaxed);
+                    let opened = Instant::now();
+                    match self.serve(socket).await {
+                        Ended::ClientGone => return,
+                        Ended::Dropped if opened.elapsed() >= CONNECTION_STABLE_AFTER => {
+                            attempt = 0;
+                        }
+                        Ended::Dropped => {}
+                    }
+                }
+                Err(Refusal::Permanent { status, body }) => {
+                    let url = self.url.clone();
+                    self.end_locals(|_| true, |_| refusal_error(&url, status, &body));
+                    continue;
+                }
+                Err(Refusal::Transient(reason)) => {
+                    tracing::debug!(url = %self.url, %reason, "WebSocket connect failed");
+                }
+            }
+            let pause = tokio::time::sleep(backoff::delay(attempt));
+            attempt = attempt.saturating_add(1);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    () = &mut pause => break,
+                    command = self.commands.recv() => match command {
+                        Some(command) => self.apply_offline(command),
+                        None => return,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Runs one connection until it breaks or the client is gone.
+    async fn serve(&mut self, mut socket: WebSocket) -> Ended {
+        let mut wire = Wire::default();
+        let topics: HashSet<Topic> = self.locals.values().map(|l| l.topic.clone()).collect();
+        for topic in topics {
+            if self.subscribe(&mut socket, &mut wire, topic).await.is_err() {
+                return Ended::Dropped;
+            }
+        }
+        let mut sweeps = tokio::time::interval(SWEEP_INTERVAL);
+        let mut heard = Instant::now();
+        let mut pinged = Instant::now();
+        loop {
+            let step = tokio::select! {
+                message = socket.next() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        heard = Instant::now();
+                        self.on_message(&mut socket, &mut wire, text.as_str()).await
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(Ended::Dropped),
+                    Some(Ok(_)) => {
+                        heard = Instant::now();
+                        Ok(())
+                    }
+                },
+                command = self.commands.recv() => match command {
+                    Some(command) => self.apply_online(&mut socket, &mut wire, command).await,
+                    None => {
+                        let _ = socket.close(None).await;
+                        Err(Ended::ClientGone)
+                    }
+                },
+                _ = sweeps.tick() => {
+                    if heard.elapsed() > SILENCE_MAX {
+                        Err(Ended::Dropped)
+                    } else if pinged.elapsed() > PING_INTERVAL {
+                        pinged = Instant::now();
+                        match socket.send(Message::Ping(Vec::new().into())).await {
+                            Ok(()) => self.sweep(&mut socket, &mut wire).await,
+                            Err(_) => Err(Ended::Dropped),
+                        }
+                    } else {
+                        self.sweep(&mut socket, &mut wire).await
+                    }
+                }
+            };
+            if let Err(ended) = step {
+                return ended;
+            }
+        }
+    }
+
+    /// Subscribe or forget while no connection is open: the next connection
+    /// subscribes whatever is there.
+    fn apply_offline(&mut self, command: Command) {
+        match command {
+            Command::Subscribe {
+                id,
+                topic,
+                after,
+                events,
+            } => {
+                self.locals.insert(id, local(topic, after, events));
+            }
+            Command::Forget { id } => {
+                self.locals.remove(&id);
+            }
+        }
+    }
+
+    async fn apply_online(
+        &mut self,
+        socket: &mut WebSocket,
+        wire: &mut Wire,
+        command: Command,
+    ) -> Result<(), Ended> {
+        match command {
+            Command::Subscribe {
+                id,
+                topic,
+                after,
+                events,
+            } => {
+                self.locals.insert(id, local(topic.clone(), after, events));
+                // Re-subscribing starts the wire from the smallest resume
+                // point, which may now be this newcomer's.
+                self.resubscribe(socket, wire, topic).await
+            }
+            Command::Forget { id } => match self.locals.remove(&id) {
+                Some(local) => self.unsubscribe_if_unused(socket, wire, local.topic).await,
+                None => Ok(()),
+            },
+        }
+    }
+
+    async fn on_message(
+        &mut self,
+        socket: &mut WebSocket,
+        wire: &mut Wire,
+        text: &str,
+    ) -> Result<(), Ended> {
+        let message = match serde_json::from_str::<ServerMessage>(text) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "ignoring an unreadable WebSocket message");
+                return Ok(());
+            }
+        };
+        match message {
+            ServerMessage::Subscribed {} | ServerMessage::Unsubscribed {} => {
+                wire.pending.pop_front();
+                Ok(())
+            }
+            ServerMessage::Error { code, detail } => {
+                // A refusal of the subscribe at the head of the queue names
+                // an input error; anything else (a subscription that failed
+                // on the server, `internal`) may arrive unasked, so it is
+                // not matched to a request: reconnecting resumes every topic.
+                let refusal = matches!(
+                    crate::error::error_code(&code),
+                    Some(
+                        ErrorCode::NotFound
+                            | ErrorCode::InvalidRunId
+                            | ErrorCode::InvalidRequest
+                            | ErrorCode::Unauthorized
+                    )
+                );
+                match wire.pending.front() {
+                    Some(Pending::Subscribe(topic)) if refusal => {
+                        let topic = topic.clone();
+                        wire.pending.pop_front();
+                        wire.topics.remove(&topic);
+                        let refused = |_: &Local| ws_problem(&code, &detail);
+                        self.end_locals(|local| local.topic == topic, refused);
+                        Ok(())
+                    }
+                    _ => {
+                        tracing::warn!(%code, %detail, "WebSocket error; reconnecting");
+                        Err(Ended::Dropped)
+                    }
+                }
+            }
+            ServerMessage::Event(event) => {
+                let ended_topics = self.deliver(&event);
+                for topic in ended_topics {
+                    self.unsubscribe_if_unused(socket, wire, topic).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands `event` to every local expecting it next; answers the topics
+    /// some of whose locals ended (terminal event, dropped receiver).
+    fn deliver(&mut self, event: &Event) -> Vec<Topic> {
+        let terminal = is_terminal(&event.event_type);
+        let mut ended = Vec::new();
+        for (id, local) in &mut self.locals {
+            let Some(counter) = local.topic.counter(event) else {
+                continue;
+            };
+            if local.behind || counter != local.last + 1 {
+                continue;
+            }
+            match local.events.try_send(Ok(event.clone())) {
+                Ok(()) => {
+                    local.last = counter;
+                    if terminal && matches!(local.topic, Topic::Run(_)) {
+                        ended.push(*id);
+                    }
+                }
+                Err(TrySendError::Full(_)) => local.behind = true,
+                Err(TrySendError::Closed(_)) => ended.push(*id),
+            }
+        }
+        ended
+            .into_iter()
+            .filter_map(|id| self.locals.remove(&id))
+            .map(|local| local.topic)
+            .collect()
+    }
+
+    /// Forgets dropped locals and re-subscribes topics whose behind locals
+    /// have room again.
+    async fn sweep(&mut self, socket: &mut WebSocket, wire: &mut Wire) -> Result<(), Ended> {
+        let closed: Vec<u64> = self
+            .locals
+            .iter()
+            .filter(|(_, local)| local.events.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in closed {
+            if let Some(local) = self.locals.remove(&id) {
+                self.unsubscribe_if_unused(socket, wire, local.topic)
+                    .await?;
+            }
+        }
+        let mut caught_up = HashSet::new();
+        for local in self.locals.values_mut() {
+            if local.behind && local.events.capacity() > 0 {
+                local.behind = false;
+                caught_up.insert(local.topic.clone());
+            }
+        }
+        for topic in caught_up {
+            self.resubscribe(socket, wire, topic).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the locals `which` selects, each with the error `error` makes.
+    fn end_locals(
+        &mut self,
+        which: impl Fn(&Local) -> bool,
+        error: impl Fn(&Local) -> ClientError,
+    ) {
+        let ids: Vec<u64> = self
+            .locals
+            .iter()
+            .filter(|(_, local)| which(local))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(local) = self.locals.remove(&id) {
+                let _ = local.events.try_send(Err(error(&local)));
+            }
+        }
+    }
+
+    /// Subscribes `topic` afresh from its locals' smallest resume point.
+    async fn resubscribe(
+        &mut self,
+        socket: &mut WebSocket,
+        wire: &mut Wire,
+        topic: Topic,
+    ) -> Result<(), Ended> {
+        if wire.topics.remove(&topic) {
+            send(
+                socket,
+                &ClientMessage::Unsubscribe {
+                    run_id: topic.run_id(),
+                },
+            )
+            .await?;
+            wire.pending.push_back(Pending::Unsubscribe);
+        }
+        self.subscribe(socket, wire, topic).await
+    }
+
+    async fn subscribe(
+        &mut self,
+        socket: &mut WebSocket,
+        wire: &mut Wire,
+        topic: Topic,
+    ) -> Result<(), Ended> {
+        let Some(after) = self
+            .locals
+            .values()
+            .filter(|local| local.topic == topic)
+            .map(|local| local.last)
+            .min()
+        else {
+            return Ok(());
+        };
+        send(
+            socket,
+            &ClientMessage::Subscribe {
+                run_id: topic.run_id(),
+                after,
+            },
+        )
+        .await?;
+        wire.pending.push_back(Pending::Subscribe(topic.clone()));
+        wire.topics.insert(topic);
+        Ok(())
+    }
+
+    async fn unsubscribe_if_unused(
+        &mut self,
+        socket: &mut WebSocket,
+        wire: &mut Wire,
+        topic: Topic,
+    ) -> Result<(), Ended> {
+        let used = self.locals.values().any(|local| local.topic == topic);
+        if !used && wire.topics.remove(&topic) {
+            send(
+                socket,
+                &ClientMessage::Unsubscribe {
+                    run_id: topic.run_id(),
+                },
+            )
+            .await?;
+            wire.pending.push_back(Pending::Unsubscribe);
+        }
+        Ok(())
+    }
+}
+
+fn local(topic: Topic, after: u64, events: mpsc::Sender<Result<Event, ClientError>>) -> Local {
+    Local {
+        topic,
+        last: after,
+        events,
+        behind: false,
+    }
+}
+
+async fn send(socket: &mut WebSocket, message: &ClientMessage<'_>) -> Result<(), Ended> {
+    let text = serde_json::to_string(message).expect("a client message serializes");
+    socket
+        .send(Message::text(text))
+        .await
+        .map_err(|_| Ended::Dropped)
+}
+
+/// A run's stream ends after one of these.
+fn is_terminal(event_type: &str) -> bool {
+    matches!(
+        LifecycleEvent::from_name(event_type),
+        Some(
+            LifecycleEvent::Succeeded
+                | LifecycleEvent::Failed
+                | LifecycleEvent::Cancelled
+                | LifecycleEvent::TimedOut
+        )
+    )
+}
+
+/// Opens the WebSocket with the bearer token.
+async fn connect(url: &str, token: Option<&str>) -> Result<WebSocket, Refusal> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|error| Refusal::Transient(error.to_string()))?;
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|error| Refusal::Transient(error.to_string()))?;
+        request.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+        Err(_) => Err(Refusal::Transient("timed out".to_owned())),
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(tungstenite::Error::Http(response))) => {
+            let status = response.status().as_u16();
+            if (400..500).contains(&status) && status != 408 && status != 429 {
+                Err(Refusal::Permanent {
+                    status,
+                    body: response.body().clone().unwrap_or_default(),
+                })
+            } else {
+                Err(Refusal::Transient(format!("HTTP {status}")))
+            }
+        }
+        Ok(Err(error)) => Err(Refusal::Transient(error.to_string())),
+    }
+}
+
+/// The error an upgrade refused with `status` and `body` gives every local.
+fn refusal_error(url: &str, status: u16, body: &[u8]) -> ClientError {
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(problem)) => ClientError::from_problem(status, problem),
+        _ => None,
+    }
+    .unwrap_or_else(|| ClientError::UnexpectedAnswer {
+        url: url.to_owned(),
+        status,
+        body: String::from_utf8_lossy(body).into_owned(),
+    })
+}
+
+/// A refusal sent over the WebSocket, as a problem with status 0.
+fn ws_problem(code: &str, detail: &str) -> ClientError {
+    match crate::error::error_code(code) {
+        Some(code) => ClientError::Problem {
+            status: 0,
+            code,
+            detail: detail.to_owned(),
+            body: Box::default(),
+        },
+        None => ClientError::UnexpectedAnswer {
+            url: "/v1/ws".to_owned(),
+            status: 0,
+            body: format!("{code}: {detail}"),
+        },
+    }
+}
