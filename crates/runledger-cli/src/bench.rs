@@ -25,8 +25,8 @@ const PROGRESS_TICK: Duration = Duration::from_millis(100);
 const PROBLEMS_SHOWN_MAX: usize = 10;
 
 /// Runs `runledger bench`.
-pub async fn run(args: BenchArgs) -> Result<Verdict, Failure> {
-    if args.server.is_some() {
+pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Failure> {
+    if server.is_some() {
         return Err(Failure::Usage(SERVER_NOT_BUILT.to_owned()));
     }
     let Some(db) = args.db.clone() else {

@@ -1,18 +1,20 @@
 //! The command line as clap derives it: every verb, flag, default and
 //! example. Parsing only; each verb's behaviour lives in its own file.
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Examples shown under `runledger --help`.
 const TOP_EXAMPLES: &str = "\
 Examples:
   runledger serve --db sqlite://runledger.db
+  runledger runs create --kind etl --id nightly-1
+  runledger runs events nightly-1 --follow
   runledger tenant add acme --db sqlite://runledger.db
   runledger bench --db sqlite:///tmp/bench.db --workload create
   runledger doctor --db sqlite://runledger.db
 
 Exit codes: 0 success, 1 refused or problems found, 2 usage error or the
-database could not be opened.";
+database could not be opened, 3 the server could not be reached.";
 
 /// Examples shown under `runledger bench --help`.
 const BENCH_EXAMPLES: &str = "\
@@ -49,6 +51,10 @@ not be opened.";
 #[derive(Debug, Parser)]
 #[command(name = "runledger", version, about, after_help = TOP_EXAMPLES)]
 pub struct Cli {
+    /// The runledger server of `runs` (default http://127.0.0.1:7878, or
+    /// RUNLEDGER_SERVER) and of `bench --server`; before or after the verb.
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
     /// The verb to run.
     #[command(subcommand)]
     pub command: Command,
@@ -69,11 +75,15 @@ pub enum Command {
     /// Manage tenants and their API tokens.
     #[command(after_help = crate::tenant::TENANT_EXAMPLES)]
     Tenant(crate::tenant::TenantArgs),
+    /// Create, read, change and follow runs on a runledger server.
+    #[command(after_help = crate::runs::RUNS_EXAMPLES)]
+    Runs(crate::runs::RunsArgs),
 }
 
-/// `runledger bench`.
+/// `runledger bench`. The target is `--db URL` (in-process) or the global
+/// `--server URL` (over HTTP); both together is the server bench with the
+/// race audited on the database.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("target").required(true).args(["db", "server"])))]
 pub struct BenchArgs {
     /// The database to load in-process through the library:
     /// sqlite:///abs/path.db, sqlite://relative.db or a plain path. Required
@@ -81,9 +91,6 @@ pub struct BenchArgs {
     /// ledger by accident); created and migrated when missing.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
-    /// Load a runledger HTTP server instead (needs the server; not in this build yet).
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
     /// What every operation does.
     #[arg(long, value_enum)]
     pub workload: Workload,

@@ -1,6 +1,7 @@
 //! How a command ends, and the exit code each ending maps to (SPEC §5):
 //! 0 success, 1 refused or problems found, 2 usage error or a database that
-//! could not be opened. One table, here, so every verb agrees.
+//! could not be opened, 3 a server that could not be reached. One table,
+//! here, so every verb agrees.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -14,9 +15,18 @@ pub enum Verdict {
     Problems,
 }
 
-/// Why a command could not run to the end (exit 2).
+/// Why a command could not run to the end (exit 1, 2 or 3).
 #[derive(Debug)]
 pub enum Failure {
+    /// The server refused the request: its problem `code` and `detail` (exit 1).
+    Refused {
+        /// The problem's stable code.
+        code: String,
+        /// The problem's detail.
+        detail: String,
+    },
+    /// The server could not be reached (exit 3).
+    Unreachable(String),
     /// The command line asks for something this build cannot do.
     Usage(String),
     /// The database could not be opened or read.
@@ -39,7 +49,9 @@ impl Failure {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> ExitCode {
         match self {
+            Failure::Refused { .. } => ExitCode::from(1),
             Failure::Usage(_) | Failure::Database(_) | Failure::Failed(_) => ExitCode::from(2),
+            Failure::Unreachable(_) => ExitCode::from(3),
         }
     }
 }
@@ -47,6 +59,11 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Failure::Refused { code, detail } => write!(f, "refused ({code}): {detail}"),
+            Failure::Unreachable(detail) => write!(
+                f,
+                "{detail}\nhint: is `runledger serve` running there? Set the server with --server URL or RUNLEDGER_SERVER"
+            ),
             Failure::Usage(detail) => write!(f, "usage: {detail}"),
             Failure::Database(error) => write!(f, "database: {error}"),
             Failure::Failed(detail) => f.write_str(detail),
@@ -59,5 +76,22 @@ impl std::error::Error for Failure {}
 impl From<runledger::Error> for Failure {
     fn from(error: runledger::Error) -> Failure {
         Failure::Database(error)
+    }
+}
+
+impl From<runledger_client::ClientError> for Failure {
+    fn from(error: runledger_client::ClientError) -> Failure {
+        use runledger_client::ClientError;
+        match error {
+            ClientError::Problem { code, detail, .. } => Failure::Refused {
+                code: code.as_str().to_owned(),
+                detail,
+            },
+            ClientError::Unreachable { .. } => Failure::Unreachable(error.to_string()),
+            ClientError::InvalidUrl { .. } => Failure::Usage(error.to_string()),
+            ClientError::UnexpectedAnswer { .. } | ClientError::Closed => {
+                Failure::Failed(error.to_string())
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
-//! `runledger`: the command-line face of the run ledger. Today it has the
-//! load generator (`bench`), the database audit (`doctor`), the HTTP server
-//! (`serve`) and its tokens (`tenant add`); `runs` and `import` follow
-//! (SPEC §5).
+//! `runledger`: the command-line face of the run ledger: the load generator
+//! (`bench`), the database audit (`doctor`), the HTTP server (`serve`) and
+//! its tokens (`tenant add`), and the HTTP client verbs (`runs`); `import`
+//! follows (SPEC §5).
 //!
 //! This file only parses the command line, starts the Tokio runtime and
 //! turns each verb's ending into an exit code (see [`failure`]).
@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod doctor;
 mod failure;
+mod runs;
 mod serve;
 mod stats;
 mod tenant;
@@ -34,8 +35,13 @@ fn main() -> ExitCode {
             )));
         }
     };
+    let server = cli.server;
     let ended = match cli.command {
-        Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(server, args)),
+        Command::Runs(args) => runtime.block_on(runs::run(server, args)),
+        _ if server.is_some() => Err(Failure::Usage(
+            "--server is for `runs` and `bench`; serve takes --listen".to_owned(),
+        )),
         Command::Doctor(args) => runtime.block_on(doctor::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Tenant(args) => runtime.block_on(tenant::run(args)),
