@@ -21,7 +21,6 @@ async fn token(app: &TestApp, tenant: &str) -> String {
         .token
 }
 
-#[tokio::test]
 async fn without_tokens_everything_is_the_default_tenant_and_a_new_token_is_noticed() {
     let app = TestApp::fresh("auth-open").await;
     let created = app
@@ -58,7 +57,6 @@ async fn without_tokens_everything_is_the_default_tenant_and_a_new_token_is_noti
     assert_eq!(mine.json["tenant"], "acme");
 }
 
-#[tokio::test]
 async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_metrics_are_open() {
     let app = TestApp::fresh("auth-required").await;
     let acme = token(&app, "acme").await;
@@ -113,7 +111,6 @@ async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_met
     assert_eq!(app.run_count_with(Some(&acme)).await, 0);
 }
 
-#[tokio::test]
 async fn another_tenants_run_is_404_on_every_route_and_ids_are_per_tenant() {
     let app = TestApp::fresh("auth-tenants").await;
     let acme = token(&app, "acme").await;
@@ -208,7 +205,6 @@ async fn another_tenants_run_is_404_on_every_route_and_ids_are_per_tenant() {
     assert_eq!(app.run_count_with(Some(&globex)).await, 1);
 }
 
-#[tokio::test]
 async fn each_token_has_its_own_bucket_and_429_says_when_to_retry() {
     let config = ServerConfig {
         rate_limit_rps: 1,
@@ -266,3 +262,10 @@ async fn each_token_has_its_own_bucket_and_429_says_when_to_retry() {
             .status(200);
     }
 }
+
+crate::both_backends!(
+    without_tokens_everything_is_the_default_tenant_and_a_new_token_is_noticed,
+    a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_metrics_are_open,
+    another_tenants_run_is_404_on_every_route_and_ids_are_per_tenant,
+    each_token_has_its_own_bucket_and_429_says_when_to_retry,
+);

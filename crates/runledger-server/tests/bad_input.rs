@@ -226,7 +226,6 @@ fn bad_creates() -> Vec<(String, Vec<u8>)> {
     corpus
 }
 
-#[tokio::test]
 async fn a_corpus_of_bad_creates_is_refused_and_writes_nothing() {
     let app = TestApp::fresh("bad-creates").await;
     app.post("/v1/runs", json!({"id": "target", "kind": "etl"}))
@@ -281,7 +280,6 @@ async fn a_corpus_of_bad_creates_is_refused_and_writes_nothing() {
     assert!(app.ledger.audit().await.unwrap().is_clean());
 }
 
-#[tokio::test]
 async fn bad_lifecycle_and_event_bodies_change_nothing() {
     let app = TestApp::fresh("bad-actions").await;
     app.post(
@@ -491,7 +489,6 @@ fn random_value(rng: &mut Rng) -> Value {
     }
 }
 
-#[tokio::test]
 async fn seeded_mutation_fuzz_never_gets_a_5xx() {
     let app = TestApp::fresh("fuzz").await;
     for id in ["f1", "f2", "f3"] {
@@ -639,3 +636,9 @@ async fn seeded_mutation_fuzz_never_gets_a_5xx() {
     );
     assert!(app.ledger.audit().await.unwrap().is_clean());
 }
+
+crate::both_backends!(
+    a_corpus_of_bad_creates_is_refused_and_writes_nothing,
+    bad_lifecycle_and_event_bodies_change_nothing,
+    seeded_mutation_fuzz_never_gets_a_5xx,
+);

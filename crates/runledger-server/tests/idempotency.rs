@@ -19,7 +19,6 @@ fn create(body: serde_json::Value, key: &str) -> Call {
     Call::post("/v1/runs").json(&body).idempotency_key(key)
 }
 
-#[tokio::test]
 async fn an_id_less_create_replays_the_same_run_and_a_new_body_is_refused() {
     let app = TestApp::fresh("idem-replay").await;
     let first = app.send(create(json!({"kind": "etl"}), "k-1")).await;
@@ -51,7 +50,6 @@ async fn an_id_less_create_replays_the_same_run_and_a_new_body_is_refused() {
     assert_eq!(app.run_count().await, 2);
 }
 
-#[tokio::test]
 async fn refusals_are_replayed_and_keys_are_per_tenant() {
     let app = TestApp::fresh("idem-errors").await;
     app.post("/v1/runs", json!({"id": "r", "kind": "etl"}))
@@ -103,7 +101,6 @@ async fn refusals_are_replayed_and_keys_are_per_tenant() {
     assert_eq!(b.json["tenant"], "globex");
 }
 
-#[tokio::test]
 async fn a_retry_while_the_first_is_running_is_409_and_bad_keys_are_422() {
     let app = TestApp::fresh("idem-in-flight").await;
     let body = br#"{"kind":"etl"}"#;
@@ -161,7 +158,6 @@ async fn a_retry_while_the_first_is_running_is_409_and_bad_keys_are_422() {
         .status(200);
 }
 
-#[tokio::test]
 async fn concurrent_identical_requests_with_one_key_create_one_run() {
     const CALLERS: usize = 8;
     let app = TestApp::fresh("idem-race").await;
@@ -196,3 +192,10 @@ async fn concurrent_identical_requests_with_one_key_create_one_run() {
     assert_eq!(app.run_count().await, 1);
     assert!(app.ledger.audit().await.unwrap().is_clean());
 }
+
+crate::both_backends!(
+    an_id_less_create_replays_the_same_run_and_a_new_body_is_refused,
+    refusals_are_replayed_and_keys_are_per_tenant,
+    a_retry_while_the_first_is_running_is_409_and_bad_keys_are_422,
+    concurrent_identical_requests_with_one_key_create_one_run,
+);

@@ -9,7 +9,6 @@ use runledger::Tenant;
 use serde_json::json;
 use support::TestApp;
 
-#[tokio::test]
 async fn metrics_count_requests_by_route_and_runs_by_state() {
     let app = TestApp::fresh("metrics").await;
     app.post("/v1/runs", json!({"id": "m1", "kind": "etl"}))
@@ -60,7 +59,6 @@ async fn metrics_count_requests_by_route_and_runs_by_state() {
     assert!(queued >= 1.0, "{queued}");
 }
 
-#[tokio::test]
 async fn health_and_metrics_need_no_token() {
     let app = TestApp::fresh("health").await;
     app.ledger
@@ -73,3 +71,8 @@ async fn health_and_metrics_need_no_token() {
     app.get("/metrics").await.status(200);
     app.get("/v1/runs").await.problem(401, "unauthorized");
 }
+
+crate::both_backends!(
+    metrics_count_requests_by_route_and_runs_by_state,
+    health_and_metrics_need_no_token,
+);

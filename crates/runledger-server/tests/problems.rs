@@ -13,7 +13,6 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use support::{Call, TestApp, fresh_db_url};
 
-#[tokio::test]
 async fn unknown_routes_wrong_methods_and_media_types_are_problems() {
     let app = TestApp::fresh("routing-problems").await;
     for uri in [
@@ -66,7 +65,6 @@ async fn unknown_routes_wrong_methods_and_media_types_are_problems() {
     assert_eq!(app.run_count().await, 1);
 }
 
-#[tokio::test]
 async fn bodies_over_one_mebibyte_are_413_problems() {
     let app = TestApp::fresh("too-large").await;
     let padding = "x".repeat(REQUEST_BODY_BYTES_MAX);
@@ -238,9 +236,14 @@ async fn provoke(code: ErrorCode) {
     assert_eq!(answer.json["type"], format!("urn:runledger:problem:{code}"));
 }
 
-#[tokio::test]
 async fn every_error_code_is_answered_with_its_status() {
     for code in ErrorCode::ALL {
         provoke(code).await;
     }
 }
+
+crate::both_backends!(
+    unknown_routes_wrong_methods_and_media_types_are_problems,
+    bodies_over_one_mebibyte_are_413_problems,
+    every_error_code_is_answered_with_its_status,
+);

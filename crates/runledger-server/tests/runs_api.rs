@@ -21,7 +21,6 @@ async fn started(app: &TestApp, id: &str) -> Value {
     .clone()
 }
 
-#[tokio::test]
 async fn create_is_201_then_200_for_identical_and_409_naming_differing_fields() {
     let app = TestApp::fresh("create-idempotent").await;
     let body = json!({"id": "job-1", "kind": "etl", "attributes": {"b": 1.0, "a": [1]}});
@@ -60,7 +59,6 @@ async fn create_is_201_then_200_for_identical_and_409_naming_differing_fields() 
     assert_eq!(app.run_count().await, 1);
 }
 
-#[tokio::test]
 async fn create_without_id_generates_one_and_children_derive_theirs() {
     let app = TestApp::fresh("create-ids").await;
     let generated = app.post("/v1/runs", json!({"kind": "etl"})).await;
@@ -123,7 +121,6 @@ async fn create_without_id_generates_one_and_children_derive_theirs() {
     assert_eq!(app.run_count().await, 4);
 }
 
-#[tokio::test]
 async fn a_full_group_rejects_with_the_active_ids_or_enqueues_or_cancels() {
     let app = TestApp::fresh("groups").await;
     let group = |id: &str, on_full: &str| json!({"id": id, "kind": "etl", "concurrency": {"key": "g", "limit": 2, "on_full": on_full}});
@@ -163,7 +160,6 @@ async fn a_full_group_rejects_with_the_active_ids_or_enqueues_or_cancels() {
     assert_eq!(solo.json["active_run_ids"], json!(["solo"]));
 }
 
-#[tokio::test]
 async fn lifecycle_start_heartbeat_finish_with_fencing() {
     let app = TestApp::fresh("lifecycle").await;
     app.post("/v1/runs", json!({"id": "r", "kind": "etl"}))
@@ -249,7 +245,6 @@ async fn lifecycle_start_heartbeat_finish_with_fencing() {
     .problem(409, "invalid_transition");
 }
 
-#[tokio::test]
 async fn actions_on_a_missing_run_are_404() {
     let app = TestApp::fresh("missing-run").await;
     let cases = [
@@ -270,7 +265,6 @@ async fn actions_on_a_missing_run_are_404() {
         .problem(404, "not_found");
 }
 
-#[tokio::test]
 async fn cancel_is_idempotent_and_if_match_guards_every_change() {
     let app = TestApp::fresh("cancel-if-match").await;
     let run = started(&app, "r").await;
@@ -355,7 +349,6 @@ async fn cancel_is_idempotent_and_if_match_guards_every_change() {
     .status(200);
 }
 
-#[tokio::test]
 async fn events_append_and_page_with_epochs() {
     let app = TestApp::fresh("events").await;
     app.post("/v1/runs", json!({"id": "r", "kind": "etl"}))
@@ -462,7 +455,6 @@ async fn events_append_and_page_with_epochs() {
     .problem(409, "stale_lease");
 }
 
-#[tokio::test]
 async fn list_filters_pages_and_refuses_unknown_values() {
     let app = TestApp::fresh("list").await;
     for n in 0..5 {
@@ -540,3 +532,14 @@ async fn list_filters_pages_and_refuses_unknown_values() {
         );
     }
 }
+
+crate::both_backends!(
+    create_is_201_then_200_for_identical_and_409_naming_differing_fields,
+    create_without_id_generates_one_and_children_derive_theirs,
+    a_full_group_rejects_with_the_active_ids_or_enqueues_or_cancels,
+    lifecycle_start_heartbeat_finish_with_fencing,
+    actions_on_a_missing_run_are_404,
+    cancel_is_idempotent_and_if_match_guards_every_change,
+    events_append_and_page_with_epochs,
+    list_filters_pages_and_refuses_unknown_values,
+);

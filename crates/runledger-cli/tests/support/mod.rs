@@ -42,3 +42,68 @@ pub fn json(output: &Output) -> serde_json::Value {
     serde_json::from_str(stdout.trim())
         .unwrap_or_else(|error| panic!("stdout is not JSON ({error}): {stdout}"))
 }
+
+/// A database of the test's own on the PostgreSQL server `RUNLEDGER_TEST_PG`
+/// names (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped
+/// when the test ends.
+pub struct PgDb {
+    /// Its URL, for `runledger serve --db`.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+/// A fresh PostgreSQL database for the test `name`.
+pub fn postgres_url(name: &str) -> PgDb {
+    let admin = std::env::var("RUNLEDGER_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut db: String = format!("rlc_{}_{name}", std::process::id())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    db.truncate(63);
+    psql(
+        &admin,
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    );
+    psql(&admin, &format!("CREATE DATABASE {db}"));
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    PgDb {
+        url: format!("{base}/{db}"),
+        admin,
+        name: db,
+    }
+}
+
+/// Runs one SQL statement with `psql`, failing the test on an error.
+pub fn psql(url: &str, sql: &str) -> String {
+    let output = Command::new("psql")
+        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql, url])
+        .output()
+        .expect("psql runs (PostgreSQL client tools are installed)");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = Command::new("psql")
+                .args(["-X", "-q", "-c", &sql, &self.admin])
+                .output();
+        }
+    }
+}

@@ -1,12 +1,12 @@
 //! What the HTTP tests share: an app over a database of the test's own, a
 //! request builder, and answers with their JSON parsed.
 //!
-//! `TestApp::start(db_url)` takes any URL `Ledger::open` does. The fresh
-//! databases are SQLite files under Cargo's tmpdir; with
-//! `RUNLEDGER_TEST_BACKEND=postgres` every test gets a fresh PostgreSQL
-//! database instead, on the server `RUNLEDGER_TEST_PG` names (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`), so the whole HTTP suite
-//! runs on either backend.
+//! `TestApp::start(db_url)` takes any URL `Ledger::open` does. Every test
+//! body runs twice, through [`both_backends!`]: once over a fresh SQLite
+//! file under Cargo's tmpdir, once over a fresh PostgreSQL database on the
+//! server `RUNLEDGER_TEST_PG` names (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Databases a finished
+//! test process left behind are dropped by the next one.
 
 #![allow(dead_code)] // each test file uses its own part of this
 
@@ -30,13 +30,54 @@ pub struct TestApp {
 
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
-/// Whether the fresh databases are PostgreSQL (`RUNLEDGER_TEST_BACKEND=postgres`).
-pub fn on_postgres() -> bool {
-    std::env::var("RUNLEDGER_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
+/// The backend a test body runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file under Cargo's tmpdir.
+    Sqlite,
+    /// A database of its own on the test PostgreSQL server.
+    Postgres,
 }
 
-/// A fresh, empty database for `test`: SQLite, or PostgreSQL when
-/// `RUNLEDGER_TEST_BACKEND=postgres`.
+tokio::task_local! {
+    /// The backend of the test body running in this task.
+    pub static BACKEND: Backend;
+}
+
+/// Runs each named async test body (a private `async fn name()` of the
+/// test file) once per backend: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::support::BACKEND
+                        .scope($crate::support::Backend::Sqlite, super::$name())
+                        .await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::support::BACKEND
+                        .scope($crate::support::Backend::Postgres, super::$name())
+                        .await;
+                }
+            )*
+        }
+    };
+}
+
+/// Whether this test body runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    BACKEND.try_with(|backend| *backend == Backend::Postgres) == Ok(true)
+}
+
+/// A fresh, empty database for `test` on this body's backend.
 pub fn fresh_db_url(test: &str) -> String {
     if on_postgres() {
         return fresh_postgres_url(test);
@@ -67,6 +108,8 @@ fn fresh_postgres_url(test: &str) -> String {
         })
         .collect();
     name.truncate(63);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| drop_databases_of_finished_processes(&admin));
     for sql in [
         format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         format!("CREATE DATABASE {name}"),
@@ -85,6 +128,35 @@ fn fresh_postgres_url(test: &str) -> String {
         .rsplit_once('/')
         .map_or(admin.as_str(), |(base, _)| base);
     format!("{base}/{name}")
+}
+
+/// Drops the `rls_<pid>_…` databases whose test process has ended.
+fn drop_databases_of_finished_processes(admin: &str) {
+    let listed = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-c",
+            r"SELECT datname FROM pg_database WHERE datname LIKE 'rls\_%'",
+            admin,
+        ])
+        .output()
+        .expect("psql runs (PostgreSQL client tools are installed)");
+    for name in String::from_utf8_lossy(&listed.stdout).lines() {
+        let pid = name.split('_').nth(1).unwrap_or("");
+        if pid.is_empty() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                admin,
+            ])
+            .output();
+    }
 }
 
 impl TestApp {
