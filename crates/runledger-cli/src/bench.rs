@@ -1,48 +1,52 @@
 //! `runledger bench`: the project's load generator (SPEC §5, PERFORMANCE.md).
 //!
-//! It opens the ledger in-process, prepares what the workload needs, then
-//! runs `--clients` concurrent callers until `--duration` is up, with a
-//! progress bar, and prints a summary. With `--processes P` it starts itself
-//! P times as workers (see [`crate::worker`]) on the same database and adds
-//! their figures up. For the race, the audit runs once at the end.
+//! It opens the ledger in-process (`--db`) or talks to a server over HTTP
+//! (`--server`, see [`crate::target`]), prepares what the workload needs,
+//! then runs `--clients` concurrent callers until `--duration` is up, with
+//! a progress bar, and prints a summary. With `--processes P` it starts
+//! itself P times as workers (see [`crate::worker`]) on the same target and
+//! adds their figures up. For the race, the audit runs once at the end: the
+//! library's `audit()` when the database is at hand (`--db`, also beside
+//! `--server`), else counted from the server's run list
+//! ([`crate::http_audit`]).
 
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::{Failure, Verdict};
+use crate::http_audit;
 use crate::stats::{RaceAudit, Summary, Tally};
+use crate::target::{OpError, Target};
 use crate::worker;
 use crate::workload::{self, Plan};
 use indicatif::{ProgressBar, ProgressStyle};
 use runledger::{Audit, Ledger, Options, ProblemKind};
+use runledger_client::{Client, ListRunsQuery};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The answer to `--server` until the HTTP server exists.
-const SERVER_NOT_BUILT: &str = "--server needs the HTTP server, which this build does not have yet";
 /// How often the progress bar is redrawn.
 const PROGRESS_TICK: Duration = Duration::from_millis(100);
 /// Audit problems printed when the race audit is not clean.
 const PROBLEMS_SHOWN_MAX: usize = 10;
 
-/// Runs `runledger bench`.
+/// Runs `runledger bench` against the global `--server`, if given, else `--db`.
 pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Failure> {
-    if server.is_some() {
-        return Err(Failure::Usage(SERVER_NOT_BUILT.to_owned()));
+    if server.is_none() && args.db.is_none() {
+        return Err(Failure::Usage(
+            "bench needs --db URL (in-process) or --server URL (over HTTP)".to_owned(),
+        ));
     }
-    let Some(db) = args.db.clone() else {
-        return Err(Failure::Usage("bench needs --db URL".to_owned()));
-    };
     if args.worker {
-        return worker::serve(&db, &args).await;
+        return worker::serve(server.as_deref(), &args).await;
     }
     let tag = args.run_tag.clone().unwrap_or_else(workload::new_tag);
     let plan = Arc::new(Plan::new(args.workload, &tag)?);
-    let ledger = open(&db, args.workload).await?;
+    let target = target(server.as_deref(), &args).await?;
 
     let preparing = ProgressBar::new_spinner()
         .with_message(format!("preparing the {} workload", args.workload.as_str()));
     preparing.enable_steady_tick(PROGRESS_TICK);
-    plan.prepare(&ledger).await?;
+    plan.prepare(&target).await.map_err(op_failure)?;
     preparing.finish_and_clear();
 
     let duration = Duration::from_secs_f64(args.duration);
@@ -50,12 +54,19 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     let (tally, elapsed) = if args.processes == 1 {
         let ops = Arc::new(AtomicU64::new(0));
         let ticker = tokio::spawn(tick_progress(bar.clone(), ops.clone(), duration));
-        let measured = run_callers(plan, &ledger, args.clients, duration, ops).await;
+        let measured = run_callers(plan.clone(), &target, args.clients, duration, ops).await;
         ticker.abort();
         measured?
     } else {
+        // Workers load the same target; a server bench's --db is only
+        // for the parent's race audit.
+        let target_args = match (&server, &args.db) {
+            (Some(server), _) => vec!["--server".to_owned(), server.clone()],
+            (None, Some(db)) => vec!["--db".to_owned(), db.clone()],
+            (None, None) => Vec::new(),
+        };
         let workers = worker::Workers {
-            db: db.clone(),
+            target_args,
             workload: args.workload,
             clients: args.clients,
             duration_s: args.duration,
@@ -69,8 +80,12 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     };
     bar.finish_and_clear();
 
-    let race = match args.workload {
-        Workload::Race => Some(race_audit(&ledger.audit().await?)),
+    let race = match (args.workload, &target) {
+        (Workload::Race, Target::Ledger(ledger)) => Some(race_audit(&ledger.audit().await?)),
+        (Workload::Race, Target::Server(client)) => Some(match &args.db {
+            Some(db) => race_audit(&open(db, Workload::Create).await?.audit().await?),
+            None => http_audit::race_audit(client, plan.tag()).await?,
+        }),
         _ => None,
     };
     let clients = u64::from(args.clients) * u64::from(args.processes);
@@ -93,6 +108,29 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     })
 }
 
+/// The system a bench loads: the server at `server` (checked to answer,
+/// with the token of `RUNLEDGER_TOKEN`), else the ledger at `--db`.
+pub async fn target(server: Option<&str>, args: &BenchArgs) -> Result<Target, Failure> {
+    match (server, &args.db) {
+        (Some(server), _) => {
+            let token = std::env::var("RUNLEDGER_TOKEN")
+                .ok()
+                .filter(|token| !token.is_empty());
+            let client = Client::new(server, token)?;
+            let probe = ListRunsQuery {
+                limit: Some(1),
+                ..ListRunsQuery::default()
+            };
+            client.list_runs(&probe).await?;
+            Ok(Target::Server(client))
+        }
+        (None, Some(db)) => Ok(Target::Ledger(open(db, args.workload).await?)),
+        (None, None) => Err(Failure::Usage(
+            "bench needs --db URL or --server URL".to_owned(),
+        )),
+    }
+}
+
 /// Opens the ledger a bench loads. Only the race keeps the background
 /// reaper (its abandoned leases must expire); elsewhere nothing but the
 /// workload touches the database.
@@ -107,12 +145,21 @@ pub async fn open(db: &str, workload: Workload) -> Result<Ledger, Failure> {
     Ok(Ledger::open_with(db, options).await?)
 }
 
+/// A failure outside the measured operations (preparing the workload).
+fn op_failure(error: OpError) -> Failure {
+    if error.is_unreachable() {
+        Failure::Unreachable(error.message)
+    } else {
+        Failure::Failed(format!("preparing the workload failed: {}", error.message))
+    }
+}
+
 /// Runs `clients` callers of `plan` for `duration`, counting completed
 /// operations in `ops` as they go. Answers the merged tally and how long
 /// the load took (from the start to the last caller's last answer).
 pub async fn run_callers(
     plan: Arc<Plan>,
-    ledger: &Ledger,
+    target: &Target,
     clients: u32,
     duration: Duration,
     ops: Arc<AtomicU64>,
@@ -123,7 +170,7 @@ pub async fn run_callers(
     for caller in 0..clients {
         callers.spawn(
             plan.clone()
-                .run_caller(ledger.clone(), caller, deadline, ops.clone()),
+                .run_caller(target.clone(), caller, deadline, ops.clone()),
         );
     }
     let mut tally = Tally::new();

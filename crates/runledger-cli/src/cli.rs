@@ -28,10 +28,21 @@ Examples:
   # 8 processes of 2 callers each racing on shared ids, then the audit
   runledger bench --db sqlite:///tmp/rlrace.db --workload race --processes 8 --clients 2
 
+  # the same over HTTP against a running server (token from RUNLEDGER_TOKEN)
+  runledger bench --server http://127.0.0.1:7878 --workload create --clients 32 --duration 10
+
+  # an HTTP race audited with the library on the server's own database file
+  runledger bench --server http://127.0.0.1:7878 --db sqlite://runledger.db --workload race --json
+
+--server sends every operation as an HTTP request. Its race audit counts
+duplicates, over-limit groups and orphans from the server's run list once
+the race's leases have ended; with --db as well, the library's full audit
+runs on that database instead.
+
 Exit codes: 0 done without errors, 1 some operations failed or the race
 audit found duplicates, over-limit groups or orphans, 2 usage error or the
-database could not be opened. Use a fresh database file: a bench writes
-thousands of runs into it.";
+database could not be opened, 3 the server could not be reached. Use a
+fresh database: a bench writes thousands of runs into it.";
 
 /// Examples shown under `runledger doctor --help`.
 const DOCTOR_EXAMPLES: &str = "\
@@ -87,8 +98,9 @@ pub enum Command {
 pub struct BenchArgs {
     /// The database to load in-process through the library:
     /// sqlite:///abs/path.db, sqlite://relative.db or a plain path. Required
-    /// (never read from RUNLEDGER_DB, so a bench cannot land in a real
-    /// ledger by accident); created and migrated when missing.
+    /// unless --server is given (never read from RUNLEDGER_DB, so a bench
+    /// cannot land in a real ledger by accident); created and migrated when
+    /// missing. With --server: only the race audit reads it.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
     /// What every operation does.

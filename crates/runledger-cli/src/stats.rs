@@ -8,9 +8,10 @@
 //! parent records again: the merge is exact to the histogram's precision
 //! and needs no serializer dependency.
 
+use crate::target::OpError;
 use comfy_table::{Table, presets};
 use hdrhistogram::Histogram;
-use runledger::{Error, ErrorCode};
+use runledger::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -74,23 +75,22 @@ impl Tally {
         self.record_latency(elapsed);
     }
 
-    /// Records one operation that failed after `elapsed`; `expected_refusals`
-    /// lists the codes that the workload provokes on purpose.
-    pub fn record_error(&mut self, elapsed: Duration, error: &Error, expected: &[ErrorCode]) {
+    /// Records one operation that failed after `elapsed`; `expected` lists
+    /// the codes that the workload provokes on purpose.
+    pub fn record_error(&mut self, elapsed: Duration, error: &OpError, expected: &[ErrorCode]) {
         self.ops += 1;
         self.record_latency(elapsed);
-        let code = error.code();
-        if expected.contains(&code) {
+        if error.code.is_some_and(|code| expected.contains(&code)) {
             self.refused += 1;
             return;
         }
         self.errors += 1;
         let kinds = self.errors_by_code.len();
-        match self.errors_by_code.get_mut(code.as_str()) {
+        match self.errors_by_code.get_mut(&error.name) {
             Some((count, _)) => *count += 1,
             None if kinds < ERROR_KINDS_MAX => {
                 self.errors_by_code
-                    .insert(code.as_str().to_owned(), (1, error.to_string()));
+                    .insert(error.name.clone(), (1, error.message.clone()));
             }
             None => {}
         }
@@ -296,7 +296,7 @@ mod tests {
         }
         first.record_error(
             Duration::from_micros(50),
-            &Error::storage("disk full"),
+            &runledger::Error::storage("disk full").into(),
             &[ErrorCode::StaleLease],
         );
         let wire = serde_json::to_string(&first.to_wire()).expect("a tally serializes");
@@ -318,14 +318,14 @@ mod tests {
     #[test]
     fn expected_refusals_are_not_errors() {
         let mut tally = Tally::new();
-        let refusal = Error::InvalidTransition {
+        let refusal = runledger::Error::InvalidTransition {
             id: runledger::RunId::parse("a").expect("a valid id"),
             state: runledger::RunState::Succeeded,
             operation: "start",
         };
         tally.record_error(
             Duration::from_micros(10),
-            &refusal,
+            &refusal.into(),
             &[ErrorCode::InvalidTransition],
         );
         assert_eq!((tally.ops, tally.errors, tally.refused), (1, 0, 1));

@@ -1,5 +1,6 @@
 //! `bench --processes P`: the parent starts itself P times as workers on
-//! the same database and adds up what they measured.
+//! the same database (or against the same server) and adds up what they
+//! measured.
 //!
 //! The protocol is lines on the worker's stdin and stdout:
 //!
@@ -50,8 +51,9 @@ struct WorkerResult {
 /// The parent's side: the bench that the workers run.
 #[derive(Debug, Clone)]
 pub struct Workers {
-    /// The database, as given to the parent.
-    pub db: String,
+    /// The target flags, as given to the parent: `--db URL` and/or
+    /// `--server URL`.
+    pub target_args: Vec<String>,
     /// The workload every worker runs.
     pub workload: Workload,
     /// Callers per worker.
@@ -98,14 +100,8 @@ impl Workers {
         let mut children = Children(Vec::with_capacity(workers));
         for index in 0..workers {
             let mut child = Command::new(&executable)
-                .args([
-                    "bench",
-                    "--worker",
-                    "--run-tag",
-                    &self.tag,
-                    "--db",
-                    &self.db,
-                ])
+                .args(["bench", "--worker", "--run-tag", &self.tag])
+                .args(&self.target_args)
                 .args(["--workload", self.workload.as_str()])
                 .args(["--clients", &self.clients.to_string()])
                 .args(["--duration", &self.duration_s.to_string()])
@@ -218,14 +214,14 @@ impl WorkerResult {
     }
 }
 
-/// The worker's side: open the ledger, say `ready`, wait for `go`, load,
+/// The worker's side: open the target, say `ready`, wait for `go`, load,
 /// send the result.
-pub async fn serve(db: &str, args: &BenchArgs) -> Result<Verdict, Failure> {
+pub async fn serve(server: Option<&str>, args: &BenchArgs) -> Result<Verdict, Failure> {
     let Some(tag) = args.run_tag.as_deref() else {
         return Err(Failure::Usage("--worker needs --run-tag".to_owned()));
     };
     let plan = Arc::new(Plan::new(args.workload, tag)?);
-    let ledger = bench::open(db, args.workload).await?;
+    let target = bench::target(server, args).await?;
     say("ready")?;
     let go = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
@@ -252,7 +248,7 @@ pub async fn serve(db: &str, args: &BenchArgs) -> Result<Verdict, Failure> {
         }
     });
     let duration = Duration::from_secs_f64(args.duration);
-    let measured = bench::run_callers(plan, &ledger, args.clients, duration, ops).await;
+    let measured = bench::run_callers(plan, &target, args.clients, duration, ops).await;
     reporter.abort();
     let _ = reporter.await;
     let (tally, elapsed) = measured?;

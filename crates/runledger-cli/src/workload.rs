@@ -4,14 +4,16 @@
 //! Every name a workload uses starts with the bench's tag, which all
 //! processes of one bench share: so the race's 500 shared ids are the same
 //! ids in every process, and two benches on one file never collide.
-//! Every library call is one operation, timed on its own.
+//! Every library call (or, against a server, HTTP request) is one
+//! operation, timed on its own.
 
 use crate::cli::Workload;
 use crate::stats::Tally;
+use crate::target::{OpError, Target};
 use runledger::{
     AppendEvent, Cancel, ConcurrencyGroup, ConcurrencyKey, CreateRun, Epoch, Error, ErrorCode,
-    EventType, Finish, Heartbeat, Kind, Ledger, OnFull, Outcome, Owner, RunId, RunState, Segment,
-    StartRun, Tenant,
+    EventType, Finish, Heartbeat, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment, StartRun,
+    Tenant,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -94,36 +96,41 @@ impl Plan {
 
     /// Creates the runs the workload needs before the clock starts (repeat,
     /// append); the others need none. Answers how many runs it created.
-    pub async fn prepare(self: &Arc<Plan>, ledger: &Ledger) -> Result<usize, Error> {
+    pub async fn prepare(self: &Arc<Plan>, target: &Target) -> Result<usize, OpError> {
         if !matches!(self.workload, Workload::Repeat | Workload::Append) {
             return Ok(0);
         }
         let mut callers = tokio::task::JoinSet::new();
         for caller in 0..PREPARE_CALLERS {
-            let (plan, ledger) = (self.clone(), ledger.clone());
+            let (plan, target) = (self.clone(), target.clone());
             callers.spawn(async move {
                 let mut created = 0;
                 for id in plan.ids.iter().skip(caller).step_by(PREPARE_CALLERS) {
                     let request = CreateRun::new(plan.kind.clone()).id(id.clone());
-                    if ledger.create_run(&plan.tenant, request).await?.created {
+                    if target.create_run(&plan.tenant, request).await?.created {
                         created += 1;
                     }
                 }
-                Ok::<usize, Error>(created)
+                Ok::<usize, OpError>(created)
             });
         }
         let mut created = 0;
         while let Some(joined) = callers.join_next().await {
-            created += joined.map_err(Error::storage)??;
+            created += joined.map_err(|error| OpError::from(Error::storage(error)))??;
         }
         Ok(created)
+    }
+
+    /// The tag every name of this bench starts with.
+    pub fn tag(&self) -> &str {
+        &self.tag
     }
 
     /// One caller's loop: operations until `deadline`, each added to `ops`
     /// as it completes. Answers the caller's tally.
     pub async fn run_caller(
         self: Arc<Plan>,
-        ledger: Ledger,
+        target: Target,
         caller: u32,
         deadline: Instant,
         ops: Arc<AtomicU64>,
@@ -134,7 +141,7 @@ impl Plan {
             owner: Owner::parse(&format!("bench-{process}-{caller}"))?,
             id_prefix: format!("{}-p{process}-c{caller}-", self.tag),
             plan: self,
-            ledger,
+            target,
             tally: Tally::new(),
             random: Random::new(seed),
             next_id: 0,
@@ -157,7 +164,7 @@ impl Plan {
 /// One caller's state.
 struct Caller {
     plan: Arc<Plan>,
-    ledger: Ledger,
+    target: Target,
     tally: Tally,
     random: Random,
     owner: Owner,
@@ -170,8 +177,8 @@ struct Caller {
 }
 
 impl Caller {
-    /// Times one library call into the tally; `None` when it was refused or failed.
-    async fn timed<T>(&mut self, call: impl Future<Output = Result<T, Error>>) -> Option<T> {
+    /// Times one call into the tally; `None` when it was refused or failed.
+    async fn timed<T>(&mut self, call: impl Future<Output = Result<T, OpError>>) -> Option<T> {
         let started = Instant::now();
         let answer = call.await;
         let elapsed = started.elapsed();
@@ -204,16 +211,16 @@ impl Caller {
 
     async fn create_new(&mut self) -> Result<(), Error> {
         let request = CreateRun::new(self.plan.kind.clone()).id(self.new_id()?);
-        let (ledger, tenant) = (self.ledger.clone(), self.plan.tenant.clone());
-        self.timed(ledger.create_run(&tenant, request)).await;
+        let (target, tenant) = (self.target.clone(), self.plan.tenant.clone());
+        self.timed(target.create_run(&tenant, request)).await;
         Ok(())
     }
 
     async fn repeat(&mut self) {
         let plan = self.plan.clone();
         let request = CreateRun::new(plan.kind.clone()).id(self.pick(&plan.ids).clone());
-        let ledger = self.ledger.clone();
-        self.timed(ledger.create_run(&plan.tenant, request)).await;
+        let target = self.target.clone();
+        self.timed(target.create_run(&plan.tenant, request)).await;
     }
 
     async fn append(&mut self) {
@@ -221,8 +228,8 @@ impl Caller {
         let id = self.pick(&plan.ids);
         let request = AppendEvent::new(plan.event_type.clone(), json!({"n": self.next_id}));
         self.next_id += 1;
-        let ledger = self.ledger.clone();
-        self.timed(ledger.append_event(&plan.tenant, id, request))
+        let target = self.target.clone();
+        self.timed(target.append_event(&plan.tenant, id, request))
             .await;
     }
 
@@ -232,8 +239,8 @@ impl Caller {
         let request = CreateRun::new(plan.kind.clone())
             .id(self.new_id()?)
             .concurrency(ConcurrencyGroup::new(key, GROUP_LIMIT, OnFull::Reject)?);
-        let ledger = self.ledger.clone();
-        self.timed(ledger.create_run(&plan.tenant, request)).await;
+        let target = self.target.clone();
+        self.timed(target.create_run(&plan.tenant, request)).await;
         Ok(())
     }
 
@@ -257,8 +264,8 @@ impl Caller {
         let plan = self.plan.clone();
         let id = self.pick(&plan.ids).clone();
         let request = CreateRun::new(plan.kind.clone()).id(id.clone());
-        let ledger = self.ledger.clone();
-        self.timed(ledger.create_run(&plan.tenant, request))
+        let target = self.target.clone();
+        self.timed(target.create_run(&plan.tenant, request))
             .await
             .map(|_| id)
     }
@@ -271,8 +278,8 @@ impl Caller {
         let plan = self.plan.clone();
         let key = self.pick(&plan.child_keys).clone();
         let request = CreateRun::new(plan.child_kind.clone()).child_of(parent, key);
-        let ledger = self.ledger.clone();
-        self.timed(ledger.create_run(&plan.tenant, request)).await;
+        let target = self.target.clone();
+        self.timed(target.create_run(&plan.tenant, request)).await;
     }
 
     /// Creates a new run in a small group, with a random `on_full`, half of
@@ -292,8 +299,8 @@ impl Caller {
         if self.random.below(2) == 0 {
             request = request.start(self.owner.clone(), RACE_LEASE_TTL_MS);
         }
-        let ledger = self.ledger.clone();
-        if let Some(created) = self.timed(ledger.create_run(&plan.tenant, request)).await {
+        let target = self.target.clone();
+        if let Some(created) = self.timed(target.create_run(&plan.tenant, request)).await {
             let epoch = created.run.lease.as_ref().map(|lease| lease.epoch);
             if self.own_runs.len() == RACE_OWN_RUNS_MAX {
                 self.own_runs.swap_remove(0);
@@ -313,19 +320,19 @@ impl Caller {
         let (id, epoch) = self
             .own_runs
             .swap_remove(self.random.below(self.own_runs.len()));
-        let (ledger, tenant) = (self.ledger.clone(), self.plan.tenant.clone());
+        let (target, tenant) = (self.target.clone(), self.plan.tenant.clone());
         let epoch = match epoch {
             Some(epoch) => epoch,
             None => {
                 let start = StartRun::new(self.owner.clone(), RACE_LEASE_TTL_MS);
-                let Some(run) = self.timed(ledger.start(&tenant, &id, start)).await else {
+                let Some(run) = self.timed(target.start(&tenant, &id, start)).await else {
                     return;
                 };
                 run.lease.map(|lease| lease.epoch).unwrap_or_default()
             }
         };
         if self
-            .timed(ledger.heartbeat(&tenant, &id, Heartbeat::new(epoch)))
+            .timed(target.heartbeat(&tenant, &id, Heartbeat::new(epoch)))
             .await
             .is_none()
         {
@@ -338,7 +345,7 @@ impl Caller {
             result: Some(json!({"bench": true})),
             error: (outcome == Outcome::Failed).then(|| "bench failure".to_owned()),
         };
-        self.timed(ledger.finish(&tenant, &id, finish, None)).await;
+        self.timed(target.finish(&tenant, &id, finish)).await;
     }
 
     /// Cancels one remembered group run (maybe promoting a pending one).
@@ -353,8 +360,8 @@ impl Caller {
             reason: Some("bench cancel".to_owned()),
             if_version: None,
         };
-        let (ledger, tenant) = (self.ledger.clone(), self.plan.tenant.clone());
-        self.timed(ledger.cancel(&tenant, &id, cancel)).await;
+        let (target, tenant) = (self.target.clone(), self.plan.tenant.clone());
+        self.timed(target.cancel(&tenant, &id, cancel)).await;
     }
 
     /// Races to start a shared run: one caller wins; the winner usually
@@ -364,9 +371,9 @@ impl Caller {
         let Some(id) = self.create_shared().await else {
             return;
         };
-        let (ledger, tenant) = (self.ledger.clone(), self.plan.tenant.clone());
+        let (target, tenant) = (self.target.clone(), self.plan.tenant.clone());
         let start = StartRun::new(self.owner.clone(), RACE_LEASE_TTL_MS);
-        match self.timed(ledger.start(&tenant, &id, start)).await {
+        match self.timed(target.start(&tenant, &id, start)).await {
             Some(run) if run.state == RunState::Running => {
                 if self.random.below(4) == 0 {
                     return; // abandoned: the reaper times it out
@@ -377,7 +384,7 @@ impl Caller {
                     result: None,
                     error: None,
                 };
-                self.timed(ledger.finish(&tenant, &id, finish, None)).await;
+                self.timed(target.finish(&tenant, &id, finish)).await;
             }
             Some(_) => {}
             None => {
@@ -386,7 +393,7 @@ impl Caller {
                         reason: Some("bench cancel".to_owned()),
                         if_version: None,
                     };
-                    self.timed(ledger.cancel(&tenant, &id, cancel)).await;
+                    self.timed(target.cancel(&tenant, &id, cancel)).await;
                 }
             }
         }

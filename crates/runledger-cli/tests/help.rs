@@ -7,7 +7,12 @@ use support::{exit_code, fresh_dir, run, runledger, sqlite_url};
 
 #[test]
 fn help_of_every_verb_has_examples() {
-    for args in [&["--help"][..], &["bench", "--help"], &["doctor", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["bench", "--help"],
+        &["doctor", "--help"],
+        &["runs", "--help"],
+    ] {
         let output = run(runledger().args(args));
         assert_eq!(exit_code(&output), 0, "{args:?}");
         let help = String::from_utf8_lossy(&output.stdout);
@@ -49,20 +54,4 @@ fn unknown_workload_is_a_usage_error() {
 fn bench_without_a_database_is_a_usage_error() {
     let output = run(runledger().args(["bench", "--workload", "create"]));
     assert_eq!(exit_code(&output), 2);
-}
-
-#[test]
-fn bench_against_a_server_says_this_build_has_none() {
-    let output = run(runledger().args([
-        "bench",
-        "--server",
-        "http://127.0.0.1:7878",
-        "--workload",
-        "create",
-    ]));
-    assert_eq!(exit_code(&output), 2);
-    assert!(
-        String::from_utf8_lossy(&output.stderr)
-            .contains("--server needs the HTTP server, which this build does not have yet")
-    );
 }

@@ -1,0 +1,218 @@
+//! Where a bench's operations go: the library in-process (`--db`) or a
+//! runledger server over HTTP (`--server`). The workloads speak the
+//! library's request types; the server arm turns each into the client
+//! crate's request and the server's answer back into the library's, so one
+//! workload measures both.
+
+use runledger::{
+    AppendEvent, Cancel, CreateRun, Created, Error, ErrorCode, Finish, Heartbeat, Ledger, Run,
+    RunId, StartRun, Tenant,
+};
+use runledger_client::{
+    AppendEventRequest, CallOptions, CancelRequest, Client, ClientError, CreateRunRequest,
+    FinishRequest, HeartbeatRequest, StartRequest,
+};
+
+/// The system under load.
+#[derive(Clone)]
+pub enum Target {
+    /// The library, in this process.
+    Ledger(Ledger),
+    /// A server, over HTTP (the tenant is the token's).
+    Server(Client),
+}
+
+/// Why one operation failed, whichever the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpError {
+    /// The stable code, when the ledger or the server refused.
+    pub code: Option<ErrorCode>,
+    /// The code's name, or what failed instead (`unreachable`, …).
+    pub name: String,
+    /// The message.
+    pub message: String,
+}
+
+impl OpError {
+    /// `true` when the server could not be reached.
+    pub fn is_unreachable(&self) -> bool {
+        self.name == UNREACHABLE
+    }
+}
+
+/// [`OpError::name`] of a server that could not be reached.
+const UNREACHABLE: &str = "unreachable";
+
+impl From<Error> for OpError {
+    fn from(error: Error) -> OpError {
+        OpError {
+            code: Some(error.code()),
+            name: error.code().as_str().to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<ClientError> for OpError {
+    fn from(error: ClientError) -> OpError {
+        let name = match &error {
+            ClientError::Problem { code, .. } => code.as_str(),
+            ClientError::Unreachable { .. } => UNREACHABLE,
+            ClientError::UnexpectedAnswer { .. } => "unexpected_answer",
+            ClientError::InvalidUrl { .. } => "invalid_url",
+            ClientError::Closed => "closed",
+        };
+        OpError {
+            code: error.code(),
+            name: name.to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl Target {
+    /// Creates a run (or answers the identical existing one).
+    pub async fn create_run(
+        &self,
+        tenant: &Tenant,
+        request: CreateRun,
+    ) -> Result<Created, OpError> {
+        match self {
+            Target::Ledger(ledger) => Ok(ledger.create_run(tenant, request).await?),
+            Target::Server(client) => {
+                let mut body = CreateRunRequest::new(request.kind);
+                body.id = request.id;
+                body.parent_id = request.parent_id;
+                body.key = request.key;
+                body.attributes = request.attributes;
+                if let Some(group) = request.concurrency {
+                    body = body.concurrency(group.key, Some(group.limit), Some(group.on_full));
+                }
+                if let Some(start) = request.start {
+                    body = body.start(start.owner, start.lease_ttl_ms);
+                }
+                let created = client.create_run(&body, &CallOptions::NONE).await?;
+                Ok(Created {
+                    run: created.run,
+                    created: created.created,
+                })
+            }
+        }
+    }
+
+    /// Starts a queued run.
+    pub async fn start(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: StartRun,
+    ) -> Result<Run, OpError> {
+        match self {
+            Target::Ledger(ledger) => Ok(ledger.start(tenant, id, request).await?),
+            Target::Server(client) => {
+                let body = StartRequest {
+                    owner: request.lease.owner,
+                    lease_ttl_ms: request.lease.lease_ttl_ms,
+                };
+                Ok(client
+                    .start(id, &body, &if_match(request.if_version))
+                    .await?)
+            }
+        }
+    }
+
+    /// Extends a lease.
+    pub async fn heartbeat(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Heartbeat,
+    ) -> Result<Run, OpError> {
+        match self {
+            Target::Ledger(ledger) => Ok(ledger.heartbeat(tenant, id, request).await?),
+            Target::Server(client) => {
+                let body = HeartbeatRequest {
+                    lease_epoch: request.lease_epoch,
+                    lease_ttl_ms: request.lease_ttl_ms,
+                };
+                Ok(client
+                    .heartbeat(id, &body, &if_match(request.if_version))
+                    .await?)
+            }
+        }
+    }
+
+    /// Finishes a running run.
+    pub async fn finish(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Finish,
+    ) -> Result<Run, OpError> {
+        match self {
+            Target::Ledger(ledger) => Ok(ledger.finish(tenant, id, request, None).await?),
+            Target::Server(client) => {
+                let body = FinishRequest {
+                    lease_epoch: request.lease_epoch,
+                    outcome: request.outcome,
+                    result: request.result,
+                    error: request.error,
+                };
+                Ok(client.finish(id, &body, &CallOptions::NONE).await?)
+            }
+        }
+    }
+
+    /// Cancels a run.
+    pub async fn cancel(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: Cancel,
+    ) -> Result<Run, OpError> {
+        match self {
+            Target::Ledger(ledger) => Ok(ledger.cancel(tenant, id, request).await?),
+            Target::Server(client) => {
+                let body = CancelRequest {
+                    reason: request.reason,
+                };
+                Ok(client
+                    .cancel(id, &body, &if_match(request.if_version))
+                    .await?)
+            }
+        }
+    }
+
+    /// Appends a caller event.
+    pub async fn append_event(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: AppendEvent,
+    ) -> Result<(), OpError> {
+        match self {
+            Target::Ledger(ledger) => {
+                ledger.append_event(tenant, id, request).await?;
+                Ok(())
+            }
+            Target::Server(client) => {
+                let body = AppendEventRequest {
+                    event_type: request.event_type,
+                    data: request.data,
+                    lease_epoch: request.lease_epoch,
+                };
+                client
+                    .append_event(id, &body, &if_match(request.if_version))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn if_match(version: Option<u64>) -> CallOptions {
+    CallOptions {
+        idempotency_key: None,
+        if_match: version,
+    }
+}
