@@ -1,5 +1,6 @@
 //! SPEC §2.3 and §7 through the server: `runledger serve` is killed with
-//! SIGKILL while 8 clients create runs; after a restart on the same file
+//! SIGKILL while 8 clients create runs; after a restart on the same database
+//! (a SQLite file, and a PostgreSQL database)
 //! every create that was answered 2xx is there, and the audit (the same
 //! checks as `runledger doctor`) is clean.
 
@@ -9,18 +10,30 @@ mod support;
 use serde_json::json;
 use server::{Client, TestServer};
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{exit_code, fresh_dir, run, runledger, sqlite_url};
+use support::{exit_code, fresh_dir, postgres_url, run, runledger, sqlite_url};
 
 const CLIENTS: usize = 8;
 /// Creates acknowledged before the kill.
 const ACKED_BEFORE_KILL: usize = 1_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_acknowledged_create_survives_kill_9() {
+async fn every_acknowledged_create_survives_kill_9_on_sqlite() {
     let dir = fresh_dir("serve-kill9");
-    let db = sqlite_url(&dir, "crash.db");
+    every_acknowledged_create_survives_kill_9(&dir, &sqlite_url(&dir, "crash.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_create_survives_kill_9_on_postgres() {
+    let dir = fresh_dir("serve-kill9-postgres");
+    let db = postgres_url("serve_kill9");
+    every_acknowledged_create_survives_kill_9(&dir, &db.url).await;
+}
+
+async fn every_acknowledged_create_survives_kill_9(dir: &Path, db: &str) {
+    let (dir, db) = (dir.to_owned(), db.to_owned());
     let mut server = TestServer::start(&dir, &db);
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let handles: Vec<_> = (0..CLIENTS)

@@ -192,6 +192,20 @@ impl Client {
             .await
     }
 
+    /// `POST path` with a JSON body and extra headers.
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, reqwest::Error> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
+    }
+
     async fn send(&self, mut request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
