@@ -7,9 +7,9 @@
 //! ends every stream. A reader that takes nothing off its socket while
 //! 1,500 large events are written holds up neither the writer nor a fast
 //! reader, and later gets every event. Four writer processes × 5,000
-//! appends while two SSE and two WebSocket readers disconnect and
-//! reconnect hundreds of times: each reader's sequence equals the
-//! database's log. Each scenario runs on SQLite and on PostgreSQL
+//! appends (2,500 on PostgreSQL, to stay within a minute in a debug build)
+//! while two SSE and two WebSocket readers disconnect and reconnect
+//! hundreds of times: each reader's sequence equals the database's log. Each scenario runs on SQLite and on PostgreSQL
 //! (`RUNLEDGER_TEST_PG`).
 
 mod server;
@@ -677,9 +677,17 @@ async fn a_slow_reader_holds_up_nobody_and_still_gets_every_event(backend: Backe
     }
 }
 
-/// Writer processes in the reconnect race, and each one's appends.
+/// Writer processes in the reconnect race.
 const WRITER_PROCESSES: usize = 4;
-const EVENTS_PER_WRITER: usize = 5_000;
+/// Each writer's appends: 5,000 on SQLite (about 12 s in a debug build);
+/// 2,500 on PostgreSQL, whose debug-build appends over HTTP run at about
+/// 500/s on two cores, so 20,000 would take over a minute there.
+fn events_per_writer(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 5_000,
+        Backend::Postgres => 2_500,
+    }
+}
 /// Runs per writer process; each gets its share of the appends from its own task.
 const RUNS_PER_WRITER: usize = 4;
 /// Real disconnects (new connections) the four readers must make in all.
@@ -698,6 +706,7 @@ fn writer_process() {
     let config: Value = serde_json::from_str(&config).expect("the writer's config");
     let base = config["base"].as_str().expect("base").to_owned();
     let name = config["name"].as_str().expect("name").to_owned();
+    let events = config["events"].as_u64().expect("events") as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -714,7 +723,7 @@ fn writer_process() {
                 let id = format!("{name}-run{run}");
                 tokio::spawn(async move {
                     post_ok(&client, "/v1/runs", json!({"id": id, "kind": "race"})).await;
-                    for n in 0..EVENTS_PER_WRITER / RUNS_PER_WRITER {
+                    for n in 0..events / RUNS_PER_WRITER {
                         post_ok(
                             &client,
                             &format!("/v1/runs/{id}/events"),
@@ -847,7 +856,8 @@ async fn readers_reconnecting_hundreds_of_times_during_four_writer_processes_get
     backend: Backend,
 ) {
     let (server, db) = start(backend, "reconnect-race", &[]);
-    let total = (WRITER_PROCESSES * (RUNS_PER_WRITER + EVENTS_PER_WRITER)) as u64;
+    let events = events_per_writer(backend);
+    let total = (WRITER_PROCESSES * (RUNS_PER_WRITER + events)) as u64;
     // Each reader hangs up after 1..=total/50 events: about 100 times.
     let hang_up_within = total / 50;
     let started = Instant::now();
@@ -864,7 +874,8 @@ async fn readers_reconnecting_hundreds_of_times_during_four_writer_processes_get
     let exe = std::env::current_exe().expect("the test binary");
     let mut writers: Vec<_> = (0..WRITER_PROCESSES)
         .map(|writer| {
-            let config = json!({"base": server.base, "name": format!("w{writer}")});
+            let config =
+                json!({"base": server.base, "name": format!("w{writer}"), "events": events});
             Command::new(&exe)
                 .args([
                     "--exact",
@@ -922,7 +933,7 @@ async fn readers_reconnecting_hundreds_of_times_during_four_writer_processes_get
         reconnects += reader.reconnects;
     }
     eprintln!(
-        "{total} events from {WRITER_PROCESSES} writer processes in {written_in:?}, all read in {read_in:?}; reconnects per reader {:?}, resubscribes {:?}",
+        "{total} events from {WRITER_PROCESSES} writer processes ({events} appends each) in {written_in:?}, all read in {read_in:?}; reconnects per reader {:?}, resubscribes {:?}",
         received
             .iter()
             .map(|reader| reader.reconnects)
