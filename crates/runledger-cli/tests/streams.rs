@@ -375,6 +375,22 @@ async fn tenant_stream_ids_are_positions_and_resume_has_no_gap_or_duplicate(back
         (1, &json!("theirs")),
         "never acme's run"
     );
+    // The WebSocket: the token decides the tenant there too.
+    assert_eq!(
+        Ws::try_connect(&server.base, None).await.err(),
+        Some(401),
+        "no token, no WebSocket"
+    );
+    let mut ws = Ws::connect(&server.base, Some(&globex)).await;
+    ws.send(&json!({"op": "subscribe", "run_id": "mine"})).await;
+    assert_error(&ws.recv().await, "not_found");
+    ws.send(&json!({"op": "subscribe", "run_id": null})).await;
+    assert_eq!(ws.recv().await, json!({"op": "subscribed", "run_id": null}));
+    let event = ws.recv().await;
+    assert_eq!(
+        (event["position"].as_u64(), &event["run_id"]),
+        (Some(1), &json!("theirs"))
+    );
 }
 
 /// `runledger tenant add NAME --json`: the token.

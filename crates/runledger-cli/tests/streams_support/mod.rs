@@ -204,6 +204,13 @@ pub enum WsItem {
 impl Ws {
     /// Connects to `base`'s `/v1/ws` (http:// becomes ws://), with `token` as Bearer.
     pub async fn connect(base: &str, token: Option<&str>) -> Ws {
+        Ws::try_connect(base, token)
+            .await
+            .unwrap_or_else(|status| panic!("the WebSocket was refused with {status}"))
+    }
+
+    /// As [`Ws::connect`]; a refused upgrade answers its HTTP status.
+    pub async fn try_connect(base: &str, token: Option<&str>) -> Result<Ws, u16> {
         let url = format!("{}/v1/ws", base.replacen("http://", "ws://", 1));
         let mut request = url.into_client_request().expect("a WebSocket request");
         if let Some(token) = token {
@@ -212,12 +219,17 @@ impl Ws {
                 format!("Bearer {token}").parse().expect("a header"),
             );
         }
-        let (socket, _) =
+        let connected =
             tokio::time::timeout(FRAME_DEADLINE, tokio_tungstenite::connect_async(request))
                 .await
-                .expect("the WebSocket opens in time")
-                .expect("the WebSocket opens");
-        Ws { socket }
+                .expect("the WebSocket opens in time");
+        match connected {
+            Ok((socket, _)) => Ok(Ws { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(error) => panic!("the WebSocket does not open: {error}"),
+        }
     }
 
     /// Sends `value` as a text message.
