@@ -115,8 +115,11 @@ impl Socket {
             after,
             events,
         };
-        if self.commands.send(command).await.is_err() {
-            tracing::warn!("the WebSocket task has stopped; the subscription gets no events");
+        if let Err(mpsc::error::SendError(Command::Subscribe { events, .. })) =
+            self.commands.send(command).await
+        {
+            // The task is gone (it only stops with the client): say so.
+            let _ = events.try_send(Err(ClientError::Closed));
         }
         Subscription::new(topic, receiver, (self.commands.clone(), id))
     }
