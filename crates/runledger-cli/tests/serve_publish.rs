@@ -271,3 +271,21 @@ async fn two_publishing_servers_put_every_event_in_jetstream_once_in_order(backe
     let messages = nats.holds(120).await;
     assert_once_in_order(&messages, &db, 120).await;
 }
+
+#[test]
+fn a_publish_url_that_is_not_nats_is_refused_before_anything_starts() {
+    let dir = fresh_dir("serve-publish-bad-url");
+    let db = dir.join("never.db");
+    for url in ["http://127.0.0.1:4222", "nats://", "127.0.0.1:4222"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_runledger"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--publish", url, "--db"])
+            .arg(format!("sqlite://{}", db.display()))
+            .env_remove("RUNLEDGER_PUBLISH")
+            .output()
+            .expect("runledger runs");
+        assert_eq!(output.status.code(), Some(2), "{url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("nats://HOST:PORT"), "{url}: {stderr}");
+        assert!(!db.exists(), "{url}: no database was created");
+    }
+}
