@@ -9,9 +9,11 @@
 //! subscriptions no event and repeats none (compared with the log read
 //! afterwards).
 
+mod port_server;
 mod server;
 mod support;
 
+use port_server::{PortServer, free_port};
 use runledger::{
     ConcurrencyKey, ErrorCode, Event, EventType, Kind, OnFull, Outcome, Owner, RunId, RunState,
     Segment,
@@ -22,9 +24,7 @@ use runledger_client::{
 };
 use serde_json::json;
 use server::TestServer;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{fresh_dir, sqlite_url};
 
@@ -558,74 +558,6 @@ async fn a_subscription_read_late_misses_nothing_and_holds_back_no_other() {
     let events = drain(&mut unread).await;
     assert_eq!(seqs(&events), (1..=total).collect::<Vec<_>>());
     assert_eq!(reader.websocket_connects(), 1);
-}
-
-/// A free TCP port on loopback (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// `runledger serve` on a fixed port, so a restarted server is found again
-/// at the address the client knows.
-struct PortServer {
-    child: Child,
-}
-
-impl PortServer {
-    fn start(dir: &Path, db: &str, port: u16) -> PortServer {
-        let log = std::fs::File::create(dir.join(format!("serve-{port}-{}.log", unique())))
-            .expect("a log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_runledger"))
-            .args([
-                "serve",
-                "--db",
-                db,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env_remove("RUNLEDGER_DB")
-            .env_remove("RUNLEDGER_LISTEN")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("runledger serve starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (sender, listening) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("listening on ") {
-                    let _ = sender.send(());
-                }
-            }
-        });
-        listening
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server listens");
-        PortServer { child }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PortServer {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 async fn try_append(client: &Client, run: &str, n: u64) -> Result<(), ClientError> {

@@ -7,11 +7,14 @@
 //!
 //! Each test runs the real `runledger` binary against a real `runledger
 //! serve` on its own SQLite file, and checks stdout, stderr and the exit
-//! code; `--follow` is read line by line while the run changes.
+//! code; `--follow` is read line by line while the run changes, and
+//! across two SIGKILLs and restarts of the server.
 
+mod port_server;
 mod server;
 mod support;
 
+use port_server::{PortServer, free_port};
 use server::TestServer;
 use std::borrow::BorrowMut;
 use std::io::{BufRead, BufReader};
@@ -315,12 +318,8 @@ fn usage_errors_exit_2_and_send_nothing() {
 
 #[test]
 fn an_unreachable_server_exits_3_with_a_hint() {
-    // A port nothing listens on: bind one, note it, let it go.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let server = format!("http://127.0.0.1:{port}");
+    // A port nothing listens on.
+    let server = format!("http://127.0.0.1:{}", free_port());
     for args in [
         &["runs", "get", "r1"][..],
         &["runs", "list", "--json"],
@@ -544,6 +543,71 @@ fn follow_prints_events_as_they_happen_and_ends_on_the_terminal_event() {
         "{}",
         stderr(&missing)
     );
+}
+
+#[test]
+fn follow_survives_a_server_restart_without_a_repeat_or_a_gap() {
+    let dir = fresh_dir("runs-follow-restart");
+    let db = sqlite_url(&dir, "runs.db");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = PortServer::start(&dir, &db, port);
+    let cli = |args: &[&str]| {
+        let mut command = runledger();
+        command
+            .env("RUNLEDGER_SERVER", &base)
+            .env_remove("RUNLEDGER_TOKEN")
+            .arg("runs")
+            .args(args);
+        command
+    };
+    ok(cli(&["create", "--kind", "etl", "--id", "r"]));
+    let mut follower = Follower::start(cli(&["events", "r", "--follow", "--json"]));
+    assert_eq!(follower.json_line()["seq"], 1);
+
+    server.kill9();
+    server = PortServer::start(&dir, &db, port);
+    ok(cli(&[
+        "start",
+        "r",
+        "--owner",
+        "w",
+        "--lease-ttl-ms",
+        "60000",
+    ]));
+    server.kill9();
+    server = PortServer::start(&dir, &db, port);
+    ok(cli(&[
+        "finish",
+        "r",
+        "--lease-epoch",
+        "1",
+        "--outcome",
+        "succeeded",
+    ]));
+
+    let rest: Vec<(u64, String)> = (0..2)
+        .map(|_| {
+            let event = follower.json_line();
+            (
+                event["seq"].as_u64().expect("a seq"),
+                event["type"].as_str().expect("a type").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rest,
+        [(2, "started".to_owned()), (3, "succeeded".to_owned())]
+    );
+    assert_eq!(follower.exit(), 0);
+    assert!(
+        follower
+            .lines
+            .recv_timeout(Duration::from_millis(200))
+            .is_err(),
+        "nothing repeated after the end"
+    );
+    drop(server);
 }
 
 #[test]

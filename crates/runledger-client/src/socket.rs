@@ -466,16 +466,7 @@ impl Task {
         wire: &mut Wire,
         topic: Topic,
     ) -> Result<(), Ended> {
-        if wire.topics.remove(&topic) {
-            send(
-                socket,
-                &ClientMessage::Unsubscribe {
-                    run_id: topic.run_id(),
-                },
-            )
-            .await?;
-            wire.pending.push_back(Pending::Unsubscribe);
-        }
+        unsubscribe(socket, wire, &topic).await?;
         self.subscribe(socket, wire, topic).await
     }
 
@@ -514,18 +505,23 @@ impl Task {
         topic: Topic,
     ) -> Result<(), Ended> {
         let used = self.locals.values().any(|local| local.topic == topic);
-        if !used && wire.topics.remove(&topic) {
-            send(
-                socket,
-                &ClientMessage::Unsubscribe {
-                    run_id: topic.run_id(),
-                },
-            )
-            .await?;
-            wire.pending.push_back(Pending::Unsubscribe);
+        if used {
+            return Ok(());
         }
-        Ok(())
+        unsubscribe(socket, wire, &topic).await
     }
+}
+
+/// Ends the wire subscription of `topic`, if there is one.
+async fn unsubscribe(socket: &mut WebSocket, wire: &mut Wire, topic: &Topic) -> Result<(), Ended> {
+    if wire.topics.remove(topic) {
+        let message = ClientMessage::Unsubscribe {
+            run_id: topic.run_id(),
+        };
+        send(socket, &message).await?;
+        wire.pending.push_back(Pending::Unsubscribe);
+    }
+    Ok(())
 }
 
 fn local(topic: Topic, after: u64, events: mpsc::Sender<Result<Event, ClientError>>) -> Local {
