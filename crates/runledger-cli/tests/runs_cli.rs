@@ -61,9 +61,20 @@ fn ok_json(mut command: impl BorrowMut<Command>) -> serde_json::Value {
 }
 
 #[test]
-fn every_verb_answers_a_table_and_the_api_json() {
-    let dir = fresh_dir("runs-every-verb");
-    let server = TestServer::start(&dir, &sqlite_url(&dir, "runs.db"));
+fn every_verb_answers_a_table_and_the_api_json_on_sqlite() {
+    let dir = fresh_dir("runs-every-verb-sqlite");
+    every_verb_answers_a_table_and_the_api_json(&dir, &sqlite_url(&dir, "runs.db"));
+}
+
+#[test]
+fn every_verb_answers_a_table_and_the_api_json_on_postgres() {
+    let dir = fresh_dir("runs-every-verb-postgres");
+    let db = support::postgres_url("runs_every_verb");
+    every_verb_answers_a_table_and_the_api_json(&dir, &db.url);
+}
+
+fn every_verb_answers_a_table_and_the_api_json(dir: &std::path::Path, db: &str) {
+    let server = TestServer::start(dir, db);
 
     // create: table, then the identical repeat as JSON (200, same run).
     let table = ok(runs(&server, &["create", "--kind", "etl", "--id", "job-1"])
