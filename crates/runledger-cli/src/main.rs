@@ -1,7 +1,7 @@
 //! `runledger`: the command-line face of the run ledger: the load generator
 //! (`bench`), the database audit (`doctor`), the HTTP server (`serve`) and
-//! its tokens (`tenant add`), and the HTTP client verbs (`runs`); `import`
-//! follows (SPEC §5).
+//! its tokens (`tenant add`), the HTTP client verbs (`runs`) and the loader
+//! of legacy records (`import`) (SPEC §5).
 //!
 //! This file only parses the command line, starts the Tokio runtime and
 //! turns each verb's ending into an exit code (see [`failure`]).
@@ -11,6 +11,7 @@ mod cli;
 mod doctor;
 mod failure;
 mod http_audit;
+mod import;
 mod runs;
 mod serve;
 mod stats;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             "--server is for `runs` and `bench`; serve takes --listen".to_owned(),
         )),
         Command::Doctor(args) => runtime.block_on(doctor::run(args)),
+        Command::Import(args) => runtime.block_on(import::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Tenant(args) => runtime.block_on(tenant::run(args)),
     };
