@@ -119,6 +119,16 @@ fn presented_token(headers: &HeaderMap) -> Result<String, Problem> {
         }
         return Ok(token.to_owned());
     }
+    if let Some(token) = cookie_token(headers) {
+        return Ok(token);
+    }
+    Err(unauthorized(
+        "this server requires an API token: send Authorization: Bearer <token> (create one with `runledger tenant add NAME`)",
+    ))
+}
+
+/// The token in the [`TOKEN_COOKIE`] cookie, if one was sent.
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(header::COOKIE) {
         let Ok(text) = value.to_str() else { continue };
         for pair in text.split(';') {
@@ -126,13 +136,11 @@ fn presented_token(headers: &HeaderMap) -> Result<String, Problem> {
                 && name.trim() == TOKEN_COOKIE
                 && !token.trim().is_empty()
             {
-                return Ok(token.trim().to_owned());
+                return Some(token.trim().to_owned());
             }
         }
     }
-    Err(unauthorized(
-        "this server requires an API token: send Authorization: Bearer <token> (create one with `runledger tenant add NAME`)",
-    ))
+    None
 }
 
 fn unauthorized(detail: &str) -> Problem {

@@ -8,6 +8,7 @@
 
 mod auth;
 mod body;
+mod dashboard;
 mod extract;
 mod http_metrics;
 mod idempotency;

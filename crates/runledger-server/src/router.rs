@@ -7,9 +7,9 @@
 //!
 //! Extension points: the event streams (`/v1/runs/{id}/events/stream`,
 //! `/v1/events/stream`, `/v1/ws`) go in [`api_router`] as a new
-//! `routes/streams.rs`; the dashboard (`/`) too, and, like `/healthz`,
-//! outside `/v1` so it needs no token (its sign-in sets the cookie that
-//! `auth.rs` already reads).
+//! `routes/streams.rs`. The dashboard (`/`, `/dashboard/…`) is merged from
+//! `crate::dashboard`: outside `/v1`, so it needs no token (its sign-in
+//! sets the cookie that `auth.rs` reads) and is not in the OpenAPI document.
 
 use crate::auth::authenticate;
 use crate::body::buffer_body;
@@ -42,6 +42,7 @@ pub fn router(state: ServerState) -> Router {
     crate::http_metrics::prometheus();
     let (router, _) = api_router().split_for_parts();
     router
+        .merge(crate::dashboard::routes())
         .fallback(unknown_route)
         .layer(from_fn_with_state(state.clone(), idempotency))
         .layer(from_fn(buffer_body))

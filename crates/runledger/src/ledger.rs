@@ -11,7 +11,7 @@ use crate::store::{Store, postgres, sqlite};
 use crate::subscribe::{Hub, Subscription};
 use crate::{failpoints, reaper};
 use runledger_core::transition::{Finish, check_finish};
-use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, Tenant};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -310,8 +310,20 @@ impl Ledger {
         self.inner.store.idempotency_release(tenant, key).await
     }
 
+    /// How many of `tenant`'s runs are in each state (states without runs
+    /// are left out).
+    pub async fn tenant_run_counts(&self, tenant: &Tenant) -> Result<Vec<(RunState, u64)>, Error> {
+        self.inner.store.tenant_run_counts(tenant).await
+    }
+
+    /// The position of `tenant`'s newest event, 0 before the first: a
+    /// tenant stream resumed from it carries only what happens next.
+    pub async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
+        self.inner.store.last_position(tenant).await
+    }
+
     /// How many runs are in each state, over all tenants (for metrics).
-    pub async fn run_counts(&self) -> Result<Vec<(runledger_core::RunState, u64)>, Error> {
+    pub async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
         self.inner.store.run_counts().await
     }
 

@@ -268,6 +268,16 @@ impl Store {
         }
     }
 
+    pub(crate) async fn tenant_run_counts(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<(RunState, u64)>, Error> {
+        match self {
+            Store::Sqlite(store) => store.tenant_run_counts(tenant).await,
+            Store::Postgres(store) => store.tenant_run_counts(tenant).await,
+        }
+    }
+
     pub(crate) async fn audit(&self) -> Result<Audit, Error> {
         match self {
             Store::Sqlite(store) => store.audit().await,

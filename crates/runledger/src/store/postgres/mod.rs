@@ -390,6 +390,14 @@ impl Store {
         read::run_counts(&mut connection).await
     }
 
+    pub(crate) async fn tenant_run_counts(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<(RunState, u64)>, Error> {
+        let mut connection = self.pool.acquire().await.map_err(storage)?;
+        read::tenant_run_counts(&mut connection, tenant).await
+    }
+
     pub(crate) async fn audit(&self) -> Result<Audit, Error> {
         let mut connection = self.pool.acquire().await.map_err(storage)?;
         audit::run(&mut connection).await

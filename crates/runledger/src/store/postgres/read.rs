@@ -305,6 +305,26 @@ pub(crate) async fn tenant_events(
     found.iter().map(rows::event).collect()
 }
 
+/// How many of `tenant`'s runs are in each state.
+pub(crate) async fn tenant_run_counts(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+) -> Result<Vec<(RunState, u64)>, Error> {
+    let found = sqlx::query("SELECT state, COUNT(*) FROM runs WHERE tenant = $1 GROUP BY state")
+        .bind(tenant.as_str())
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(storage)?;
+    found
+        .iter()
+        .map(|row| {
+            let state: String = row.try_get(0).map_err(storage)?;
+            let count: i64 = row.try_get(1).map_err(storage)?;
+            Ok((RunState::parse(&state)?, count as u64))
+        })
+        .collect()
+}
+
 /// How many runs are in each state, over all tenants.
 pub(crate) async fn run_counts(
     connection: &mut PgConnection,

@@ -373,6 +373,16 @@ impl Store {
         self.readers.read(read::run_counts).await
     }
 
+    pub(crate) async fn tenant_run_counts(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<(RunState, u64)>, Error> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| read::tenant_run_counts(connection, &tenant))
+            .await
+    }
+
     pub(crate) async fn audit(&self) -> Result<Audit, Error> {
         let now = clock::now();
         self.readers

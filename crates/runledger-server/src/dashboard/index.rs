@@ -1,0 +1,207 @@
+//! `GET /`: the dashboard, or the sign-in form when tokens exist and the
+//! browser has no valid cookie. The page is read straight from the ledger
+//! with the same filters, page size and cursor as `GET /v1/runs`, so it is
+//! complete without JavaScript; the tenant position is read first, so the
+//! live stream the script opens after it misses nothing the page lacks.
+
+use super::respond::{html, problem_page};
+use super::session::{self, Access};
+use super::view::{Detail, Filter, RunsPage, runs_page, sign_in_page};
+use crate::problem::Problem;
+use crate::state::ServerState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use runledger::{ErrorCode, Event, Kind, Ledger, ListRuns, Run, RunId, RunState, Tenant};
+use serde::Deserialize;
+
+/// Runs on one dashboard page (the API's default page size).
+pub(crate) const RUNS_PER_PAGE: u32 = 50;
+
+/// Events shown for the open run (the API's largest page).
+pub(crate) const EVENTS_SHOWN_MAX: u32 = 1_000;
+
+/// The query of `/`; empty means absent (an untouched form field).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct IndexQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    cursor: String,
+    #[serde(default)]
+    run: String,
+}
+
+/// `GET /`.
+pub(crate) async fn index(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    query: Result<Query<IndexQuery>, QueryRejection>,
+) -> Response {
+    let access = match session::access(&state, &headers).await {
+        Ok(access) => access,
+        Err(problem) => return problem_page(&problem),
+    };
+    let Some(tenant) = access.tenant() else {
+        return sign_in_needed(&access, &headers);
+    };
+    let (filter, query_error) = match query {
+        Ok(Query(query)) => (
+            Filter {
+                state: query.state.trim().to_owned(),
+                kind: query.kind.trim().to_owned(),
+                cursor: query.cursor,
+                run: query.run.trim().to_owned(),
+            },
+            None,
+        ),
+        Err(rejection) => (Filter::default(), Some(rejection.body_text())),
+    };
+    let signed_in = matches!(access, Access::SignedIn(_));
+    match dashboard(state.ledger(), tenant, signed_in, &filter, query_error).await {
+        Ok(response) => response,
+        Err(problem) => problem_page(&problem),
+    }
+}
+
+/// The sign-in form; a refused cookie is cleared.
+fn sign_in_needed(access: &Access, headers: &HeaderMap) -> Response {
+    let stale = matches!(access, Access::SignInNeeded { stale: true });
+    let error = stale.then_some("your sign-in is no longer valid; sign in again");
+    let mut response = html(StatusCode::OK, sign_in_page(error));
+    if stale {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, session::clear_cookie(headers));
+    }
+    response
+}
+
+/// Reads and renders the page. A refused filter, cursor or run id is shown
+/// on the page (with its 4xx status); a storage failure is an error page.
+async fn dashboard(
+    ledger: &Ledger,
+    tenant: &Tenant,
+    signed_in: bool,
+    filter: &Filter,
+    query_error: Option<String>,
+) -> Result<Response, Problem> {
+    let position = ledger.last_position(tenant).await?;
+    let counts = counts(ledger, tenant).await?;
+    let mut error = query_error;
+    let mut status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let (runs, next_cursor) = if error.is_some() {
+        (Vec::new(), None)
+    } else {
+        match list(ledger, tenant, filter).await {
+            Ok(page) => page,
+            Err(refused) if crate::problem::status(refused.code()).is_client_error() => {
+                status = crate::problem::status(refused.code());
+                error = Some(refused.body().detail.clone());
+                (Vec::new(), None)
+            }
+            Err(failed) => return Err(failed),
+        }
+    };
+    let open = if filter.run.is_empty() {
+        None
+    } else {
+        Some(open_run(ledger, tenant, &filter.run).await?)
+    };
+    let detail = open.as_ref().map(|open| match open {
+        Ok((run, events)) => Detail::Found {
+            run,
+            events,
+            more: events.last().map_or(0, |event| event.seq) < run.last_seq,
+        },
+        Err(message) => Detail::Refused(message),
+    });
+    if let Some(Err(_)) = &open
+        && status == StatusCode::OK
+    {
+        status = StatusCode::NOT_FOUND;
+    }
+    let markup = runs_page(&RunsPage {
+        tenant,
+        signed_in,
+        filter,
+        error: error.as_deref(),
+        counts: &counts,
+        runs: &runs,
+        next_cursor: next_cursor.as_deref(),
+        position,
+        detail,
+    });
+    Ok(html(status, markup))
+}
+
+/// Runs per state for every state, zeros included.
+pub(crate) async fn counts(
+    ledger: &Ledger,
+    tenant: &Tenant,
+) -> Result<Vec<(RunState, u64)>, Problem> {
+    let found = ledger.tenant_run_counts(tenant).await?;
+    Ok(RunState::ALL
+        .into_iter()
+        .map(|state| {
+            let count = found
+                .iter()
+                .find(|(counted, _)| *counted == state)
+                .map_or(0, |(_, count)| *count);
+            (state, count)
+        })
+        .collect())
+}
+
+/// One page of runs; a 4xx problem when the filters or cursor are refused.
+async fn list(
+    ledger: &Ledger,
+    tenant: &Tenant,
+    filter: &Filter,
+) -> Result<(Vec<Run>, Option<String>), Problem> {
+    let wanted = ListRuns {
+        state: non_empty(&filter.state).map(RunState::parse).transpose()?,
+        kind: non_empty(&filter.kind).map(Kind::parse).transpose()?,
+        parent_id: None,
+        concurrency_key: None,
+        limit: Some(RUNS_PER_PAGE),
+        cursor: non_empty(&filter.cursor).map(str::to_owned),
+    };
+    let page = ledger.list_runs(tenant, wanted).await?;
+    Ok((page.runs, page.next_cursor))
+}
+
+/// The run `id` and its first events, or a message saying why not (an
+/// unknown run and another tenant's read alike, as in the API).
+async fn open_run(
+    ledger: &Ledger,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Result<(Run, Vec<Event>), String>, Problem> {
+    let id = match RunId::parse(id) {
+        Ok(id) => id,
+        Err(error) => return Ok(Err(Problem::from(error).body().detail.clone())),
+    };
+    let run = match ledger.get_run(tenant, &id).await {
+        Ok(run) => run,
+        Err(error) if error.code() == ErrorCode::NotFound => {
+            return Ok(Err(format!("no run {id} in this tenant")));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let events = ledger
+        .events(tenant, &id, 0, Some(EVENTS_SHOWN_MAX))
+        .await?;
+    Ok(Ok((run, events)))
+}
+
+fn non_empty(text: &str) -> Option<&str> {
+    if text.is_empty() { None } else { Some(text) }
+}

@@ -1,0 +1,15 @@
+//! The dashboard's HTML, rendered on the server with maud (which escapes
+//! every interpolated value), so the page is complete and readable without
+//! JavaScript; `static/app.js` only makes it live. The ids and `data-`
+//! attributes set here are what the script looks for.
+
+mod detail;
+mod layout;
+mod links;
+mod runs;
+mod text;
+
+pub(crate) use detail::Detail;
+pub(crate) use layout::{message_page, sign_in_page};
+pub(crate) use links::Filter;
+pub(crate) use runs::{RunsPage, runs_page};

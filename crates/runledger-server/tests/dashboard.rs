@@ -1,0 +1,404 @@
+//! SPEC §4 `GET /` (the dashboard) and "Auth" (the `runledger_token`
+//! cookie, HttpOnly, SameSite=Strict, set by the dashboard's sign-in).
+//! In-process through the router on both backends: `/` is HTML; with tokens
+//! it is a sign-in form until a valid cookie comes; sign-in sets the cookie
+//! only for a valid token, sign-out clears it, a cross-site form is
+//! refused; the page shows only the cookie's tenant, escapes run data,
+//! filters, pages and counts like `GET /v1/runs`. The browser side (live
+//! updates) is tested in real Chromium by `runledger-cli/tests/dashboard.rs`.
+
+mod support;
+
+use axum::http::header;
+use runledger::Tenant;
+use serde_json::json;
+use support::{Answer, Call, TestApp, fresh_db_url};
+
+async fn token(app: &TestApp, tenant: &str) -> String {
+    app.ledger
+        .add_tenant_token(&Tenant::parse(tenant).unwrap())
+        .await
+        .expect("a token is created")
+        .token
+}
+
+fn header_of(answer: &Answer, name: header::HeaderName) -> String {
+    answer
+        .headers
+        .get(&name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[track_caller]
+fn assert_html(answer: &Answer, status: u16) {
+    answer.status(status);
+    assert_eq!(
+        header_of(answer, header::CONTENT_TYPE),
+        "text/html; charset=utf-8"
+    );
+    let policy = header_of(answer, header::CONTENT_SECURITY_POLICY);
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(header_of(answer, header::CACHE_CONTROL), "no-store");
+    assert!(
+        answer.text().starts_with("<!DOCTYPE html>"),
+        "{}",
+        answer.text()
+    );
+}
+
+fn rows(answer: &Answer) -> usize {
+    answer.text().matches("<tr data-run-id=").count()
+}
+
+fn sign_in(token: &str) -> Call {
+    Call::post("/dashboard/sign-in")
+        .raw(
+            "application/x-www-form-urlencoded",
+            format!("token={token}").into_bytes(),
+        )
+        .header("host", "127.0.0.1:7878")
+        .header("origin", "http://127.0.0.1:7878")
+}
+
+fn with_cookie(call: Call, token: &str) -> Call {
+    call.header("cookie", &format!("theme=dark; runledger_token={token}"))
+}
+
+async fn without_tokens_the_dashboard_is_html_of_the_default_tenant() {
+    let app = TestApp::fresh("dash-open").await;
+    app.post("/v1/runs", json!({"id": "nightly-1", "kind": "etl"}))
+        .await
+        .status(201);
+    let page = app.get("/").await;
+    assert_html(&page, 200);
+    let text = page.text();
+    assert!(
+        text.contains(r#"<strong id="tenant">default</strong>"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"data-run-id="nightly-1""#), "{text}");
+    assert!(
+        !text.contains("/dashboard/sign-in"),
+        "no sign-in without tokens"
+    );
+    assert!(!text.contains("Sign out"), "nothing to sign out of");
+    assert!(text.contains(r#"<script src="/dashboard/app.js" defer>"#));
+    // HEAD answers too, for monitors.
+    app.send(Call::new(axum::http::Method::HEAD, "/"))
+        .await
+        .status(200);
+}
+
+async fn with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and_strict() {
+    let app = TestApp::fresh("dash-sign-in").await;
+    let acme = token(&app, "acme").await;
+    let globex = token(&app, "globex").await;
+    for (tenant_token, id) in [(&acme, "acme-run"), (&globex, "globex-run")] {
+        app.send(
+            Call::post("/v1/runs")
+                .json(&json!({"id": id, "kind": "etl"}))
+                .token(tenant_token),
+        )
+        .await
+        .status(201);
+    }
+
+    let form = app.get("/").await;
+    assert_html(&form, 200);
+    assert!(form.text().contains(r#"action="/dashboard/sign-in""#));
+    assert_eq!(rows(&form), 0, "no runs before sign-in");
+    assert!(!form.headers.contains_key(header::SET_COOKIE));
+
+    for bad in ["rl_0000", "", "acme", "rl_0000%3B%20Path%3D%2Fx"] {
+        let refused = app.send(sign_in(bad)).await;
+        assert_html(&refused, 401);
+        assert!(!refused.headers.contains_key(header::SET_COOKIE), "{bad}");
+        assert!(refused.text().contains(r#"id="sign-in-error""#), "{bad}");
+    }
+
+    let signed_in = app.send(sign_in(&acme)).await;
+    signed_in.status(303);
+    assert_eq!(header_of(&signed_in, header::LOCATION), "/");
+    assert_eq!(
+        header_of(&signed_in, header::SET_COOKIE),
+        format!("runledger_token={acme}; Path=/; HttpOnly; SameSite=Strict")
+    );
+
+    let page = app.send(with_cookie(Call::get("/"), &acme)).await;
+    assert_html(&page, 200);
+    let text = page.text();
+    assert!(
+        text.contains(r#"<strong id="tenant">acme</strong>"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"data-run-id="acme-run""#), "{text}");
+    assert!(
+        !text.contains("globex-run"),
+        "another tenant's run is shown"
+    );
+    assert!(text.contains("Sign out"));
+    // Another tenant's run is "not found" in the run pane too.
+    let other = app
+        .send(with_cookie(Call::get("/?run=globex-run"), &acme))
+        .await;
+    assert_html(&other, 404);
+    assert!(other.text().contains("no run globex-run in this tenant"));
+
+    // The same cookie authenticates the API, as the browser's fetches do.
+    let listed = app.send(with_cookie(Call::get("/v1/runs"), &acme)).await;
+    listed.status(200);
+    assert_eq!(listed.json["runs"][0]["id"], "acme-run");
+    assert_eq!(listed.json["runs"].as_array().unwrap().len(), 1);
+}
+
+async fn sign_out_clears_the_cookie_and_a_stale_cookie_shows_the_form() {
+    let app = TestApp::fresh("dash-sign-out").await;
+    let acme = token(&app, "acme").await;
+    let out = app
+        .send(
+            with_cookie(Call::post("/dashboard/sign-out"), &acme)
+                .header("host", "localhost:9")
+                .header("origin", "http://localhost:9")
+                .header("sec-fetch-site", "same-origin"),
+        )
+        .await;
+    out.status(303);
+    assert_eq!(header_of(&out, header::LOCATION), "/");
+    assert_eq!(
+        header_of(&out, header::SET_COOKIE),
+        "runledger_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+    );
+
+    let stale = app.send(with_cookie(Call::get("/"), "rl_gone")).await;
+    assert_html(&stale, 200);
+    assert!(stale.text().contains("no longer valid"), "{}", stale.text());
+    assert!(header_of(&stale, header::SET_COOKIE).contains("Max-Age=0"));
+    assert_eq!(rows(&stale), 0);
+    // The form's target, fetched directly, leads back to the dashboard.
+    let bookmarked = app.get("/dashboard/sign-in").await;
+    bookmarked.status(303);
+}
+
+async fn a_sign_in_or_sign_out_from_another_site_is_refused() {
+    let app = TestApp::fresh("dash-cross-site").await;
+    let acme = token(&app, "acme").await;
+    let forged = [
+        sign_in(&acme).header("origin", "http://evil.example"),
+        Call::post("/dashboard/sign-in")
+            .raw(
+                "application/x-www-form-urlencoded",
+                format!("token={acme}").into_bytes(),
+            )
+            .header("host", "127.0.0.1:7878")
+            .header("origin", "http://127.0.0.1:7879"),
+        Call::post("/dashboard/sign-in")
+            .raw(
+                "application/x-www-form-urlencoded",
+                format!("token={acme}").into_bytes(),
+            )
+            .header("host", "127.0.0.1:7878")
+            .header("origin", "null"),
+        Call::post("/dashboard/sign-out").header("sec-fetch-site", "cross-site"),
+    ];
+    for call in forged {
+        let refused = app.send(call).await;
+        assert_html(&refused, 403);
+        assert!(!refused.headers.contains_key(header::SET_COOKIE));
+    }
+    // Not a form: the page answers, with no cookie.
+    let json = app
+        .send(
+            Call::post("/dashboard/sign-in")
+                .json(&json!({"token": acme}))
+                .header("host", "127.0.0.1:7878"),
+        )
+        .await;
+    assert_html(&json, 415);
+    assert!(!json.headers.contains_key(header::SET_COOKIE));
+}
+
+async fn run_data_is_escaped_and_the_run_pane_shows_events() {
+    let app = TestApp::fresh("dash-escape").await;
+    let hostile = "<script>alert(1)</script>\"'&";
+    app.post(
+        "/v1/runs",
+        json!({"id": "r1", "kind": "etl", "attributes": {"note": hostile},
+               "start": {"owner": "<b>worker</b>", "lease_ttl_ms": 60000}}),
+    )
+    .await
+    .status(201);
+    app.send(
+        Call::post("/v1/runs/r1/events")
+            .json(&json!({"type": "log", "data": hostile, "lease_epoch": 1})),
+    )
+    .await
+    .status(201);
+    let page = app.get("/?run=r1").await;
+    assert_html(&page, 200);
+    let text = page.text();
+    assert!(!text.contains("<script>alert"), "{text}");
+    assert!(!text.contains("<b>worker"), "{text}");
+    assert!(
+        text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("&lt;b&gt;worker&lt;/b&gt; · epoch 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"data-run-id="r1" data-last-seq="3""#),
+        "{text}"
+    );
+    for event_type in ["created", "started", "log"] {
+        assert!(
+            text.contains(&format!(r#"<td class="event-type">{event_type}</td>"#)),
+            "{event_type}: {text}"
+        );
+    }
+    let malformed = app.get("/?run=a%20b").await;
+    assert_html(&malformed, 404);
+    assert!(malformed.text().contains(r#"role="alert""#));
+}
+
+async fn filters_pages_and_counts_follow_the_api() {
+    let app = TestApp::fresh("dash-filters").await;
+    for n in 0..55 {
+        app.post(
+            "/v1/runs",
+            json!({"id": format!("a-{n:02}"), "kind": "alpha"}),
+        )
+        .await
+        .status(201);
+    }
+    for n in 0..3 {
+        app.post(
+            "/v1/runs",
+            json!({"id": format!("b-{n}"), "kind": "beta",
+                   "start": {"owner": "w", "lease_ttl_ms": 60000}}),
+        )
+        .await
+        .status(201);
+    }
+    let first = app.get("/?kind=alpha").await;
+    assert_html(&first, 200);
+    assert_eq!(rows(&first), 50);
+    assert!(first.text().contains(r#"data-last-page="false""#));
+    let text = first.text();
+    let next = text
+        .split(r#"id="next-page" href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a next-page link")
+        .replace("&amp;", "&");
+    let second = app.get(&next).await;
+    assert_html(&second, 200);
+    assert_eq!(rows(&second), 5);
+    assert!(second.text().contains(r#"data-last-page="true""#));
+    assert!(second.text().contains(r#"data-run-id="a-54""#));
+
+    let running = app.get("/?state=running&kind=").await;
+    assert_eq!(rows(&running), 3);
+    let text = running.text();
+    assert!(text.contains(r#"<span class="count-value" id="count-running">3</span>"#));
+    assert!(text.contains(r#"<span class="count-value" id="count-queued">55</span>"#));
+    assert!(text.contains(r#"<span class="count-value" id="count-total">58</span>"#));
+    assert!(text.contains(r#"<span class="count-value" id="count-timed_out">0</span>"#));
+
+    let refused = app.get("/?state=sleeping").await;
+    assert_html(&refused, 422);
+    assert!(refused.text().contains(r#"id="filter-error""#));
+    assert_eq!(rows(&refused), 0);
+    let bad_cursor = app.get("/?cursor=zzz").await;
+    assert_html(&bad_cursor, 422);
+
+    let counts = app.get("/dashboard/counts").await;
+    counts.status(200);
+    assert_eq!(counts.json["counts"]["queued"], 55);
+    assert_eq!(counts.json["counts"]["running"], 3);
+    assert_eq!(counts.json["total"], 58);
+}
+
+async fn counts_need_the_cookie_once_tokens_exist_and_are_per_tenant() {
+    let app = TestApp::fresh("dash-counts").await;
+    let acme = token(&app, "acme").await;
+    let globex = token(&app, "globex").await;
+    app.send(
+        Call::post("/v1/runs")
+            .json(&json!({"kind": "etl"}))
+            .token(&globex),
+    )
+    .await
+    .status(201);
+    app.get("/dashboard/counts")
+        .await
+        .problem(401, "unauthorized");
+    let mine = app
+        .send(with_cookie(Call::get("/dashboard/counts"), &acme))
+        .await;
+    mine.status(200);
+    assert_eq!(mine.json["total"], 0);
+    let theirs = app
+        .send(with_cookie(Call::get("/dashboard/counts"), &globex))
+        .await;
+    assert_eq!(theirs.json["total"], 1);
+}
+
+crate::both_backends!(
+    without_tokens_the_dashboard_is_html_of_the_default_tenant,
+    with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and_strict,
+    sign_out_clears_the_cookie_and_a_stale_cookie_shows_the_form,
+    a_sign_in_or_sign_out_from_another_site_is_refused,
+    run_data_is_escaped_and_the_run_pane_shows_events,
+    filters_pages_and_counts_follow_the_api,
+    counts_need_the_cookie_once_tokens_exist_and_are_per_tenant,
+);
+
+#[tokio::test]
+async fn the_script_and_stylesheet_are_served_from_the_binary() {
+    let app = TestApp::start(&fresh_db_url("dash-assets")).await;
+    for (path, content_type, needle) in [
+        (
+            "/dashboard/app.js",
+            "text/javascript; charset=utf-8",
+            "EventSource",
+        ),
+        (
+            "/dashboard/app.css",
+            "text/css; charset=utf-8",
+            ".state-running",
+        ),
+    ] {
+        let answer = app.get(path).await;
+        answer.status(200);
+        assert_eq!(header_of(&answer, header::CONTENT_TYPE), content_type);
+        assert!(answer.text().contains(needle), "{path}");
+    }
+    // The script writes data as text only.
+    let script = app.get("/dashboard/app.js").await.text();
+    for forbidden in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+    ] {
+        assert!(!script.contains(forbidden), "app.js uses {forbidden}");
+    }
+}
+
+#[test]
+fn the_dashboard_is_not_part_of_the_api_document() {
+    let document: serde_json::Value =
+        serde_json::from_str(&runledger_server::openapi_json()).unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    assert!(
+        paths
+            .keys()
+            .all(|path| path.starts_with("/v1/") || path == "/metrics" || path == "/healthz"),
+        "{:?}",
+        paths.keys()
+    );
+}
