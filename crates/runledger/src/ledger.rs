@@ -190,6 +190,7 @@ impl Ledger {
         limit: Option<u32>,
     ) -> Result<Vec<Event>, Error> {
         let limit = event_page_limit(limit)?;
+        self.inner.store.settle(tenant).await?;
         self.inner.store.events(tenant, id, after_seq, limit).await
     }
 
@@ -201,6 +202,7 @@ impl Ledger {
         limit: Option<u32>,
     ) -> Result<Vec<Event>, Error> {
         let limit = event_page_limit(limit)?;
+        self.inner.store.settle(tenant).await?;
         self.inner
             .store
             .tenant_events(tenant, after_position, limit)

@@ -65,6 +65,10 @@ async fn prepare(db: &TestDb, setup: Setup) {
         }
         ledger.create_run(&tenant, request).await.unwrap();
     }
+    // A read settles: every event committed so far has its position (on
+    // PostgreSQL positions are stamped after commit), so the snapshot
+    // taken next does not change behind the test's back.
+    ledger.tenant_events(&tenant, 0, Some(1)).await.unwrap();
     if let Setup::Expired = setup {
         db.execute_sql("UPDATE runs SET lease_expires_at = lease_expires_at - 100000000");
     }

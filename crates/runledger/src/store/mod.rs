@@ -133,6 +133,15 @@ impl Store {
         }
     }
 
+    /// Makes every event committed before this call readable by the next
+    /// read (PostgreSQL stamps positions after commit; SQLite has nothing to wait for).
+    pub(crate) async fn settle(&self, tenant: &Tenant) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(store) => store.settle(tenant).await,
+        }
+    }
+
     pub(crate) async fn has_expired_leases(&self) -> Result<bool, Error> {
         match self {
             Store::Sqlite(store) => store.has_expired_leases().await,

@@ -122,8 +122,8 @@ impl Store {
         })
         .await?;
         if created.created {
-            // Read-your-writes: the run's `created` event is readable when we answer.
-            self.sequencer.stamped(tenant).await;
+            // Stamped soon; readers wait for it (see `settle`), writers don't.
+            self.sequencer.request(tenant);
         }
         Ok(created)
     }
@@ -155,8 +155,8 @@ impl Store {
         })
         .await?;
         if operation != "heartbeat" {
-            // Read-your-writes: the lifecycle event is readable when we answer.
-            self.sequencer.stamped(tenant).await;
+            // Stamped soon; readers wait for it (see `settle`), writers don't.
+            self.sequencer.request(tenant);
         }
         Ok(run)
     }
@@ -278,6 +278,24 @@ impl Store {
         read::tenant_events(&mut connection, tenant, after_position, limit).await
     }
 
+    /// Read-your-writes for readers: when `tenant` has committed events not
+    /// stamped yet, waits for a pass that stamps them, so a read that follows
+    /// a write (in any process) sees its events. Writers never wait for
+    /// stamps (but for `append`, whose answer carries the position).
+    pub(crate) async fn settle(&self, tenant: &Tenant) -> Result<(), Error> {
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE tenant = $1 AND position IS NULL)",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage)?;
+        if pending {
+            self.sequencer.stamped(tenant).await;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn has_expired_leases(&self) -> Result<bool, Error> {
         let mut connection = self.pool.acquire().await.map_err(storage)?;
         read::has_expired_leases(&mut connection).await
@@ -292,7 +310,7 @@ impl Store {
         for (tenant, id) in candidates {
             if retrying(|| write::reap_one(&self.pool, &tenant, &id)).await? {
                 reaped += 1;
-                self.sequencer.stamped(&tenant).await;
+                self.sequencer.request(&tenant);
             }
         }
         Ok(reaped)

@@ -78,9 +78,27 @@ impl Sequencer {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(signal);
     }
 
+    /// Asks for a pass that stamps `tenant`'s events soon, without waiting
+    /// for it: what a writer does after its commit.
+    pub(crate) fn request(&self, tenant: &Tenant) {
+        self.want(tenant);
+    }
+
     /// Waits until a pass that started after this call has stamped
-    /// `tenant`'s events: everything the caller committed before calling.
+    /// `tenant`'s events: everything committed before calling.
     pub(crate) async fn stamped(&self, tenant: &Tenant) {
+        let needed = self.want(tenant);
+        let mut finished = self.finished.subscribe();
+        let waited =
+            tokio::time::timeout(STAMP_WAIT_MAX, finished.wait_for(|done| *done >= needed)).await;
+        if waited.is_err() {
+            tracing::warn!(%tenant, "positions were not stamped in time; the sweep will stamp them");
+        }
+    }
+
+    /// Adds `tenant` to the next pass and wakes the stamper; answers the
+    /// number that pass will have.
+    fn want(&self, tenant: &Tenant) -> u64 {
         let needed = {
             let mut wanted = self
                 .wanted
@@ -90,12 +108,7 @@ impl Sequencer {
             wanted.1 + 1
         };
         self.wake.notify_one();
-        let mut finished = self.finished.subscribe();
-        let waited =
-            tokio::time::timeout(STAMP_WAIT_MAX, finished.wait_for(|done| *done >= needed)).await;
-        if waited.is_err() {
-            tracing::warn!(%tenant, "positions were not stamped in time; the sweep will stamp them");
-        }
+        needed
     }
 
     async fn pass(&self, sweep: bool) -> Result<(), Error> {
