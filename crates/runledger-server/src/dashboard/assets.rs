@@ -1,4 +1,4 @@
-//! The script and stylesheet, compiled into the binary: no network, no
+//! The script, stylesheet and icon, compiled into the binary: no network, no
 //! CDN, no build step. Revalidated on every load (`no-cache`) so a new
 //! server version is picked up at once.
 
@@ -11,6 +11,9 @@ pub(crate) const APP_JS: &str = include_str!("static/app.js");
 /// The dashboard's stylesheet.
 pub(crate) const APP_CSS: &str = include_str!("static/app.css");
 
+/// The tab icon (without it a browser asks for `/favicon.ico` and logs a 404).
+pub(crate) const ICON_SVG: &str = include_str!("static/icon.svg");
+
 /// `GET /dashboard/app.js`.
 pub(crate) async fn script() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
@@ -19,6 +22,11 @@ pub(crate) async fn script() -> Response {
 /// `GET /dashboard/app.css`.
 pub(crate) async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", APP_CSS)
+}
+
+/// `GET /dashboard/icon.svg`.
+pub(crate) async fn icon() -> Response {
+    asset("image/svg+xml", ICON_SVG)
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

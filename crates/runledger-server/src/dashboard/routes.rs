@@ -7,7 +7,7 @@ use crate::state::ServerState;
 use axum::Router;
 use axum::routing::{get, post};
 
-/// `GET /`, sign-in and sign-out, the counts and the two assets.
+/// `GET /`, sign-in and sign-out, the counts and the assets.
 pub(crate) fn routes() -> Router<ServerState> {
     Router::new()
         .route("/", get(index::index))
@@ -19,4 +19,5 @@ pub(crate) fn routes() -> Router<ServerState> {
         .route("/dashboard/counts", get(counts::counts))
         .route("/dashboard/app.js", get(assets::script))
         .route("/dashboard/app.css", get(assets::stylesheet))
+        .route("/dashboard/icon.svg", get(assets::icon))
 }

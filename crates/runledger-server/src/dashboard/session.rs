@@ -99,18 +99,15 @@ fn secure_suffix(headers: &HeaderMap) -> &'static str {
     if https { "; Secure" } else { "" }
 }
 
-/// Whether a form POST comes from a page of this server. Browsers send
-/// `Origin` (and `Sec-Fetch-Site`) on every form POST; a request from
-/// another site, or from an opaque origin (`Origin: null`), is refused so
-/// no other page can sign a browser into some tenant or out. A request
-/// with neither header is not from a browser form and is let through.
+/// Whether a form POST comes from a page of this server, so no other page
+/// can sign a browser into some tenant or out. Browsers send
+/// `Sec-Fetch-Site` (which page scripts cannot set): it must say
+/// `same-origin`. Without it, every `Origin` must name this server's
+/// `Host`; `Origin: null` (an opaque origin) is refused. A request with
+/// neither header is not from a browser form and is let through.
 pub(crate) fn is_same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers
-        .get("sec-fetch-site")
-        .and_then(|value| value.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     let Some(host) = headers
         .get(header::HOST)
@@ -168,7 +165,7 @@ mod tests {
 
     #[test]
     fn same_origin_is_decided_by_origin_and_fetch_metadata() {
-        let table: [(&[(&'static str, &'static str)], bool); 9] = [
+        let table: [(&[(&'static str, &'static str)], bool); 10] = [
             (&[], true),
             (&[("host", "127.0.0.1:7878")], true),
             (
@@ -188,6 +185,10 @@ mod tests {
             (&[("host", "127.0.0.1:7878"), ("origin", "null")], false),
             (&[("origin", "http://127.0.0.1:7878")], false),
             (&[("sec-fetch-site", "cross-site")], false),
+            (
+                &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+                true,
+            ),
             (
                 &[
                     ("host", "127.0.0.1:7878"),

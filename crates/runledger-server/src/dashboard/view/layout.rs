@@ -21,7 +21,8 @@ pub(crate) fn page(title: &str, top: TopBar<'_>, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content="same-origin";
+                link rel="icon" type="image/svg+xml" href="/dashboard/icon.svg";
                 title { "runledger · " (title) }
                 link rel="stylesheet" href="/dashboard/app.css";
                 script src="/dashboard/app.js" defer {}

@@ -1,0 +1,167 @@
+//! SPEC §4 `GET /` (the dashboard) in real Chromium against a real
+//! `runledger serve`: the sign-in form, a bad token refused, sign-in, the
+//! runs created beforehand, a run created afterwards through the API
+//! appearing live and its state changing without a reload, a run's events
+//! (growing live), another tenant's runs never shown, and the
+//! `runledger_token` cookie HttpOnly and SameSite=Strict. The browser is
+//! driven by `tests/dashboard/dashboard.mjs` (playwright-core, pinned in its
+//! package-lock.json) on Debian's `/usr/bin/chromium`; no browser is
+//! downloaded. Missing chromium or node_modules fails the test with what to
+//! install: it never skips.
+
+mod server;
+
+use serde_json::{Value, json};
+use server::{Client, TestServer};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the browser script may take (it needs ~10 s).
+const BROWSER_DEADLINE: Duration = Duration::from_secs(180);
+
+fn driver_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("RUNLEDGER_CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Fails (never skips) with the install steps when a tool is missing.
+fn assert_browser_tools_installed() {
+    let chromium = chromium();
+    assert!(
+        chromium.exists(),
+        "{} is missing: install Chromium with `apt-get install -y chromium` \
+         (or point RUNLEDGER_CHROMIUM at a Chromium binary)",
+        chromium.display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|output| output.status.success()),
+        "node is missing: install Node.js (`apt-get install -y nodejs npm`)"
+    );
+    assert!(
+        driver_dir().join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run \
+         `(cd crates/runledger-cli/tests/dashboard && npm ci --no-audit --no-fund)`"
+    );
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the test directory can be created");
+    dir
+}
+
+/// `runledger tenant add NAME --db URL --json` → the token.
+fn add_tenant(db_url: &str, name: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_runledger"))
+        .args(["tenant", "add", name, "--db", db_url, "--json"])
+        .env_remove("RUNLEDGER_DB")
+        .output()
+        .expect("runledger tenant add runs");
+    assert!(
+        output.status.success(),
+        "tenant add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).expect("tenant add --json is JSON");
+    assert_eq!(answer["tenant"], name);
+    answer["token"].as_str().expect("a token").to_owned()
+}
+
+/// Runs the browser script to its end (or kills it at the deadline).
+fn run_browser(base: &str, token: &str, other_token: &str) -> (bool, String) {
+    let mut child = Command::new("node")
+        .arg("dashboard.mjs")
+        .args([base, token, other_token])
+        .current_dir(driver_dir())
+        .env("RUNLEDGER_CHROMIUM", chromium())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let deadline = Instant::now() + BROWSER_DEADLINE;
+    let mut timed_out = false;
+    while child.try_wait().expect("node can be waited on").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().expect("node's output is read");
+    let transcript = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        if timed_out {
+            "\nthe browser script ran past its deadline and was killed"
+        } else {
+            ""
+        }
+    );
+    (output.status.success() && !timed_out, transcript)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_signs_in_and_shows_runs_live_in_chromium() {
+    assert_browser_tools_installed();
+    let dir = fresh_dir("dashboard-chromium");
+    let db_url = format!("sqlite://{}", dir.join("dashboard.db").display());
+    let acme = add_tenant(&db_url, "acme");
+    let globex = add_tenant(&db_url, "globex");
+    let server = TestServer::start(&dir, &db_url);
+
+    let acme_client = Client::new(&server).with_token(&acme);
+    for id in ["before-1", "before-2"] {
+        let created = acme_client
+            .post("/v1/runs", &json!({"id": id, "kind": "etl"}))
+            .await
+            .expect("the server answers");
+        assert_eq!(created.status, 201, "{}", created.json);
+    }
+    let other = Client::new(&server)
+        .with_token(&globex)
+        .post(
+            "/v1/runs",
+            &json!({"id": "other-tenant-run", "kind": "etl"}),
+        )
+        .await
+        .expect("the server answers");
+    assert_eq!(other.status, 201, "{}", other.json);
+
+    let base = server.base.clone();
+    let (passed, transcript) =
+        tokio::task::spawn_blocking(move || run_browser(&base, &acme, &globex))
+            .await
+            .expect("the browser task finishes");
+    assert!(
+        passed,
+        "the browser checks failed:\n{transcript}\nserver log:\n{}",
+        server.log()
+    );
+    assert!(transcript.contains(" passed, 0 failed"), "{transcript}");
+
+    // What the browser did went through the API: the run it watched is
+    // finished, with the 4 events the page showed.
+    let runs = acme_client.all_run_ids().await;
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let watched = runs
+        .iter()
+        .find(|id| id.starts_with("after-"))
+        .expect("the browser script created its run");
+    let run = acme_client
+        .get(&format!("/v1/runs/{watched}"))
+        .await
+        .expect("the server answers");
+    assert_eq!(run.json["state"], "succeeded");
+    assert_eq!(run.json["last_seq"], 4);
+}
