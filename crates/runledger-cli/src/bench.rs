@@ -5,7 +5,8 @@
 //! then runs `--clients` concurrent callers until `--duration` is up, with
 //! a progress bar, and prints a summary. With `--processes P` it starts
 //! itself P times as workers (see [`crate::worker`]) on the same target and
-//! adds their figures up. For the race, the audit runs once at the end: the
+//! adds their figures up. The stream workload has its own driver
+//! ([`crate::stream`]) and shares the rest. For the race, the audit runs once at the end: the
 //! library's `audit()` when the database is at hand (`--db`, also beside
 //! `--server`), else counted from the server's run list
 //! ([`crate::http_audit`]).
@@ -14,6 +15,7 @@ use crate::cli::{BenchArgs, Workload};
 use crate::failure::{Failure, Verdict};
 use crate::http_audit;
 use crate::stats::{RaceAudit, Summary, Tally};
+use crate::stream;
 use crate::target::{OpError, Target};
 use crate::worker;
 use crate::workload::{self, Plan};
@@ -36,6 +38,18 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
             "bench needs --db URL (in-process) or --server URL (over HTTP)".to_owned(),
         ));
     }
+    if args.workload == Workload::Stream {
+        return match (&server, args.processes) {
+            (Some(server), 1) => stream::run(server, &args).await,
+            (None, _) => Err(Failure::Usage(
+                "the stream workload needs --server URL: it measures the server's SSE streams"
+                    .to_owned(),
+            )),
+            (Some(_), _) => Err(Failure::Usage(
+                "the stream workload runs in one process; leave out --processes".to_owned(),
+            )),
+        };
+    }
     if args.worker {
         return worker::serve(server.as_deref(), &args).await;
     }
@@ -43,9 +57,7 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     let plan = Arc::new(Plan::new(args.workload, &tag)?);
     let target = target(server.as_deref(), &args).await?;
 
-    let preparing = ProgressBar::new_spinner()
-        .with_message(format!("preparing the {} workload", args.workload.as_str()));
-    preparing.enable_steady_tick(PROGRESS_TICK);
+    let preparing = preparing_spinner(args.workload);
     plan.prepare(&target).await.map_err(op_failure)?;
     preparing.finish_and_clear();
 
@@ -90,16 +102,7 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     };
     let clients = u64::from(args.clients) * u64::from(args.processes);
     let summary = Summary::new(args.workload.as_str(), clients, elapsed, &tally, race);
-    if args.json {
-        let json = serde_json::to_string(&summary)
-            .map_err(|error| Failure::Failed(format!("cannot print the summary: {error}")))?;
-        println!("{json}");
-    } else {
-        println!("{}", summary.table(args.processes, tally.refused));
-    }
-    for (code, (count, first)) in &tally.errors_by_code {
-        eprintln!("runledger: {count} operations failed with {code}, first: {first}");
-    }
+    print_summary(&summary, &args, &tally)?;
     let problems = race.is_some_and(|audit| audit.problems > 0);
     Ok(if tally.errors > 0 || problems {
         Verdict::Problems
@@ -108,22 +111,53 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     })
 }
 
+/// Prints `summary` as `--json` or a table, then one line per kind of
+/// error in `tally`.
+pub fn print_summary(summary: &Summary, args: &BenchArgs, tally: &Tally) -> Result<(), Failure> {
+    if args.json {
+        let json = serde_json::to_string(summary)
+            .map_err(|error| Failure::Failed(format!("cannot print the summary: {error}")))?;
+        println!("{json}");
+    } else {
+        println!("{}", summary.table(args.processes, tally.refused));
+    }
+    for (code, (count, first)) in &tally.errors_by_code {
+        eprintln!("runledger: {count} operations failed with {code}, first: {first}");
+    }
+    Ok(())
+}
+
+/// The spinner shown while a workload is prepared.
+pub fn preparing_spinner(workload: Workload) -> ProgressBar {
+    let preparing = ProgressBar::new_spinner()
+        .with_message(format!("preparing the {} workload", workload.as_str()));
+    preparing.enable_steady_tick(PROGRESS_TICK);
+    preparing
+}
+
+/// The API token a bench sends: `RUNLEDGER_TOKEN`, unless empty.
+pub fn token() -> Option<String> {
+    std::env::var("RUNLEDGER_TOKEN")
+        .ok()
+        .filter(|token| !token.is_empty())
+}
+
+/// A client of the server at `server`, checked to answer (with [`token`]).
+pub async fn server_client(server: &str) -> Result<Client, Failure> {
+    let client = Client::new(server, token())?;
+    let probe = ListRunsQuery {
+        limit: Some(1),
+        ..ListRunsQuery::default()
+    };
+    client.list_runs(&probe).await?;
+    Ok(client)
+}
+
 /// The system a bench loads: the server at `server` (checked to answer,
 /// with the token of `RUNLEDGER_TOKEN`), else the ledger at `--db`.
 pub async fn target(server: Option<&str>, args: &BenchArgs) -> Result<Target, Failure> {
     match (server, &args.db) {
-        (Some(server), _) => {
-            let token = std::env::var("RUNLEDGER_TOKEN")
-                .ok()
-                .filter(|token| !token.is_empty());
-            let client = Client::new(server, token)?;
-            let probe = ListRunsQuery {
-                limit: Some(1),
-                ..ListRunsQuery::default()
-            };
-            client.list_runs(&probe).await?;
-            Ok(Target::Server(client))
-        }
+        (Some(server), _) => Ok(Target::Server(server_client(server).await?)),
         (None, Some(db)) => Ok(Target::Ledger(open(db, args.workload).await?)),
         (None, None) => Err(Failure::Usage(
             "bench needs --db URL or --server URL".to_owned(),
@@ -146,7 +180,7 @@ pub async fn open(db: &str, workload: Workload) -> Result<Ledger, Failure> {
 }
 
 /// A failure outside the measured operations (preparing the workload).
-fn op_failure(error: OpError) -> Failure {
+pub fn op_failure(error: OpError) -> Failure {
     if error.is_unreachable() {
         Failure::Unreachable(error.message)
     } else {
@@ -183,7 +217,7 @@ pub async fn run_callers(
 }
 
 /// The bar shown while the load runs (drawn only on a terminal).
-fn progress_bar(workload: Workload, duration: Duration) -> ProgressBar {
+pub fn progress_bar(workload: Workload, duration: Duration) -> ProgressBar {
     let length = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     let style = ProgressStyle::with_template("{prefix:>8} [{bar:32}] {msg}")
         .expect("the progress template is valid")
@@ -208,7 +242,8 @@ pub fn show_progress(bar: &ProgressBar, elapsed: Duration, duration: Duration, o
     ));
 }
 
-async fn tick_progress(bar: ProgressBar, ops: Arc<AtomicU64>, duration: Duration) {
+/// Redraws `bar` with the count in `ops` until aborted.
+pub async fn tick_progress(bar: ProgressBar, ops: Arc<AtomicU64>, duration: Duration) {
     let started = Instant::now();
     let mut ticks = tokio::time::interval(PROGRESS_TICK);
     loop {

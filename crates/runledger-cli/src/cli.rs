@@ -35,13 +35,34 @@ Examples:
   # an HTTP race audited with the library on the server's own database file
   runledger bench --server http://127.0.0.1:7878 --db sqlite://runledger.db --workload race --json
 
+  # 1,000 SSE subscribers on the tenant stream while 100 events/s are appended
+  # (raise the open-file limit first if it is below about 2,100)
+  ulimit -n 4096
+  runledger bench --server http://127.0.0.1:7878 --workload stream --subscribers 1000 --rate 100 --duration 30
+
+  # 1,000 idle subscribers for 60 s (read the server's RSS meanwhile)
+  runledger bench --server http://127.0.0.1:7878 --workload stream --subscribers 1000 --rate 0 --duration 60
+
 --server sends every operation as an HTTP request. Its race audit counts
 duplicates, over-limit groups and orphans from the server's run list once
 the race's leases have ended; with --db as well, the library's full audit
 runs on that database instead.
 
-Exit codes: 0 done without errors, 1 some operations failed or the race
-audit found duplicates, over-limit groups or orphans, 2 usage error or the
+The stream workload (--server only) opens --subscribers SSE connections to
+GET /v1/events/stream, each starting after the tenant's current last
+position, then --clients appenders append --rate events/s in total (each to
+a run of its own) for --duration seconds. Every subscriber checks that it
+receives each appended event exactly once and in position order. The
+latencies are commit to delivery: the time a subscriber parsed the event
+minus the event's `at` (taken by the server just before the commit, in
+whole milliseconds), so bench and server must share one machine's clock.
+The summary adds subscribers, deliveries, deliveries_per_sec, missing,
+duplicates and out_of_order; ops, ops/s and errors count the appends (and
+subscribers that could not connect or were cut off count as errors).
+
+Exit codes: 0 done without errors, 1 some operations failed, the race
+audit found duplicates, over-limit groups or orphans, or a stream subscriber
+missed, repeated or reordered an event, 2 usage error or the
 database could not be opened, 3 the server could not be reached. Use a
 fresh database: a bench writes thousands of runs into it.";
 
@@ -120,6 +141,13 @@ pub struct BenchArgs {
     /// summary adds them up.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub processes: u32,
+    /// Stream workload: SSE subscribers on the tenant stream.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub subscribers: u32,
+    /// Stream workload: events appended per second, spread over the
+    /// --clients appenders; 0 appends nothing (idle subscribers).
+    #[arg(long, value_name = "EVENTS_PER_S", default_value = "100", value_parser = parse_rate)]
+    pub rate: f64,
     /// Print the summary as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -149,6 +177,10 @@ pub enum Workload {
     /// Each operation creates a new run in one of 1,000 concurrency groups
     /// (limit 1,000, reject).
     Group,
+    /// --server only: --subscribers SSE subscribers follow the tenant stream
+    /// while --clients appenders append --rate events/s; every subscriber
+    /// must get every event once, in order; latencies are commit to delivery.
+    Stream,
 }
 
 impl Workload {
@@ -160,6 +192,7 @@ impl Workload {
             Workload::Race => "race",
             Workload::Append => "append",
             Workload::Group => "group",
+            Workload::Stream => "stream",
         }
     }
 }
@@ -181,6 +214,22 @@ pub struct DoctorArgs {
 
 /// Longest bench: one day.
 const BENCH_DURATION_S_MAX: f64 = 86_400.0;
+
+/// Highest stream append rate: a million events per second.
+const BENCH_RATE_EVENTS_PER_S_MAX: f64 = 1_000_000.0;
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of events per second"))?;
+    if rate.is_finite() && (0.0..=BENCH_RATE_EVENTS_PER_S_MAX).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "{text} is out of range; expected 0 to {BENCH_RATE_EVENTS_PER_S_MAX} events per second"
+        ))
+    }
+}
 
 fn parse_duration_s(text: &str) -> Result<f64, String> {
     let seconds: f64 = text

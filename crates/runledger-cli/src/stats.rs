@@ -84,6 +84,12 @@ impl Tally {
             self.refused += 1;
             return;
         }
+        self.record_failure(error);
+    }
+
+    /// Counts one failure that is not a timed operation (a stream
+    /// subscriber that could not connect, say): an error, no latency.
+    pub fn record_failure(&mut self, error: &OpError) {
         self.errors += 1;
         let kinds = self.errors_by_code.len();
         match self.errors_by_code.get_mut(&error.name) {
@@ -96,7 +102,9 @@ impl Tally {
         }
     }
 
-    fn record_latency(&mut self, elapsed: Duration) {
+    /// Records one latency without counting an operation (the stream
+    /// workload's deliveries).
+    pub fn record_latency(&mut self, elapsed: Duration) {
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.latency_us.saturating_record(micros.max(1));
     }
@@ -168,6 +176,28 @@ pub struct RaceAudit {
     pub problems: usize,
 }
 
+/// What the stream workload's subscribers checked, added up over all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamCheck {
+    /// SSE subscribers opened.
+    pub subscribers: u64,
+    /// Events of this bench received, over all subscribers.
+    pub deliveries: u64,
+    /// Appended events that a subscriber never received (summed over subscribers).
+    pub missing: u64,
+    /// Events a subscriber received more than once.
+    pub duplicates: u64,
+    /// Events a subscriber received after one with a higher position.
+    pub out_of_order: u64,
+}
+
+impl StreamCheck {
+    /// Whether any subscriber missed, repeated or reordered an event.
+    pub fn has_problems(&self) -> bool {
+        self.missing + self.duplicates + self.out_of_order > 0
+    }
+}
+
 /// The summary of one bench, with exactly the JSON keys of SPEC §5.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -191,9 +221,26 @@ pub struct Summary {
     pub p99_ms: f64,
     /// Slowest operation, milliseconds.
     pub max_ms: f64,
-    /// Race only: duplicate runs or children found by the audit.
+    /// Stream only: SSE subscribers.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub duplicates: Option<usize>,
+    pub subscribers: Option<u64>,
+    /// Stream only: events received, over all subscribers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<u64>,
+    /// Stream only: `deliveries` per second, from the start of the load to
+    /// the last delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries_per_sec: Option<f64>,
+    /// Stream only: appended events a subscriber never received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<u64>,
+    /// Race: duplicate runs or children found by the audit. Stream: events
+    /// a subscriber received more than once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<u64>,
+    /// Stream only: events received after one with a higher position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_order: Option<u64>,
     /// Race only: groups over their limit found by the audit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub over_limit: Option<usize>,
@@ -228,10 +275,33 @@ impl Summary {
             p90_ms: tally.quantile_ms(0.90),
             p99_ms: tally.quantile_ms(0.99),
             max_ms: micros_to_ms(tally.latency_us.max()),
-            duplicates: race.map(|audit| audit.duplicates),
+            subscribers: None,
+            deliveries: None,
+            deliveries_per_sec: None,
+            missing: None,
+            duplicates: race.map(|audit| audit.duplicates as u64),
+            out_of_order: None,
             over_limit: race.map(|audit| audit.over_limit),
             orphans: race.map(|audit| audit.orphans),
         }
+    }
+
+    /// This summary with the stream workload's check; `delivering` is the
+    /// time from the start of the load to the last delivery.
+    pub fn with_stream(mut self, check: &StreamCheck, delivering: Duration) -> Summary {
+        let seconds = delivering.as_secs_f64();
+        let per_sec = if seconds > 0.0 {
+            check.deliveries as f64 / seconds
+        } else {
+            0.0
+        };
+        self.subscribers = Some(check.subscribers);
+        self.deliveries = Some(check.deliveries);
+        self.deliveries_per_sec = Some(round_to(per_sec, 1));
+        self.missing = Some(check.missing);
+        self.duplicates = Some(check.duplicates);
+        self.out_of_order = Some(check.out_of_order);
+        self
     }
 
     /// The summary as a human table; `refused` is shown for the race.
@@ -260,6 +330,20 @@ impl Summary {
             ("p99", format!("{:.3} ms", self.p99_ms)),
             ("max", format!("{:.3} ms", self.max_ms)),
         ];
+        if let (Some(subscribers), Some(deliveries), Some(per_sec), Some(missing)) = (
+            self.subscribers,
+            self.deliveries,
+            self.deliveries_per_sec,
+            self.missing,
+        ) {
+            rows[0].1 = format!("{} (latencies: commit to delivery)", self.workload);
+            rows.push(("subscribers", subscribers.to_string()));
+            rows.push(("deliveries", deliveries.to_string()));
+            rows.push(("deliveries/s", format!("{per_sec:.0}")));
+            rows.push(("missing", missing.to_string()));
+            rows.push(("duplicates", self.duplicates.unwrap_or(0).to_string()));
+            rows.push(("out of order", self.out_of_order.unwrap_or(0).to_string()));
+        }
         if let (Some(duplicates), Some(over_limit), Some(orphans)) =
             (self.duplicates, self.over_limit, self.orphans)
         {

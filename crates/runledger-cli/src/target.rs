@@ -5,8 +5,8 @@
 //! workload measures both.
 
 use runledger::{
-    AppendEvent, Cancel, CreateRun, Created, Error, ErrorCode, Finish, Heartbeat, Ledger, Run,
-    RunId, StartRun, Tenant,
+    AppendEvent, Appended, Cancel, CreateRun, Created, Error, ErrorCode, Finish, Heartbeat, Ledger,
+    Run, RunId, StartRun, Tenant,
 };
 use runledger_client::{
     AppendEventRequest, CallOptions, CancelRequest, Client, ClientError, CreateRunRequest,
@@ -183,28 +183,28 @@ impl Target {
         }
     }
 
-    /// Appends a caller event.
+    /// Appends a caller event; answers its seq and position.
     pub async fn append_event(
         &self,
         tenant: &Tenant,
         id: &RunId,
         request: AppendEvent,
-    ) -> Result<(), OpError> {
+    ) -> Result<Appended, OpError> {
         match self {
-            Target::Ledger(ledger) => {
-                ledger.append_event(tenant, id, request).await?;
-                Ok(())
-            }
+            Target::Ledger(ledger) => Ok(ledger.append_event(tenant, id, request).await?),
             Target::Server(client) => {
                 let body = AppendEventRequest {
                     event_type: request.event_type,
                     data: request.data,
                     lease_epoch: request.lease_epoch,
                 };
-                client
+                let appended = client
                     .append_event(id, &body, &if_match(request.if_version))
                     .await?;
-                Ok(())
+                Ok(Appended {
+                    seq: appended.seq,
+                    position: appended.position,
+                })
             }
         }
     }

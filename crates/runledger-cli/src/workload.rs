@@ -69,7 +69,9 @@ impl Plan {
     /// The plan of `workload` for the bench tagged `tag`.
     pub fn new(workload: Workload, tag: &str) -> Result<Plan, Error> {
         let (ids, groups) = match workload {
-            Workload::Create => (Vec::new(), Vec::new()),
+            // The stream workload's appenders and subscribers are in
+            // `crate::stream`; it prepares its own runs.
+            Workload::Create | Workload::Stream => (Vec::new(), Vec::new()),
             Workload::Repeat => (run_ids(tag, "r", REPEAT_RUNS)?, Vec::new()),
             Workload::Append => (run_ids(tag, "a", APPEND_RUNS)?, Vec::new()),
             Workload::Group => (Vec::new(), group_keys(tag, GROUP_COUNT)?),
@@ -155,6 +157,9 @@ impl Plan {
                 Workload::Append => caller.append().await,
                 Workload::Group => caller.create_in_group().await?,
                 Workload::Race => caller.race().await?,
+                Workload::Stream => {
+                    unreachable!("the stream workload runs its own appenders (stream.rs)")
+                }
             }
         }
         Ok(caller.tally)
