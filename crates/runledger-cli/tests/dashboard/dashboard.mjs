@@ -187,7 +187,18 @@ async function run() {
   await page.goto(`${base}/?run=${AFTER}`);
   check((await page.locator('#events-body tr').count()) === 4, 'a reload shows the same 4 events');
 
-  // 9. Sign out: the cookie is gone and the form is back.
+  // 9. The filter form works without script help: only succeeded runs.
+  await page.goto(base + '/');
+  await page.selectOption('form.filters select[name="state"]', 'succeeded');
+  await Promise.all([
+    page.waitForURL(/state=succeeded/),
+    page.click('form.filters button[type="submit"]'),
+  ]);
+  const states = await page.locator('#runs-body tr td.state').allTextContents();
+  check(states.length === 1 && states[0] === 'succeeded', `the state filter lists only succeeded runs (${states})`);
+  await page.locator(`#runs-body tr[data-run-id="${AFTER}"]`).waitFor();
+
+  // 10. Sign out: the cookie is gone and the form is back.
   await Promise.all([
     page.waitForURL(base + '/'),
     page.click('form.sign-out button[type="submit"]'),

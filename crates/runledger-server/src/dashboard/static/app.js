@@ -36,6 +36,7 @@
   const COUNTS_DELAY_MS = 250;
   const OPEN_RUN_POLL_MS = 5000;
   const RECONNECT_DELAY_MS = 3000;
+  const RECONNECT_DELAY_MAX_MS = 60000;
 
   const filter = { state: root.dataset.filterState || '', kind: root.dataset.filterKind || '' };
   const lastPage = root.dataset.lastPage === 'true';
@@ -55,8 +56,10 @@
     return node;
   }
 
+  // `2026-11-27 00:10:13`, as short_time in view/text.rs.
   function timeEl(text) {
-    return el('time', { datetime: text }, text);
+    const short = String(text).split('.')[0].replace(/Z$/, '').replace('T', ' ');
+    return el('time', { datetime: text, title: text }, short);
   }
 
   function viewHref(runId) {
@@ -450,20 +453,36 @@
     if (source) source.addEventListener(type, onStreamEvent);
   }
 
+  let reconnectDelayMs = RECONNECT_DELAY_MS;
+
   function connect() {
     setStatus('wait', 'connecting\u2026');
     source = new EventSource('/v1/events/stream?after=' + encodeURIComponent(String(lastPosition)));
     for (const type of listened) source.addEventListener(type, onStreamEvent);
-    source.addEventListener('open', () => setStatus('on', 'live'));
+    source.addEventListener('open', () => {
+      reconnectDelayMs = RECONNECT_DELAY_MS;
+      setStatus('on', 'live');
+    });
     source.addEventListener('error', () => {
-      if (source.readyState === EventSource.CLOSED) {
-        // Refused (signed out, server gone): try again from where we were.
-        setStatus('off', 'offline, retrying\u2026');
-        source.close();
-        setTimeout(connect, RECONNECT_DELAY_MS);
-      } else {
-        setStatus('wait', 'reconnecting\u2026');
+      if (source.readyState !== EventSource.CLOSED) {
+        setStatus('wait', 'reconnecting\u2026'); // the EventSource retries by itself
+        return;
       }
+      // Refused outright: an EventSource gives up. Find out why before
+      // trying again (from where we were), more slowly each time.
+      source.close();
+      fetch('/dashboard/counts', { credentials: 'same-origin', cache: 'no-store' })
+        .then((response) => response.status === 401)
+        .catch(() => false)
+        .then((signedOut) => {
+          if (signedOut) {
+            setStatus('off', 'signed out: reload to sign in');
+            return;
+          }
+          setStatus('off', 'offline, retrying\u2026');
+          setTimeout(connect, reconnectDelayMs);
+          reconnectDelayMs = Math.min(reconnectDelayMs * 2, RECONNECT_DELAY_MAX_MS);
+        });
     });
   }
 

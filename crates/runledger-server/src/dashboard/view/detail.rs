@@ -85,7 +85,7 @@ fn found(run: &Run, events: &[Event], more: bool, close: &str) -> Markup {
                             td { (event.seq) }
                             td { (event.position) }
                             td.event-type { (event.event_type) }
-                            td { time datetime=(event.at) { (event.at) } }
+                            td { time datetime=(event.at) title=(event.at) { (text::short_time(&event.at)) } }
                             td { code { (text::json_short(&event.data)) } }
                         }
                     }

@@ -154,8 +154,8 @@ fn run_row(run: &Run, filter: &Filter) -> Markup {
                 }
             }
             td.lease { (text::lease(run.lease.as_ref())) }
-            td.created { time datetime=(run.created_at) { (run.created_at) } }
-            td.updated { time datetime=(run.updated_at) { (run.updated_at) } }
+            td.created { time datetime=(run.created_at) title=(run.created_at) { (text::short_time(&run.created_at)) } }
+            td.updated { time datetime=(run.updated_at) title=(run.updated_at) { (text::short_time(&run.updated_at)) } }
         }
     }
 }

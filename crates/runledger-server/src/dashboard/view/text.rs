@@ -1,7 +1,7 @@
 //! How run fields read in a cell: the same wording `static/app.js` uses
 //! for rows it adds live, so a live row and a reloaded one look alike.
 
-use runledger::{Children, Lease};
+use runledger::{Children, Lease, Timestamp};
 use serde_json::Value;
 
 /// Longest JSON text shown for one event's data; the API has the rest.
@@ -31,6 +31,14 @@ pub(crate) fn lease(lease: Option<&Lease>) -> String {
     }
 }
 
+/// `2026-11-27 00:10:13` (UTC, to the second) for a cell; the element's
+/// `datetime` and `title` keep the full RFC 3339 value.
+pub(crate) fn short_time(at: &Timestamp) -> String {
+    let full = at.to_string();
+    let trimmed = full.split('.').next().unwrap_or(&full);
+    trimmed.trim_end_matches('Z').replacen('T', " ", 1)
+}
+
 /// Compact JSON, cut at [`EVENT_DATA_SHOWN_CHARS_MAX`] characters with `…`.
 pub(crate) fn json_short(value: &Value) -> String {
     let text = value.to_string();
@@ -55,6 +63,13 @@ mod tests {
         assert_eq!(children(&Children::default()), "—");
         let counts = Children::from_counts([(RunState::Succeeded, 2), (RunState::Running, 1)]);
         assert_eq!(children(&counts), "3 (1 running, 2 succeeded)");
+    }
+
+    #[test]
+    fn cells_show_times_to_the_second() {
+        let at = Timestamp::from_unix_ms(1_795_738_213_790);
+        assert_eq!(at.to_string(), "2026-11-27T00:10:13.790Z");
+        assert_eq!(short_time(&at), "2026-11-27 00:10:13");
     }
 
     #[test]
