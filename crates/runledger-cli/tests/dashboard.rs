@@ -7,15 +7,17 @@
 //! driven by `tests/dashboard/dashboard.mjs` (playwright-core, pinned in its
 //! package-lock.json) on Debian's `/usr/bin/chromium`; no browser is
 //! downloaded. Missing chromium or node_modules fails the test with what to
-//! install: it never skips.
+//! install: it never skips. Once per backend; one browser at a time.
 
 mod server;
+mod support;
 
 use serde_json::{Value, json};
 use server::{Client, TestServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{fresh_dir, postgres_url, runledger, sqlite_url};
 
 /// How long the browser script may take (it needs ~10 s).
 const BROWSER_DEADLINE: Duration = Duration::from_secs(180);
@@ -50,17 +52,9 @@ fn assert_browser_tools_installed() {
     );
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("the test directory can be created");
-    dir
-}
-
 /// `runledger tenant add NAME --db URL --json` → the token.
 fn add_tenant(db_url: &str, name: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_runledger"))
+    let output = runledger()
         .args(["tenant", "add", name, "--db", db_url, "--json"])
         .env_remove("RUNLEDGER_DB")
         .output()
@@ -111,14 +105,29 @@ fn run_browser(base: &str, token: &str, other_token: &str) -> (bool, String) {
     (output.status.success() && !timed_out, transcript)
 }
 
+/// Two Chromiums at once on two cores would only make both slow.
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_signs_in_and_shows_runs_live_in_chromium() {
+async fn the_dashboard_signs_in_and_shows_runs_live_in_chromium_on_sqlite() {
+    let dir = fresh_dir("dashboard-chromium-sqlite");
+    let db_url = sqlite_url(&dir, "dashboard.db");
+    signs_in_and_shows_runs_live(&dir, &db_url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_signs_in_and_shows_runs_live_in_chromium_on_postgres() {
+    let dir = fresh_dir("dashboard-chromium-postgres");
+    let db = postgres_url("dashboard_chromium");
+    signs_in_and_shows_runs_live(&dir, &db.url).await;
+}
+
+async fn signs_in_and_shows_runs_live(dir: &Path, db_url: &str) {
     assert_browser_tools_installed();
-    let dir = fresh_dir("dashboard-chromium");
-    let db_url = format!("sqlite://{}", dir.join("dashboard.db").display());
-    let acme = add_tenant(&db_url, "acme");
-    let globex = add_tenant(&db_url, "globex");
-    let server = TestServer::start(&dir, &db_url);
+    let _browser = ONE_BROWSER_AT_A_TIME.lock().await;
+    let acme = add_tenant(db_url, "acme");
+    let globex = add_tenant(db_url, "globex");
+    let server = TestServer::start(dir, db_url);
 
     let acme_client = Client::new(&server).with_token(&acme);
     for id in ["before-1", "before-2"] {
