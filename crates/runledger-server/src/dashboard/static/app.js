@@ -33,7 +33,7 @@
   const LIVE_ROWS_MAX = 500; // rows added without a reload
   const FETCHES_PER_FLUSH_MAX = 32;
   const FLUSH_DELAY_MS = 100;
-  const COUNTS_DELAY_MS = 250;
+  const COUNTS_DELAY_MS = 1000; // counts are a GROUP BY: at most one a second
   const OPEN_RUN_POLL_MS = 5000;
   const RECONNECT_DELAY_MS = 3000;
   const RECONNECT_DELAY_MAX_MS = 60000;
@@ -157,6 +157,10 @@
       row = el('tr', { class: 'fresh' });
       tbody.append(row);
       liveRowsAdded += 1;
+      if (liveRowsAdded === LIVE_ROWS_MAX) {
+        tbody.closest('table').after(el('p', { id: 'live-more', role: 'status' },
+          `${LIVE_ROWS_MAX} runs were added live; reload to see newer ones.`));
+      }
     }
     row.replaceChildren(...runCells(run));
     row.dataset.runId = run.id;
@@ -407,10 +411,22 @@
     else closePane(false);
   });
 
+  // At most one catch-up waits in the pane's queue, however many ask.
+  let catchUpQueued = false;
+
+  function scheduleCatchUp() {
+    if (catchUpQueued) return;
+    catchUpQueued = true;
+    onPane(() => {
+      catchUpQueued = false;
+      return catchUp();
+    });
+  }
+
   // A quiet open run may still get events of a type nobody listens for.
   setInterval(() => {
     if (openRun === null || document.hidden || TERMINAL.has(openRun.state)) return;
-    onPane(catchUp);
+    scheduleCatchUp();
   }, OPEN_RUN_POLL_MS);
 
   // ---- the live stream
@@ -430,12 +446,11 @@
     try { event = JSON.parse(message.data); } catch (_) { return; }
     if (event.position > lastPosition + 1 && openRun !== null) {
       // Events nobody listened for came in between: the open run may have some.
-      onPane(catchUp);
+      scheduleCatchUp();
     }
     lastPosition = Math.max(lastPosition, event.position);
     const lifecycle = LIFECYCLE.includes(event.type);
-    const mayAdd = event.type === 'created' || (filter.state !== '' && STATE_AFTER[event.type] === filter.state);
-    markDirty(event.run_id, mayAdd);
+    markDirty(event.run_id, mayAdd(event));
     if (lifecycle) {
       scheduleCounts();
       const cut = event.run_id.lastIndexOf(':');
@@ -445,6 +460,19 @@
       if (TERMINAL.has(event.type)) openRun.state = event.type;
       onPane(() => addOpenRunEvent(event));
     }
+  }
+
+  // Whether the event's run may join the table: only on the last page, and
+  // for a `created` only when its data (kind, state) fits the filters, so
+  // runs that cannot show are never fetched.
+  function mayAdd(event) {
+    if (!lastPage || liveRowsAdded >= LIVE_ROWS_MAX) return false;
+    if (event.type === 'created') {
+      const data = event.data || {};
+      return (!filter.kind || data.kind === undefined || data.kind === filter.kind)
+        && (!filter.state || data.state === undefined || data.state === filter.state);
+    }
+    return filter.state !== '' && STATE_AFTER[event.type] === filter.state;
   }
 
   function listen(type) {
