@@ -10,7 +10,7 @@
 mod support;
 
 use axum::http::header;
-use runledger::Tenant;
+use runledger::{AppendEvent, EventType, RunId, Tenant};
 use serde_json::json;
 use support::{Answer, Call, TestApp, fresh_db_url};
 
@@ -264,6 +264,42 @@ async fn run_data_is_escaped_and_the_run_pane_shows_events() {
     assert!(malformed.text().contains(r#"role="alert""#));
 }
 
+async fn a_long_log_shows_its_newest_events_with_a_note() {
+    let app = TestApp::fresh("dash-long-log").await;
+    app.post("/v1/runs", json!({"id": "chatty", "kind": "etl"}))
+        .await
+        .status(201);
+    let tenant = Tenant::default();
+    let id = RunId::parse("chatty").unwrap();
+    let event_type = EventType::parse("tick").unwrap();
+    // 1,001 appends after `created`: seqs 2..=1002, one more than a page.
+    let appends = (0..1_001).map(|n| {
+        let (ledger, tenant, id) = (app.ledger.clone(), tenant.clone(), id.clone());
+        let request = AppendEvent::new(event_type.clone(), json!(n));
+        async move { ledger.append_event(&tenant, &id, request).await }
+    });
+    for appended in futures_util::future::join_all(appends).await {
+        appended.expect("an append before the start needs no epoch");
+    }
+    let page = app.get("/?run=chatty").await;
+    assert_html(&page, 200);
+    let text = page.text();
+    assert_eq!(text.matches("<tr data-seq=").count(), 1_000);
+    assert!(
+        text.contains(r#"data-last-seq="1002""#),
+        "the newest is shown"
+    );
+    assert!(
+        text.contains(r#"<tr data-seq="3">"#),
+        "the oldest shown is 3"
+    );
+    assert!(!text.contains(r#"<tr data-seq="2">"#));
+    assert!(text.contains(r#"id="events-earlier""#));
+
+    let short = app.get("/").await;
+    assert!(!short.text().contains("events-earlier"));
+}
+
 async fn filters_pages_and_counts_follow_the_api() {
     let app = TestApp::fresh("dash-filters").await;
     for n in 0..55 {
@@ -353,6 +389,7 @@ crate::both_backends!(
     sign_out_clears_the_cookie_and_a_stale_cookie_shows_the_form,
     a_sign_in_or_sign_out_from_another_site_is_refused,
     run_data_is_escaped_and_the_run_pane_shows_events,
+    a_long_log_shows_its_newest_events_with_a_note,
     filters_pages_and_counts_follow_the_api,
     counts_need_the_cookie_once_tokens_exist_and_are_per_tenant,
 );

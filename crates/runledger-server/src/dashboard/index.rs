@@ -19,7 +19,7 @@ use serde::Deserialize;
 /// Runs on one dashboard page (the API's default page size).
 pub(crate) const RUNS_PER_PAGE: u32 = 50;
 
-/// Events shown for the open run (the API's largest page).
+/// Events shown for the open run: its newest, one API page.
 pub(crate) const EVENTS_SHOWN_MAX: u32 = 1_000;
 
 /// The query of `/`; empty means absent (an untouched form field).
@@ -119,7 +119,7 @@ async fn dashboard(
         Ok((run, events)) => Detail::Found {
             run,
             events,
-            more: events.last().map_or(0, |event| event.seq) < run.last_seq,
+            earlier: events.first().is_some_and(|event| event.seq > 1),
         },
         Err(message) => Detail::Refused(message),
     });
@@ -178,8 +178,9 @@ async fn list(
     Ok((page.runs, page.next_cursor))
 }
 
-/// The run `id` and its first events, or a message saying why not (an
-/// unknown run and another tenant's read alike, as in the API).
+/// The run `id` and its newest [`EVENTS_SHOWN_MAX`] events (the live list
+/// grows at the tail), or a message saying why not (an unknown run and
+/// another tenant's read alike, as in the API).
 async fn open_run(
     ledger: &Ledger,
     tenant: &Tenant,
@@ -196,8 +197,9 @@ async fn open_run(
         }
         Err(error) => return Err(error.into()),
     };
+    let after_seq = run.last_seq.saturating_sub(u64::from(EVENTS_SHOWN_MAX));
     let events = ledger
-        .events(tenant, &id, 0, Some(EVENTS_SHOWN_MAX))
+        .events(tenant, &id, after_seq, Some(EVENTS_SHOWN_MAX))
         .await?;
     Ok(Ok((run, events)))
 }

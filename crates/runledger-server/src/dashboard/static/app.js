@@ -29,7 +29,8 @@
   const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
   const NONE = '\u2014';
   const DATA_SHOWN_CHARS_MAX = 2000; // as EVENT_DATA_SHOWN_CHARS_MAX in view/text.rs
-  const EVENTS_PAGE_MAX = 1000;
+  const EVENTS_PAGE_MAX = 1000; // the newest events a pane opens with
+  const EVENTS_KEPT_MAX = 2000; // rows the pane keeps as it grows
   const LIVE_ROWS_MAX = 500; // rows added without a reload
   const FETCHES_PER_FLUSH_MAX = 32;
   const FLUSH_DELAY_MS = 100;
@@ -225,7 +226,7 @@
 
   // ---- the open run
 
-  // {id, lastSeq, complete, state} of the run in the pane, or null.
+  // {id, lastSeq, version, state} of the run in the pane, or null.
   let openRun = null;
   // One change of the pane at a time, in arrival order.
   let paneChain = Promise.resolve();
@@ -282,7 +283,7 @@
     else root.querySelector('.panes').append(section);
   }
 
-  function renderPane(run, events, complete) {
+  function renderPane(run, events) {
     const section = el('section', {
       id: 'run-detail', class: 'detail', 'aria-label': 'Run', 'data-run-id': run.id,
     },
@@ -299,11 +300,8 @@
         el('th', null, 'Seq'), el('th', null, 'Position'), el('th', null, 'Type'),
         el('th', null, 'At'), el('th', null, 'Data'))),
       el('tbody', { id: 'events-body' }, ...events.map(eventRow))));
-    if (!complete) {
-      section.append(el('p', { id: 'events-more' },
-        `Only the first ${events.length} events are shown; the rest are in the API.`));
-    }
     placePane(section);
+    if (events.length > 0 && events[0].seq > 1) showEarlierNote(run.id, events.length);
   }
 
   function showDetailRun(run) {
@@ -317,17 +315,30 @@
     document.getElementById('detail-result').textContent = pretty(run.result);
   }
 
+  function showEarlierNote(id, shown) {
+    const note = el('p', { id: 'events-earlier' },
+      `Only the newest ${shown} events are shown; the earlier ones are in `,
+      el('a', { href: `${runPath(id)}/events` }, 'the API'), '.');
+    const existing = document.getElementById('events-earlier');
+    if (existing) existing.replaceWith(note);
+    else document.getElementById('events').before(note);
+  }
+
   function appendEventRow(event) {
     const body = document.getElementById('events-body');
     if (!body) return;
     body.append(eventRow(event));
     openRun.lastSeq = event.seq;
     listen(event.type);
+    if (body.rows.length > EVENTS_KEPT_MAX) {
+      body.rows[0].remove();
+      showEarlierNote(openRun.id, body.rows.length);
+    }
   }
 
   // Fetches the open run's events after the last one shown.
   async function catchUp() {
-    if (openRun === null || !openRun.complete) return;
+    if (openRun === null || !Number.isFinite(openRun.lastSeq)) return;
     const id = openRun.id;
     const page = await getJson(`${runPath(id)}/events?after=${openRun.lastSeq}&limit=${EVENTS_PAGE_MAX}`);
     if (openRun === null || openRun.id !== id) return;
@@ -338,7 +349,7 @@
   }
 
   async function addOpenRunEvent(event) {
-    if (openRun === null || openRun.id !== event.run_id || !openRun.complete) return;
+    if (openRun === null || openRun.id !== event.run_id || !Number.isFinite(openRun.lastSeq)) return;
     if (event.seq <= openRun.lastSeq) return;
     if (event.seq > openRun.lastSeq + 1) await catchUp();
     if (openRun !== null && openRun.id === event.run_id && event.seq === openRun.lastSeq + 1) {
@@ -348,12 +359,14 @@
 
   async function openPane(id, push) {
     if (push) history.pushState({ run: id }, '', viewHref(id));
-    openRun = { id, lastSeq: Infinity, complete: false, version: 0, state: '' };
+    // Loading: events that arrive now are left to the catch-up below.
+    openRun = { id, lastSeq: Infinity, version: 0, state: '' };
     let run;
     let events;
     try {
       run = await getJson(runPath(id));
-      events = (await getJson(`${runPath(id)}/events?limit=${EVENTS_PAGE_MAX}`)).events;
+      const after = Math.max(0, run.last_seq - EVENTS_PAGE_MAX);
+      events = (await getJson(`${runPath(id)}/events?after=${after}&limit=${EVENTS_PAGE_MAX}`)).events;
     } catch (error) {
       const detail = (error.problem && error.problem.detail) || error.message;
       placePane(el('section', { id: 'run-detail', class: 'detail', 'aria-label': 'Run' },
@@ -362,12 +375,11 @@
       return;
     }
     if (openRun === null || openRun.id !== id) return; // another run was opened meanwhile
-    const complete = events.length < EVENTS_PAGE_MAX;
-    renderPane(run, events, complete);
     openRun = {
-      id, lastSeq: events.length ? events[events.length - 1].seq : 0, complete,
+      id, lastSeq: events.length ? events[events.length - 1].seq : 0,
       version: run.version, state: run.state,
     };
+    renderPane(run, events);
     for (const event of events) listen(event.type);
     // Events written while the pane loaded.
     await catchUp();
@@ -386,7 +398,6 @@
     openRun = {
       id: served.dataset.runId,
       lastSeq: Number(served.dataset.lastSeq || 0),
-      complete: served.dataset.complete === 'true',
       version: 0,
       state: '',
     };

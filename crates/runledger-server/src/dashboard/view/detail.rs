@@ -9,14 +9,14 @@ use runledger::{Event, Run};
 /// What the open-run pane shows.
 #[derive(Debug)]
 pub(crate) enum Detail<'a> {
-    /// The run and its first events (`more`: the log goes on past them).
+    /// The run and its newest events.
     Found {
         /// The run.
         run: &'a Run,
-        /// Its events, oldest first.
+        /// Its newest events, oldest first.
         events: &'a [Event],
-        /// Whether events past these exist.
-        more: bool,
+        /// Whether older events exist than these.
+        earlier: bool,
     },
     /// Why no run is shown (not found, a malformed id).
     Refused(&'a str),
@@ -31,15 +31,19 @@ pub(crate) fn detail(view: &Detail<'_>, close: &str) -> Markup {
                 a.close href=(close) { "Close" }
             }
         },
-        Detail::Found { run, events, more } => found(run, events, *more, close),
+        Detail::Found {
+            run,
+            events,
+            earlier,
+        } => found(run, events, *earlier, close),
     }
 }
 
-fn found(run: &Run, events: &[Event], more: bool, close: &str) -> Markup {
+fn found(run: &Run, events: &[Event], earlier: bool, close: &str) -> Markup {
     let last_seq = events.last().map_or(0, |event| event.seq);
     html! {
         section #run-detail .detail aria-label="Run"
-            data-run-id=(run.id) data-last-seq=(last_seq) data-complete=(if more { "false" } else { "true" })
+            data-run-id=(run.id) data-last-seq=(last_seq)
         {
             div.detail-head {
                 h2 { "Run " code #detail-id { (run.id) } }
@@ -77,6 +81,12 @@ fn found(run: &Run, events: &[Event], more: bool, close: &str) -> Markup {
                 (run.result.as_ref().map_or(text::NONE.to_owned(), text::json_pretty))
             }
             h3 { "Events" }
+            @if earlier {
+                p #events-earlier {
+                    "Only the newest " (events.len()) " events are shown; the earlier ones are in "
+                    a href={ "/v1/runs/" (run.id) "/events" } { "the API" } "."
+                }
+            }
             table #events {
                 thead { tr { th { "Seq" } th { "Position" } th { "Type" } th { "At" } th { "Data" } } }
                 tbody #events-body {
@@ -90,11 +100,6 @@ fn found(run: &Run, events: &[Event], more: bool, close: &str) -> Markup {
                         }
                     }
                 }
-            }
-            @if more {
-                p #events-more { "Only the first " (events.len()) " events are shown; "
-                    a href={ "/v1/runs/" (run.id) "/events?after=" (last_seq) } { "the rest" }
-                    " are in the API." }
             }
         }
     }
