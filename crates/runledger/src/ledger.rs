@@ -312,6 +312,17 @@ impl Ledger {
         self.inner.store.idempotency_release(tenant, key).await
     }
 
+    /// Deletes every idempotency key past its keeping window
+    /// ([`limits::IDEMPOTENCY_KEY_KEPT_MS`], by the database clock): such
+    /// keys no longer replay, so nothing is lost. The reaper calls this every
+    /// [`crate::IDEMPOTENCY_PURGE_INTERVAL`]; answers how many it deleted.
+    pub async fn purge_expired_idempotency_keys(&self) -> Result<u64, Error> {
+        self.inner
+            .store
+            .idempotency_purge(runledger_core::limits::IDEMPOTENCY_KEY_KEPT_MS)
+            .await
+    }
+
     /// How many of `tenant`'s runs are in each state (states without runs
     /// are left out).
     pub async fn tenant_run_counts(&self, tenant: &Tenant) -> Result<Vec<(RunState, u64)>, Error> {

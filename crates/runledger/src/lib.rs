@@ -25,6 +25,7 @@ mod subscribe;
 pub use access::{IdempotencyBegin, NewToken};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use ledger::{Ledger, Options};
+pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
 pub use requests::{
     AppendEvent, Appended, Cancel, CreateRun, Created, Heartbeat, ListRuns, RunPage, StartRun,
 };

@@ -13,6 +13,7 @@ conformance!(
     tokens_are_stored_hashed_and_decide_the_tenant,
     an_idempotency_key_is_claimed_once_then_replayed,
     racing_requests_with_one_key_start_exactly_one,
+    expired_idempotency_keys_are_deleted_and_kept_ones_stay,
 );
 
 async fn tokens_are_stored_hashed_and_decide_the_tenant(db: TestDb) {
@@ -154,4 +155,39 @@ async fn racing_requests_with_one_key_start_exactly_one(db: TestDb) {
         }
     }
     assert_eq!(started, 1);
+}
+
+async fn expired_idempotency_keys_are_deleted_and_kept_ones_stay(db: TestDb) {
+    let ledger = db.open_without_reaper().await;
+    let tenant = Tenant::default();
+    for key in ["old-1", "old-2", "fresh"] {
+        let key = IdempotencyKey::parse(key).unwrap();
+        ledger
+            .idempotency_begin(&tenant, &key, "body")
+            .await
+            .unwrap();
+        ledger
+            .idempotency_complete(&tenant, &key, 201, "{}")
+            .await
+            .unwrap();
+    }
+    assert_eq!(ledger.purge_expired_idempotency_keys().await.unwrap(), 0);
+    // Two keys pass their keeping window (24 h, with a minute to spare).
+    db.execute_sql(&format!(
+        "UPDATE idempotency_keys SET created_at = created_at - {} WHERE key LIKE 'old-%'",
+        runledger::limits::IDEMPOTENCY_KEY_KEPT_MS + 60_000
+    ));
+    assert_eq!(ledger.purge_expired_idempotency_keys().await.unwrap(), 2);
+    assert_eq!(db.count("SELECT COUNT(*) FROM idempotency_keys"), 1);
+    let fresh = IdempotencyKey::parse("fresh").unwrap();
+    assert!(
+        matches!(
+            ledger
+                .idempotency_begin(&tenant, &fresh, "body")
+                .await
+                .unwrap(),
+            IdempotencyBegin::Replay { .. }
+        ),
+        "the kept key still replays"
+    );
 }

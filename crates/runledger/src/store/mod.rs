@@ -220,6 +220,13 @@ impl Store {
         }
     }
 
+    pub(crate) async fn idempotency_purge(&self, retention_ms: i64) -> Result<u64, Error> {
+        match self {
+            Store::Sqlite(store) => store.idempotency_purge(retention_ms).await,
+            Store::Postgres(store) => store.idempotency_purge(retention_ms).await,
+        }
+    }
+
     pub(crate) async fn relay_acquire(
         &self,
         owner: String,

@@ -154,3 +154,14 @@ pub(crate) async fn release(
     .map_err(storage)?;
     Ok(())
 }
+
+/// Forgets every key older than `retention_ms` (by the database clock).
+pub(crate) async fn purge(pool: &PgPool, retention_ms: i64) -> Result<u64, Error> {
+    let sql = format!("DELETE FROM idempotency_keys WHERE created_at < {NOW_MS} - $1");
+    let deleted = sqlx::query(AssertSqlSafe(sql))
+        .bind(retention_ms)
+        .execute(pool)
+        .await
+        .map_err(storage)?;
+    Ok(deleted.rows_affected())
+}

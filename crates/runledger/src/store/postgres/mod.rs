@@ -362,6 +362,10 @@ impl Store {
         access::release(&self.pool, tenant, key).await
     }
 
+    pub(crate) async fn idempotency_purge(&self, retention_ms: i64) -> Result<u64, Error> {
+        access::purge(&self.pool, retention_ms).await
+    }
+
     pub(crate) async fn relay_acquire(
         &self,
         owner: String,

@@ -161,3 +161,18 @@ pub(crate) fn release(
         .map_err(Error::storage)?;
     Ok(())
 }
+
+/// Forgets every key created before `now - retention_ms`.
+pub(crate) fn purge(
+    connection: &Connection,
+    now: Timestamp,
+    retention_ms: i64,
+) -> Result<u64, Error> {
+    let deleted = connection
+        .execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?1",
+            params![now.unix_ms() - retention_ms],
+        )
+        .map_err(Error::storage)?;
+    Ok(deleted as u64)
+}

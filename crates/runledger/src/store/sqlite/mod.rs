@@ -321,6 +321,12 @@ impl Store {
             .await
     }
 
+    pub(crate) async fn idempotency_purge(&self, retention_ms: i64) -> Result<u64, Error> {
+        self.writer
+            .write(move |connection, now| access::purge(connection, now, retention_ms))
+            .await
+    }
+
     pub(crate) async fn relay_acquire(
         &self,
         owner: String,
