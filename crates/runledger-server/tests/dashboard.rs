@@ -63,6 +63,11 @@ fn sign_in(token: &str) -> Call {
         .header("origin", "http://127.0.0.1:7878")
 }
 
+/// A browser's page request: it reads HTML, errors included.
+fn html_call(uri: &str) -> Call {
+    Call::get(uri).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+}
+
 fn with_cookie(call: Call, token: &str) -> Call {
     call.header("cookie", &format!("theme=dark; runledger_token={token}"))
 }
@@ -142,7 +147,7 @@ async fn with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and
     assert!(text.contains("Sign out"));
     // Another tenant's run is "not found" in the run pane too.
     let other = app
-        .send(with_cookie(Call::get("/?run=globex-run"), &acme))
+        .send(with_cookie(html_call("/?run=globex-run"), &acme))
         .await;
     assert_html(&other, 404);
     assert!(other.text().contains("no run globex-run in this tenant"));
@@ -259,8 +264,8 @@ async fn run_data_is_escaped_and_the_run_pane_shows_events() {
             "{event_type}: {text}"
         );
     }
-    let malformed = app.get("/?run=a%20b").await;
-    assert_html(&malformed, 404);
+    let malformed = app.send(html_call("/?run=a%20b")).await;
+    assert_html(&malformed, 422);
     assert!(malformed.text().contains(r#"role="alert""#));
 }
 
@@ -344,12 +349,21 @@ async fn filters_pages_and_counts_follow_the_api() {
     assert!(text.contains(r#"<span class="count-value" id="count-total">58</span>"#));
     assert!(text.contains(r#"<span class="count-value" id="count-timed_out">0</span>"#));
 
-    let refused = app.get("/?state=sleeping").await;
+    let refused = app.send(html_call("/?state=sleeping")).await;
     assert_html(&refused, 422);
     assert!(refused.text().contains(r#"id="filter-error""#));
     assert_eq!(rows(&refused), 0);
-    let bad_cursor = app.get("/?cursor=zzz").await;
+    let bad_cursor = app.send(html_call("/?cursor=zzz")).await;
     assert_html(&bad_cursor, 422);
+    // A client that does not read HTML gets the server's problem+json.
+    app.get("/?state=sleeping")
+        .await
+        .problem(422, "invalid_request");
+    app.get("/?run=nope").await.problem(404, "not_found");
+    app.get("/?run=a:b:").await.problem(422, "invalid_run_id");
+    app.get("/?state=a&state=b")
+        .await
+        .problem(422, "invalid_request");
 
     let counts = app.get("/dashboard/counts").await;
     counts.status(200);

@@ -3,8 +3,11 @@
 //! with the same filters, page size and cursor as `GET /v1/runs`, so it is
 //! complete without JavaScript; the tenant position is read first, so the
 //! live stream the script opens after it misses nothing the page lacks.
+//! A refusal (bad filter, cursor or run id; a failure) is a page for a
+//! browser (`Accept: text/html`) and problem+json for anything else, like
+//! every other error of the server.
 
-use super::respond::{html, problem_page};
+use super::respond::{html, refusal, wants_html};
 use super::session::{self, Access};
 use super::view::{Detail, Filter, RunsPage, runs_page, sign_in_page};
 use crate::problem::Problem;
@@ -12,7 +15,7 @@ use crate::state::ServerState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use runledger::{ErrorCode, Event, Kind, Ledger, ListRuns, Run, RunId, RunState, Tenant};
 use serde::Deserialize;
 
@@ -43,7 +46,7 @@ pub(crate) async fn index(
 ) -> Response {
     let access = match session::access(&state, &headers).await {
         Ok(access) => access,
-        Err(problem) => return problem_page(&problem),
+        Err(problem) => return refusal(&problem, &headers),
     };
     let Some(tenant) = access.tenant() else {
         return sign_in_needed(&access, &headers);
@@ -58,12 +61,21 @@ pub(crate) async fn index(
             },
             None,
         ),
-        Err(rejection) => (Filter::default(), Some(rejection.body_text())),
+        Err(rejection) => (
+            Filter::default(),
+            Some(Problem::invalid_body(rejection.body_text())),
+        ),
     };
     let signed_in = matches!(access, Access::SignedIn(_));
     match dashboard(state.ledger(), tenant, signed_in, &filter, query_error).await {
-        Ok(response) => response,
-        Err(problem) => problem_page(&problem),
+        Ok(Rendered::Page(response)) => response,
+        Ok(Rendered::Refused(problem, page)) if wants_html(&headers) => {
+            let mut page = page;
+            *page.status_mut() = crate::problem::status(problem.code());
+            page
+        }
+        Ok(Rendered::Refused(problem, _)) => problem.into_response(),
+        Err(problem) => refusal(&problem, &headers),
     }
 }
 
@@ -80,31 +92,32 @@ fn sign_in_needed(access: &Access, headers: &HeaderMap) -> Response {
     response
 }
 
+/// A rendered dashboard, or one that shows a refusal (a bad filter,
+/// cursor or run id) beside what could be read.
+enum Rendered {
+    Page(Response),
+    Refused(Problem, Response),
+}
+
 /// Reads and renders the page. A refused filter, cursor or run id is shown
-/// on the page (with its 4xx status); a storage failure is an error page.
+/// on the page; a storage failure is an error.
 async fn dashboard(
     ledger: &Ledger,
     tenant: &Tenant,
     signed_in: bool,
     filter: &Filter,
-    query_error: Option<String>,
-) -> Result<Response, Problem> {
+    query_error: Option<Problem>,
+) -> Result<Rendered, Problem> {
     let position = ledger.last_position(tenant).await?;
     let counts = counts(ledger, tenant).await?;
-    let mut error = query_error;
-    let mut status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let (runs, next_cursor) = if error.is_some() {
+    let mut refused = query_error;
+    let (runs, next_cursor) = if refused.is_some() {
         (Vec::new(), None)
     } else {
         match list(ledger, tenant, filter).await {
             Ok(page) => page,
-            Err(refused) if crate::problem::status(refused.code()).is_client_error() => {
-                status = crate::problem::status(refused.code());
-                error = Some(refused.body().detail.clone());
+            Err(problem) if crate::problem::status(problem.code()).is_client_error() => {
+                refused = Some(problem);
                 (Vec::new(), None)
             }
             Err(failed) => return Err(failed),
@@ -121,25 +134,28 @@ async fn dashboard(
             events,
             earlier: events.first().is_some_and(|event| event.seq > 1),
         },
-        Err(message) => Detail::Refused(message),
+        Err(problem) => Detail::Refused(&problem.body().detail),
     });
-    if let Some(Err(_)) = &open
-        && status == StatusCode::OK
-    {
-        status = StatusCode::NOT_FOUND;
-    }
+    let filter_error = refused
+        .as_ref()
+        .map(|problem| problem.body().detail.clone());
     let markup = runs_page(&RunsPage {
         tenant,
         signed_in,
         filter,
-        error: error.as_deref(),
+        error: filter_error.as_deref(),
         counts: &counts,
         runs: &runs,
         next_cursor: next_cursor.as_deref(),
         position,
         detail,
     });
-    Ok(html(status, markup))
+    let page = html(StatusCode::OK, markup);
+    let refused = refused.or_else(|| open.and_then(Result::err));
+    Ok(match refused {
+        Some(problem) => Rendered::Refused(problem, page),
+        None => Rendered::Page(page),
+    })
 }
 
 /// Runs per state for every state, zeros included.
@@ -185,15 +201,18 @@ async fn open_run(
     ledger: &Ledger,
     tenant: &Tenant,
     id: &str,
-) -> Result<Result<(Run, Vec<Event>), String>, Problem> {
+) -> Result<Result<(Run, Vec<Event>), Problem>, Problem> {
     let id = match RunId::parse(id) {
         Ok(id) => id,
-        Err(error) => return Ok(Err(Problem::from(error).body().detail.clone())),
+        Err(error) => return Ok(Err(Problem::from(error))),
     };
     let run = match ledger.get_run(tenant, &id).await {
         Ok(run) => run,
         Err(error) if error.code() == ErrorCode::NotFound => {
-            return Ok(Err(format!("no run {id} in this tenant")));
+            return Ok(Err(Problem::new(
+                ErrorCode::NotFound,
+                format!("no run {id} in this tenant"),
+            )));
         }
         Err(error) => return Err(error.into()),
     };

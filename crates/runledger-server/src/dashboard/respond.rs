@@ -5,7 +5,7 @@
 //! caching of a tenant's data.
 
 use crate::problem::{Problem, status};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::Markup;
 
@@ -37,6 +37,25 @@ pub(crate) fn html(status: StatusCode, markup: Markup) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Whether the client reads HTML (a browser says so in `Accept`); anything
+/// else gets errors as problem+json, like the rest of the server.
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|accept| accept.contains("text/html"))
+}
+
+/// `problem` as a page for a browser, else as problem+json.
+pub(crate) fn refusal(problem: &Problem, headers: &HeaderMap) -> Response {
+    if wants_html(headers) {
+        problem_page(problem)
+    } else {
+        problem.clone().into_response()
+    }
 }
 
 /// A page for a failure the library reported: its status, and its detail
