@@ -399,7 +399,7 @@
       id: served.dataset.runId,
       lastSeq: Number(served.dataset.lastSeq || 0),
       version: 0,
-      state: '',
+      state: served.dataset.state || '',
     };
   }
 

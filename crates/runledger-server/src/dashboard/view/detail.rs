@@ -43,7 +43,7 @@ fn found(run: &Run, events: &[Event], earlier: bool, close: &str) -> Markup {
     let last_seq = events.last().map_or(0, |event| event.seq);
     html! {
         section #run-detail .detail aria-label="Run"
-            data-run-id=(run.id) data-last-seq=(last_seq)
+            data-run-id=(run.id) data-last-seq=(last_seq) data-state=(run.state)
         {
             div.detail-head {
                 h2 { "Run " code #detail-id { (run.id) } }
