@@ -101,7 +101,7 @@ async fn with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and
     let app = TestApp::fresh("dash-sign-in").await;
     let acme = token(&app, "acme").await;
     let globex = token(&app, "globex").await;
-    for (tenant_token, id) in [(&acme, "acme-run"), (&globex, "globex-run")] {
+    for (tenant_token, id) in [(&globex, "globex-run"), (&acme, "acme-run")] {
         app.send(
             Call::post("/v1/runs")
                 .json(&json!({"id": id, "kind": "etl"}))
@@ -144,6 +144,9 @@ async fn with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and
         !text.contains("globex-run"),
         "another tenant's run is shown"
     );
+    // The live stream starts after acme's own newest event (its `created`),
+    // whatever globex wrote.
+    assert!(text.contains(r#"data-position="1""#), "{text}");
     assert!(text.contains("Sign out"));
     // Another tenant's run is "not found" in the run pane too.
     let other = app
@@ -341,6 +344,8 @@ async fn filters_pages_and_counts_follow_the_api() {
     assert!(second.text().contains(r#"data-last-page="true""#));
     assert!(second.text().contains(r#"data-run-id="a-54""#));
 
+    // 55 `created` + 3 × (`created`, `started`): the stream resumes after 61.
+    assert!(first.text().contains(r#"data-position="61""#));
     let running = app.get("/?state=running&kind=").await;
     assert_eq!(rows(&running), 3);
     let text = running.text();
