@@ -330,8 +330,10 @@ impl Ledger {
     }
 
     /// The position of `tenant`'s newest event, 0 before the first: a
-    /// tenant stream resumed from it carries only what happens next.
+    /// tenant stream resumed from it carries only what happens next. Like
+    /// every read, it includes the events of writes that have answered.
     pub async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
+        self.inner.store.settle(tenant).await?;
         self.inner.store.last_position(tenant).await
     }
 
