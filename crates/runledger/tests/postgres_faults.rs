@@ -122,13 +122,17 @@ async fn a_connection_terminated_mid_operation_changes_nothing_and_the_ledger_re
         let failpoint = format!("{site}=1*sleep(1500)");
         let database = db.url.rsplit_once('/').unwrap().1.to_owned();
         let terminate = async {
-            // The paused transaction sits idle in its transaction: end its connection.
+            // The paused transaction sits idle in its transaction for 1.5 s:
+            // end its connection. Other transactions are idle in transaction
+            // only for a moment between statements (opening the ledger, a
+            // stamping pass); ending one of those would fail the wrong call.
             eventually(Duration::from_secs(20), || async {
                 let killed = psql(
                     &support::postgres_admin_url(),
                     &format!(
                         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                         WHERE datname = '{database}' AND state = 'idle in transaction'"
+                         WHERE datname = '{database}' AND state = 'idle in transaction' \
+                         AND clock_timestamp() - state_change > interval '400 milliseconds'"
                     ),
                 );
                 (killed.trim() != "0").then_some(())
