@@ -57,8 +57,10 @@ latencies are commit to delivery: the time a subscriber parsed the event
 minus the event's `at` (taken by the server just before the commit, in
 whole milliseconds), so bench and server must share one machine's clock.
 The summary adds subscribers, deliveries, deliveries_per_sec, missing,
-duplicates and out_of_order; ops, ops/s and errors count the appends (and
-subscribers that could not connect or were cut off count as errors).
+duplicates and out_of_order; ops, ops/s and errors count the appends (ops/s
+below --rate: the server could not keep up; nothing is sent after the
+deadline), and subscribers that could not connect or were cut off count as
+errors.
 
 Exit codes: 0 done without errors, 1 some operations failed, the race
 audit found duplicates, over-limit groups or orphans, or a stream subscriber

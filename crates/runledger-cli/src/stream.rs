@@ -17,7 +17,9 @@
 //!    the server's broadcast is caught up from the database.
 //! 3. Appender `i` of `n` appends its `k`-th event at `(i + k·n) / rate`
 //!    seconds into the load (open loop: a late append is sent at once, the
-//!    schedule does not slide), and keeps the positions the server answered.
+//!    schedule does not slide; none is sent after the deadline, so a server
+//!    that cannot keep up shows as `ops_per_sec` below `--rate`), and keeps
+//!    the positions the server answered.
 //! 4. After the last append, subscribers get up to [`DRAIN_TIMEOUT`] to
 //!    receive the rest; then each appended position a subscriber lacks is
 //!    `missing`.
@@ -247,7 +249,9 @@ impl StreamPlan {
         let id = &self.runs[schedule.appender as usize];
         for k in 0.. {
             let due = schedule.due(k);
-            if due >= schedule.deadline {
+            // A server that cannot keep up is measured at the rate it
+            // managed: what was due but not sent by the deadline is dropped.
+            if due >= schedule.deadline || Instant::now() >= schedule.deadline {
                 break;
             }
             tokio::time::sleep_until(due.into()).await;
