@@ -9,7 +9,6 @@
 use futures_util::{SinkExt, StreamExt};
 use runledger::{Event, Ledger, Options, Tenant};
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -299,7 +298,8 @@ pub enum Backend {
 pub struct StreamDb {
     /// The URL `runledger serve --db` takes.
     pub url: String,
-    postgres: Option<(String, String)>,
+    /// Dropped (with its database) when the test ends.
+    postgres: Option<crate::support::PgDb>,
 }
 
 impl StreamDb {
@@ -311,30 +311,10 @@ impl StreamDb {
                 postgres: None,
             },
             Backend::Postgres => {
-                let admin = std::env::var("RUNLEDGER_TEST_PG")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-                let mut name: String = format!("rlstream_{}_{test}", std::process::id())
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_ascii_lowercase()
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                name.truncate(63);
-                psql(
-                    &admin,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                );
-                psql(&admin, &format!("CREATE DATABASE {name}"));
-                let base = admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(base, _)| base);
+                let db = crate::support::postgres_url(&format!("stream_{test}"));
                 StreamDb {
-                    url: format!("{base}/{name}"),
-                    postgres: Some((admin, name)),
+                    url: db.url.clone(),
+                    postgres: Some(db),
                 }
             }
         }
@@ -362,30 +342,6 @@ impl StreamDb {
             events.extend(page);
         }
     }
-}
-
-impl Drop for StreamDb {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = &self.postgres {
-            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            let _ = Command::new("psql")
-                .args(["-X", "-q", "-c", &sql, admin])
-                .output();
-        }
-    }
-}
-
-/// Runs one SQL statement with `psql`, failing the test on an error.
-fn psql(url: &str, sql: &str) {
-    let output = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, url])
-        .output()
-        .expect("psql runs (PostgreSQL client tools are installed)");
-    assert!(
-        output.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// A small deterministic generator (no `rand` in this workspace).
