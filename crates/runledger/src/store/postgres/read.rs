@@ -315,14 +315,7 @@ pub(crate) async fn tenant_run_counts(
         .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;
-    found
-        .iter()
-        .map(|row| {
-            let state: String = row.try_get(0).map_err(storage)?;
-            let count: i64 = row.try_get(1).map_err(storage)?;
-            Ok((RunState::parse(&state)?, count as u64))
-        })
-        .collect()
+    state_counts(&found)
 }
 
 /// How many runs are in each state, over all tenants.
@@ -333,8 +326,12 @@ pub(crate) async fn run_counts(
         .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;
-    found
-        .iter()
+    state_counts(&found)
+}
+
+/// `(state, count)` rows as counts by state.
+fn state_counts(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<(RunState, u64)>, Error> {
+    rows.iter()
         .map(|row| {
             let state: String = row.try_get(0).map_err(storage)?;
             let count: i64 = row.try_get(1).map_err(storage)?;

@@ -273,28 +273,31 @@ pub(crate) fn tenant_run_counts(
     connection: &Connection,
     tenant: &Tenant,
 ) -> Result<Vec<(RunState, u64)>, Error> {
-    let mut statement = connection
-        .prepare_cached("SELECT state, COUNT(*) FROM runs WHERE tenant = ?1 GROUP BY state")
-        .map_err(Error::storage)?;
-    statement
-        .query_map([tenant.as_str()], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })
-        .map_err(Error::storage)?
-        .map(|row| {
-            let (state, count) = row.map_err(Error::storage)?;
-            Ok((RunState::parse(&state)?, count as u64))
-        })
-        .collect()
+    state_counts(
+        connection,
+        "SELECT state, COUNT(*) FROM runs WHERE tenant = ?1 GROUP BY state",
+        &[tenant.as_str()],
+    )
 }
 
 /// How many runs are in each state, over all tenants.
 pub(crate) fn run_counts(connection: &Connection) -> Result<Vec<(RunState, u64)>, Error> {
-    let mut statement = connection
-        .prepare_cached("SELECT state, COUNT(*) FROM runs GROUP BY state")
-        .map_err(Error::storage)?;
+    state_counts(
+        connection,
+        "SELECT state, COUNT(*) FROM runs GROUP BY state",
+        &[],
+    )
+}
+
+/// Runs `sql`, which answers `(state, count)` rows, as counts by state.
+fn state_counts(
+    connection: &Connection,
+    sql: &str,
+    params: &[&str],
+) -> Result<Vec<(RunState, u64)>, Error> {
+    let mut statement = connection.prepare_cached(sql).map_err(Error::storage)?;
     statement
-        .query_map([], |row| {
+        .query_map(rusqlite::params_from_iter(params), |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })
         .map_err(Error::storage)?
