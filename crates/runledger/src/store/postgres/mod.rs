@@ -108,15 +108,11 @@ impl Store {
     ) -> Result<Created, Error> {
         let created = retrying(|| async {
             let mut connection = self.pool.acquire().await.map_err(storage)?;
-            let (now, existing) =
-                read::now_and_record(&mut connection, tenant, &request.id).await?;
+            let (now, existing) = read::now_and_run(&mut connection, tenant, &request.id).await?;
             drop(connection);
             match existing {
-                // Repeats are reads: nothing is written.
-                Some(record) => {
-                    let mut connection = self.pool.acquire().await.map_err(storage)?;
-                    request.match_existing(read::with_children(&mut connection, record).await?)
-                }
+                // Repeats are reads (one round trip): nothing is written.
+                Some(run) => request.match_existing(run),
                 None => write::create(&self.pool, tenant, &request, now).await,
             }
         })

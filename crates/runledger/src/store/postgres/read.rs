@@ -13,16 +13,19 @@ fn storage(error: sqlx::Error) -> Error {
     Error::storage(error)
 }
 
-/// The database clock and, if it exists, the stored record of `id`, in one
-/// round trip (every create starts here).
-pub(crate) async fn now_and_record(
+/// The database clock and, when `id` exists, its run with its children
+/// counted: one round trip, so a repeat create is one read.
+pub(crate) async fn now_and_run(
     connection: &mut PgConnection,
     tenant: &Tenant,
     id: &RunId,
-) -> Result<(Timestamp, Option<Record>), Error> {
+) -> Result<(Timestamp, Option<Run>), Error> {
     let sql = format!(
-        "SELECT {NOW_MS}, r.* FROM (SELECT 1) AS one LEFT JOIN LATERAL \
-         (SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND id = $2) AS r ON true"
+        "SELECT {NOW_MS}, r.*, k.states, k.counts FROM (SELECT 1) AS one \
+         LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND id = $2) AS r ON true \
+         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(n) AS counts FROM \
+             (SELECT state, COUNT(*) AS n FROM runs WHERE tenant = $1 AND parent_id = $2 \
+              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL"
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
@@ -32,11 +35,23 @@ pub(crate) async fn now_and_record(
         .map_err(storage)?;
     let now = Timestamp::from_unix_ms(row.try_get(0).map_err(storage)?);
     let exists: Option<String> = row.try_get(2).map_err(storage)?;
-    let record = match exists {
-        Some(_) => Some(rows::record_at(&row, 1)?),
-        None => None,
+    let Some(_) = exists else {
+        return Ok((now, None));
     };
-    Ok((now, record))
+    let mut run = rows::record_at(&row, 1)?.run;
+    let columns = row.len();
+    let states: Option<Vec<String>> = row.try_get(columns - 2).map_err(storage)?;
+    let counts: Option<Vec<i64>> = row.try_get(columns - 1).map_err(storage)?;
+    let mut by_state = Vec::new();
+    for (state, count) in states
+        .unwrap_or_default()
+        .iter()
+        .zip(counts.unwrap_or_default())
+    {
+        by_state.push((RunState::parse(state)?, count as u64));
+    }
+    run.children = Children::from_counts(by_state);
+    Ok((now, Some(run)))
 }
 
 /// The record of `id`, locked for update, with the database clock.
