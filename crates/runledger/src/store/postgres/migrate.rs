@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "relay",
         include_str!("../../../migrations/postgres/0003_relay.sql"),
     ),
+    (
+        4,
+        "created_order_index_for_lists_only",
+        include_str!("../../../migrations/postgres/0004_created_order_index_for_lists_only.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -9,6 +9,7 @@
 
 mod access;
 mod audit;
+mod batch;
 pub(crate) mod feed;
 mod migrate;
 mod read;
@@ -22,6 +23,7 @@ use crate::audit::Audit;
 use crate::requests::{
     AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
 };
+use batch::CreateBatcher;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use sequencer::Sequencer;
@@ -52,6 +54,7 @@ const REAP_BATCH_RUNS_MAX: i64 = 256;
 pub(crate) struct Store {
     pool: PgPool,
     sequencer: Arc<Sequencer>,
+    batcher: CreateBatcher,
 }
 
 async fn retrying<T, F, Fut>(mut operation: F) -> Result<T, Error>
@@ -98,7 +101,12 @@ impl Store {
             .map_err(|error| Error::storage(format!("cannot connect to PostgreSQL: {error}")))?;
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
-        Ok(Store { pool, sequencer })
+        let batcher = CreateBatcher::spawn(pool.clone());
+        Ok(Store {
+            pool,
+            sequencer,
+            batcher,
+        })
     }
 
     pub(crate) async fn create(
@@ -107,6 +115,9 @@ impl Store {
         request: ResolvedCreate,
     ) -> Result<Created, Error> {
         let created = retrying(|| async {
+            if request.params.concurrency.is_none() {
+                return self.batcher.create(tenant, &request).await;
+            }
             let mut connection = self.pool.acquire().await.map_err(storage)?;
             let (now, existing) = read::now_and_run(&mut connection, tenant, &request.id).await?;
             drop(connection);

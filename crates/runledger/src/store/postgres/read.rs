@@ -20,25 +20,48 @@ pub(crate) async fn now_and_run(
     tenant: &Tenant,
     id: &RunId,
 ) -> Result<(Timestamp, Option<Run>), Error> {
+    let mut found = now_and_runs(connection, &[(tenant.as_str(), id.as_str())]).await?;
+    found
+        .pop()
+        .ok_or_else(|| Error::storage("the clock and run read answered no row"))
+}
+
+/// [`now_and_run`] for many runs in one statement (a batch of creates):
+/// one answer per `(tenant, id)`, in order, each with the clock read for it.
+pub(crate) async fn now_and_runs(
+    connection: &mut PgConnection,
+    keys: &[(&str, &str)],
+) -> Result<Vec<(Timestamp, Option<Run>)>, Error> {
     let sql = format!(
-        "SELECT {NOW_MS}, r.*, k.states, k.counts FROM (SELECT 1) AS one \
-         LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND id = $2) AS r ON true \
-         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(n) AS counts FROM \
-             (SELECT state, COUNT(*) AS n FROM runs WHERE tenant = $1 AND parent_id = $2 \
-              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL"
+        "SELECT {NOW_MS}, r.*, k.states, k.counts \
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(tenant, id, n) \
+         LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs \
+             WHERE runs.tenant = q.tenant AND runs.id = q.id) AS r ON true \
+         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(c) AS counts FROM \
+             (SELECT state, COUNT(*) AS c FROM runs WHERE runs.tenant = q.tenant AND parent_id = q.id \
+              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL \
+         ORDER BY q.n"
     );
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .fetch_one(&mut *connection)
+    let tenants: Vec<&str> = keys.iter().map(|(tenant, _)| *tenant).collect();
+    let ids: Vec<&str> = keys.iter().map(|(_, id)| *id).collect();
+    let found = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenants)
+        .bind(ids)
+        .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;
+    found.iter().map(now_and_run_row).collect()
+}
+
+/// One row of [`now_and_runs`]: the clock, then the run's columns (all NULL
+/// when it does not exist), then its children's states and counts.
+fn now_and_run_row(row: &sqlx::postgres::PgRow) -> Result<(Timestamp, Option<Run>), Error> {
     let now = Timestamp::from_unix_ms(row.try_get(0).map_err(storage)?);
     let exists: Option<String> = row.try_get(2).map_err(storage)?;
     let Some(_) = exists else {
         return Ok((now, None));
     };
-    let mut run = rows::record_at(&row, 1)?.run;
+    let mut run = rows::record_at(row, 1)?.run;
     let columns = row.len();
     let states: Option<Vec<String>> = row.try_get(columns - 2).map_err(storage)?;
     let counts: Option<Vec<i64>> = row.try_get(columns - 1).map_err(storage)?;
@@ -240,7 +263,7 @@ pub(crate) async fn list(
     let limit = filter.page_limit()?;
     let after = filter.after_order()?;
     let sql = format!(
-        "SELECT {RUN_COLUMNS}, created_order FROM runs WHERE tenant = $1 AND created_order > $2 \
+        "SELECT {RUN_COLUMNS}, created_order FROM runs WHERE tenant COLLATE \"C\" = $1 AND created_order > $2 \
          AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR kind = $4) \
          AND ($5::text IS NULL OR parent_id = $5) AND ($6::text IS NULL OR concurrency_key = $6) \
          ORDER BY created_order LIMIT $7"

@@ -60,12 +60,9 @@ async fn commit(transaction: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()
     failpoints::hit("batch", "after_commit")
 }
 
-/// Creates a run (the caller found no existing one at `now`).
-///
-/// Without a concurrency group the create is one `INSERT … ON CONFLICT DO
-/// NOTHING` statement that writes the run row and its events together: one
-/// round trip, atomic by construction (there is no point between the writes
-/// to fail at). In a group it is a transaction under the group's lock.
+/// Creates a run in a concurrency group (the caller found no existing one
+/// at `now`): a transaction under the group's lock.
+/// (Creates without a group are batched, see batch.rs.)
 pub(crate) async fn create(
     pool: &PgPool,
     tenant: &Tenant,
@@ -73,19 +70,11 @@ pub(crate) async fn create(
     now: Timestamp,
 ) -> Result<Created, Error> {
     let mut connection = pool.acquire().await.map_err(storage)?;
-    if request.params.concurrency.is_none() {
-        let created = transition::create(
-            tenant.clone(),
-            request.id.clone(),
-            request.params.clone(),
-            RunState::Queued,
-            request.start.as_ref(),
-            now,
-        );
-        let inserted = insert_run_with_events(&mut connection, &created).await;
-        return finish_create(&mut connection, request, created, inserted).await;
-    }
-    let group = request.params.concurrency.as_ref().expect("checked above");
+    let group = request
+        .params
+        .concurrency
+        .as_ref()
+        .ok_or_else(|| Error::storage("a create without a group is batched"))?;
     let mut transaction = connection.begin().await.map_err(storage)?;
     lock_group(&mut transaction, tenant, group.key.as_str()).await?;
     let active = read::active_ids(&mut transaction, tenant, &group.key).await?;
@@ -131,7 +120,7 @@ pub(crate) async fn create(
 /// The answer to a create after its insert: the new run, the parent's
 /// absence, or — another caller created it first — theirs (nothing of ours
 /// is kept).
-async fn finish_create(
+pub(super) async fn finish_create(
     connection: &mut PgConnection,
     request: &ResolvedCreate,
     created: Transition,
@@ -165,7 +154,7 @@ async fn finish_create(
 /// `ON CONFLICT` names no index on purpose: two racing creates of one child
 /// collide on `runs_one_per_child_key` as well as on `runs_one_per_id`, and
 /// either collision means "it exists".
-async fn insert_run_with_events(
+pub(super) async fn insert_run_with_events(
     connection: &mut PgConnection,
     created: &Transition,
 ) -> Result<bool, sqlx::Error> {
