@@ -114,17 +114,11 @@ impl Store {
         tenant: &Tenant,
         request: ResolvedCreate,
     ) -> Result<Created, Error> {
+        // Repeats are reads: nothing is written (batch.rs, write::create).
         let created = retrying(|| async {
-            if request.params.concurrency.is_none() {
-                return self.batcher.create(tenant, &request).await;
-            }
-            let mut connection = self.pool.acquire().await.map_err(storage)?;
-            let (now, existing) = read::now_and_run(&mut connection, tenant, &request.id).await?;
-            drop(connection);
-            match existing {
-                // Repeats are reads (one round trip): nothing is written.
-                Some(run) => request.match_existing(run),
-                None => write::create(&self.pool, tenant, &request, now).await,
+            match request.params.concurrency {
+                None => self.batcher.create(tenant, &request).await,
+                Some(_) => write::create(&self.pool, tenant, &request).await,
             }
         })
         .await?;

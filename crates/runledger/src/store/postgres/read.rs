@@ -13,21 +13,9 @@ fn storage(error: sqlx::Error) -> Error {
     Error::storage(error)
 }
 
-/// The database clock and, when `id` exists, its run with its children
-/// counted: one round trip, so a repeat create is one read.
-pub(crate) async fn now_and_run(
-    connection: &mut PgConnection,
-    tenant: &Tenant,
-    id: &RunId,
-) -> Result<(Timestamp, Option<Run>), Error> {
-    let mut found = now_and_runs(connection, &[(tenant.as_str(), id.as_str())]).await?;
-    found
-        .pop()
-        .ok_or_else(|| Error::storage("the clock and run read answered no row"))
-}
-
-/// [`now_and_run`] for many runs in one statement (a batch of creates):
-/// one answer per `(tenant, id)`, in order, each with the clock read for it.
+/// The database clock and, for each `(tenant, id)` that exists, its run with
+/// its children counted: one statement for a batch of creates, one answer
+/// per key, in order, each with the clock read for it.
 pub(crate) async fn now_and_runs(
     connection: &mut PgConnection,
     keys: &[(&str, &str)],
@@ -50,19 +38,23 @@ pub(crate) async fn now_and_runs(
         .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;
-    found.iter().map(now_and_run_row).collect()
+    found.iter().map(|row| now_and_run_row(row, 0)).collect()
 }
 
 /// One row of [`now_and_runs`]: the clock, then the run's columns (all NULL
-/// when it does not exist), then its children's states and counts.
-fn now_and_run_row(row: &sqlx::postgres::PgRow) -> Result<(Timestamp, Option<Run>), Error> {
+/// when it does not exist), then its children's states and counts, then
+/// `after` more columns.
+fn now_and_run_row(
+    row: &sqlx::postgres::PgRow,
+    after: usize,
+) -> Result<(Timestamp, Option<Run>), Error> {
     let now = Timestamp::from_unix_ms(row.try_get(0).map_err(storage)?);
     let exists: Option<String> = row.try_get(2).map_err(storage)?;
     let Some(_) = exists else {
         return Ok((now, None));
     };
     let mut run = rows::record_at(row, 1)?.run;
-    let columns = row.len();
+    let columns = row.len() - after;
     let states: Option<Vec<String>> = row.try_get(columns - 2).map_err(storage)?;
     let counts: Option<Vec<i64>> = row.try_get(columns - 1).map_err(storage)?;
     let mut by_state = Vec::new();
@@ -175,6 +167,43 @@ pub(crate) async fn run(
         Some(record) => Ok(Some(with_children(connection, record).await?)),
         None => Ok(None),
     }
+}
+
+/// Inside a group's lock: the database clock, the run `id` if it exists
+/// (with its children counted) and the group's active runs, oldest first —
+/// one round trip.
+pub(crate) async fn now_run_and_active(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    id: &RunId,
+    key: &ConcurrencyKey,
+) -> Result<(Timestamp, Option<Run>, Vec<RunId>), Error> {
+    let sql = format!(
+        "SELECT {NOW_MS}, r.*, k.states, k.counts, \
+             (SELECT array_agg(a.id ORDER BY a.created_order) FROM runs AS a \
+              WHERE a.tenant = $1 AND a.concurrency_key = $3 \
+              AND a.state IN ('queued', 'running')) AS active \
+         FROM (SELECT 1) AS one \
+         LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND id = $2) AS r ON true \
+         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(n) AS counts FROM \
+             (SELECT state, COUNT(*) AS n FROM runs WHERE tenant = $1 AND parent_id = $2 \
+              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(key.as_str())
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(storage)?;
+    let active: Option<Vec<String>> = row.try_get(row.len() - 1).map_err(storage)?;
+    let active = active
+        .unwrap_or_default()
+        .iter()
+        .map(|id| RunId::parse(id))
+        .collect::<Result<_, _>>()?;
+    let (now, run) = now_and_run_row(&row, 1)?;
+    Ok((now, run, active))
 }
 
 /// The active runs of a group, oldest first.

@@ -13,7 +13,7 @@ use crate::failpoints;
 use crate::requests::{AppendEvent, Created, ResolvedCreate};
 use runledger_core::transition::{self, Admission, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, OnFull, Run, RunId, RunState, Tenant, Timestamp};
-use sqlx::{Acquire, PgConnection, PgPool, Row};
+use sqlx::{Acquire, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 /// The detail of a storage error, with PostgreSQL's SQLSTATE when it has one.
 pub(crate) fn storage(error: sqlx::Error) -> Error {
@@ -39,18 +39,22 @@ fn constraint(error: &sqlx::Error) -> Option<&str> {
     }
 }
 
-/// Takes the advisory lock that serializes every change of `key`'s active count.
-async fn lock_group(
-    connection: &mut PgConnection,
+/// Begins a transaction that holds the advisory lock serializing every
+/// change of `key`'s active count: one round trip, the lock riding on the
+/// `BEGIN`. The lock's name is therefore a literal; tenant names and
+/// concurrency keys cannot hold a quote (their grammars), and one would be
+/// doubled anyway.
+async fn begin_in_group<'c>(
+    connection: &'c mut PgConnection,
     tenant: &Tenant,
     key: &str,
-) -> Result<(), Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("runledger/group/{tenant}/{key}"))
-        .execute(&mut *connection)
+) -> Result<Transaction<'c, Postgres>, Error> {
+    let name = format!("runledger/group/{tenant}/{key}").replace('\'', "''");
+    let sql = format!("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('{name}', 0))");
+    connection
+        .begin_with(AssertSqlSafe(sql))
         .await
-        .map_err(storage)?;
-    Ok(())
+        .map_err(storage)
 }
 
 /// Commits, with the same failpoint sites as the SQLite writer's batch.
@@ -60,24 +64,29 @@ async fn commit(transaction: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()
     failpoints::hit("batch", "after_commit")
 }
 
-/// Creates a run in a concurrency group (the caller found no existing one
-/// at `now`): a transaction under the group's lock.
+/// Creates a run in a concurrency group, or answers the existing one: a
+/// transaction under the group's lock, whose first statement reads the
+/// clock, the run and the group's active runs together.
 /// (Creates without a group are batched, see batch.rs.)
 pub(crate) async fn create(
     pool: &PgPool,
     tenant: &Tenant,
     request: &ResolvedCreate,
-    now: Timestamp,
 ) -> Result<Created, Error> {
-    let mut connection = pool.acquire().await.map_err(storage)?;
     let group = request
         .params
         .concurrency
         .as_ref()
         .ok_or_else(|| Error::storage("a create without a group is batched"))?;
-    let mut transaction = connection.begin().await.map_err(storage)?;
-    lock_group(&mut transaction, tenant, group.key.as_str()).await?;
-    let active = read::active_ids(&mut transaction, tenant, &group.key).await?;
+    let mut connection = pool.acquire().await.map_err(storage)?;
+    let mut transaction = begin_in_group(&mut connection, tenant, group.key.as_str()).await?;
+    let (now, existing, active) =
+        read::now_run_and_active(&mut transaction, tenant, &request.id, &group.key).await?;
+    if let Some(run) = existing {
+        // A repeat: answered from the read, nothing written.
+        drop(transaction);
+        return request.match_existing(run);
+    }
     let state = match transition::admit(group, &active) {
         Ok(Admission::Admit) => RunState::Queued,
         Ok(Admission::Enqueue) => RunState::Pending,
@@ -258,10 +267,10 @@ pub(crate) async fn change(
         Slot::MayFree => read::group_of(&mut connection, tenant, id).await?,
         Slot::Kept => None,
     };
-    let mut transaction = connection.begin().await.map_err(storage)?;
-    if let Some(key) = &group {
-        lock_group(&mut transaction, tenant, key).await?;
-    }
+    let mut transaction = match &group {
+        Some(key) => begin_in_group(&mut connection, tenant, key).await?,
+        None => connection.begin().await.map_err(storage)?,
+    };
     let (now, stored) = read::locked_record(&mut transaction, tenant, id)
         .await?
         .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
