@@ -93,8 +93,10 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     bar.finish_and_clear();
 
     let race = match (args.workload, &target) {
-        (Workload::Race, Target::Ledger(ledger)) => Some(race_audit(&ledger.audit().await?)),
-        (Workload::Race, Target::Server(client)) => Some(match &args.db {
+        (Workload::Race | Workload::HotGroup, Target::Ledger(ledger)) => {
+            Some(race_audit(&ledger.audit().await?))
+        }
+        (Workload::Race | Workload::HotGroup, Target::Server(client)) => Some(match &args.db {
             Some(db) => race_audit(&open(db, Workload::Create).await?.audit().await?),
             None => http_audit::race_audit(client, plan.tag()).await?,
         }),

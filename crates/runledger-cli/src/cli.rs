@@ -29,6 +29,9 @@ Examples:
   # 8 processes of 2 callers each racing on shared ids, then the audit
   runledger bench --db sqlite:///tmp/rlrace.db --workload race --processes 8 --clients 2
 
+  # one hot concurrency group decided by 16 callers, then the audit (never over the limit)
+  runledger bench --db postgres://postgres@127.0.0.1:5432/rlbench --workload hot-group --json
+
   # the same over HTTP against a running server (token from RUNLEDGER_TOKEN)
   runledger bench --server http://127.0.0.1:7878 --workload create --clients 32 --duration 10
 
@@ -179,6 +182,12 @@ pub enum Workload {
     /// Each operation creates a new run in one of 1,000 concurrency groups
     /// (limit 1,000, reject).
     Group,
+    /// Every caller decides in one concurrency group (limit 3, reject): each
+    /// operation creates a run in it — admitted, or refused with
+    /// `concurrency_limit` (counted as an operation, not an error) — and an
+    /// admitted run is cancelled at once, freeing its slot (a second
+    /// decision). With --db the audit then counts over-limit groups.
+    HotGroup,
     /// --server only: --subscribers SSE subscribers follow the tenant stream
     /// while --clients appenders append --rate events/s; every subscriber
     /// must get every event once, in order; latencies are commit to delivery.
@@ -194,6 +203,7 @@ impl Workload {
             Workload::Race => "race",
             Workload::Append => "append",
             Workload::Group => "group",
+            Workload::HotGroup => "hot-group",
             Workload::Stream => "stream",
         }
     }

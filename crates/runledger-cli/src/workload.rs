@@ -28,6 +28,8 @@ pub const APPEND_RUNS: usize = 1_000;
 pub const GROUP_COUNT: usize = 1_000;
 /// The limit of every group of the group workload.
 pub const GROUP_LIMIT: u32 = 1_000;
+/// The limit of the hot-group workload's one group.
+pub const HOT_GROUP_LIMIT: u32 = 3;
 /// Ids all race callers create, start, finish and cancel.
 pub const RACE_SHARED_IDS: usize = 500;
 /// Child keys per shared race id.
@@ -75,6 +77,7 @@ impl Plan {
             Workload::Repeat => (run_ids(tag, "r", REPEAT_RUNS)?, Vec::new()),
             Workload::Append => (run_ids(tag, "a", APPEND_RUNS)?, Vec::new()),
             Workload::Group => (Vec::new(), group_keys(tag, GROUP_COUNT)?),
+            Workload::HotGroup => (Vec::new(), group_keys(tag, 1)?),
             Workload::Race => (
                 run_ids(tag, "s", RACE_SHARED_IDS)?,
                 group_keys(tag, RACE_GROUPS)?,
@@ -156,6 +159,7 @@ impl Plan {
                 Workload::Repeat => caller.repeat().await,
                 Workload::Append => caller.append().await,
                 Workload::Group => caller.create_in_group().await?,
+                Workload::HotGroup => caller.decide_in_hot_group().await?,
                 Workload::Race => caller.race().await?,
                 Workload::Stream => {
                     unreachable!("the stream workload runs its own appenders (stream.rs)")
@@ -194,10 +198,10 @@ impl Caller {
                 Some(value)
             }
             Err(error) => {
-                let expected: &[ErrorCode] = if self.plan.workload == Workload::Race {
-                    &RACE_EXPECTED_REFUSALS
-                } else {
-                    &[]
+                let expected: &[ErrorCode] = match self.plan.workload {
+                    Workload::Race => &RACE_EXPECTED_REFUSALS,
+                    Workload::HotGroup => &[ErrorCode::ConcurrencyLimit],
+                    _ => &[],
                 };
                 self.tally.record_error(elapsed, &error, expected);
                 None
@@ -246,6 +250,26 @@ impl Caller {
             .concurrency(ConcurrencyGroup::new(key, GROUP_LIMIT, OnFull::Reject)?);
         let target = self.target.clone();
         self.timed(target.create_run(&plan.tenant, request)).await;
+        Ok(())
+    }
+
+    /// Hot group: a create in the one group; an admitted run is cancelled
+    /// at once, so its slot goes to the next caller.
+    async fn decide_in_hot_group(&mut self) -> Result<(), Error> {
+        let plan = self.plan.clone();
+        let group = ConcurrencyGroup::new(plan.groups[0].clone(), HOT_GROUP_LIMIT, OnFull::Reject)?;
+        let request = CreateRun::new(plan.kind.clone())
+            .id(self.new_id()?)
+            .concurrency(group);
+        let (target, tenant) = (self.target.clone(), plan.tenant.clone());
+        if let Some(created) = self.timed(target.create_run(&tenant, request)).await {
+            let cancel = Cancel {
+                reason: Some("bench hot group".to_owned()),
+                if_version: None,
+            };
+            self.timed(target.cancel(&tenant, &created.run.id, cancel))
+                .await;
+        }
         Ok(())
     }
 

@@ -128,6 +128,42 @@ fn every_workload_runs_without_errors() {
     }
 }
 
+/// One hot group (limit 3) decided by callers in three processes at once:
+/// admissions, refusals and cancels, and the audit finds the group never
+/// over its limit (P8's second half, counted rather than timed).
+#[test]
+fn a_hot_group_across_processes_is_never_over_its_limit() {
+    let dir = fresh_dir("bench-hot-group");
+    let output = run(runledger().args([
+        "bench",
+        "--db",
+        &sqlite_url(&dir, "hot.db"),
+        "--workload",
+        "hot-group",
+        "--processes",
+        "3",
+        "--clients",
+        "4",
+        "--duration",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(
+        exit_code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = json(&output);
+    assert_eq!(summary["workload"], "hot-group");
+    assert_eq!(summary["clients"], 12);
+    assert!(summary["ops"].as_u64().expect("ops is a count") > 0);
+    assert_eq!(summary["errors"], 0);
+    assert_eq!(summary["duplicates"], 0);
+    assert_eq!(summary["over_limit"], 0);
+    assert_eq!(summary["orphans"], 0);
+}
+
 #[test]
 fn processes_add_up_their_callers() {
     let dir = fresh_dir("bench-processes");
