@@ -8,6 +8,7 @@
 //! Deadlocks and serialization failures, which roll back whole, are retried.
 
 mod access;
+mod append_batch;
 mod audit;
 mod batch;
 pub(crate) mod feed;
@@ -23,6 +24,7 @@ use crate::audit::Audit;
 use crate::requests::{
     AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
 };
+use append_batch::AppendBatcher;
 use batch::CreateBatcher;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
@@ -55,6 +57,7 @@ pub(crate) struct Store {
     pool: PgPool,
     sequencer: Arc<Sequencer>,
     batcher: CreateBatcher,
+    appends: AppendBatcher,
 }
 
 async fn retrying<T, F, Fut>(mut operation: F) -> Result<T, Error>
@@ -102,10 +105,12 @@ impl Store {
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
         let batcher = CreateBatcher::spawn(pool.clone());
+        let appends = AppendBatcher::spawn(pool.clone());
         Ok(Store {
             pool,
             sequencer,
             batcher,
+            appends,
         })
     }
 
@@ -240,7 +245,7 @@ impl Store {
         request: AppendEvent,
     ) -> Result<Appended, Error> {
         // Not retried on an unknown outcome: a second attempt could append twice.
-        let (seq, event_id) = write::append(&self.pool, tenant, id, &request).await?;
+        let (seq, event_id) = self.appends.append(tenant, id, &request).await?;
         // The answer carries the position: wait for the stamp.
         loop {
             self.sequencer.stamped(tenant).await;

@@ -10,7 +10,7 @@
 use super::read;
 use super::rows::signed;
 use crate::failpoints;
-use crate::requests::{AppendEvent, Created, ResolvedCreate};
+use crate::requests::{Created, ResolvedCreate};
 use runledger_core::transition::{self, Admission, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, OnFull, Run, RunId, RunState, Tenant, Timestamp};
 use sqlx::{Acquire, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
@@ -58,7 +58,9 @@ async fn begin_in_group<'c>(
 }
 
 /// Commits, with the same failpoint sites as the SQLite writer's batch.
-async fn commit(transaction: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), Error> {
+pub(super) async fn commit(
+    transaction: sqlx::Transaction<'_, sqlx::Postgres>,
+) -> Result<(), Error> {
     failpoints::hit("batch", "before_commit")?;
     transaction.commit().await.map_err(storage)?;
     failpoints::hit("batch", "after_commit")
@@ -286,37 +288,6 @@ pub(crate) async fn change(
             read::with_children(&mut connection, change.after).await
         }
     }
-}
-
-/// Appends a caller event; answers the event's id (its position comes later).
-pub(crate) async fn append(
-    pool: &PgPool,
-    tenant: &Tenant,
-    id: &RunId,
-    request: &AppendEvent,
-) -> Result<(u64, i64), Error> {
-    let mut connection = pool.acquire().await.map_err(storage)?;
-    let mut transaction = connection.begin().await.map_err(storage)?;
-    let (now, stored) = read::locked_record(&mut transaction, tenant, id)
-        .await?
-        .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
-    transition::check_version(&stored, request.if_version)?;
-    let appended = transition::append(
-        &stored,
-        &request.event_type,
-        request.data.clone(),
-        request.lease_epoch,
-        now,
-    )?;
-    update_run(&mut transaction, &appended.after, stored.run.version).await?;
-    failpoints::hit("append", "after_run_row")?;
-    let event_id = insert_events(&mut transaction, &appended).await?;
-    failpoints::hit("append", "after_events")?;
-    commit(transaction).await?;
-    Ok((
-        appended.after.run.last_seq,
-        event_id.expect("an append writes one event"),
-    ))
 }
 
 /// Times out one run if its lease expired; answers whether it did.

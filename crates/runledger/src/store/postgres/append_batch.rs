@@ -1,0 +1,334 @@
+//! Cross-request batching of appends on PostgreSQL.
+//!
+//! An append is a locked read-modify-write of its run (the state machine
+//! checks the lease, the state and `If-Match` against the locked row) and
+//! then waits for its position stamp. Appends from concurrent callers are
+//! handed to one [`AppendBatcher`], which writes a batch in one transaction:
+//! lock every run of the batch (`FOR UPDATE`, in `(tenant, id)` order, so
+//! batches cannot deadlock each other), decide each append in arrival order
+//! against the run as the earlier appends of the batch left it (two appends
+//! to one run get consecutive seqs), update each run row once, insert every
+//! event with one statement, commit. An append the state machine refuses
+//! is answered at once and writes nothing; the others are unaffected. The
+//! same failpoints as a single append (`append.after_run_row`,
+//! `append.after_events`, the commit's) sit between the same writes.
+
+use super::batch::{QUEUE_CREATES_MAX, write_batches};
+use super::rows::{self, NOW_MS, RUN_COLUMNS, signed};
+use super::write::{commit, storage};
+use crate::failpoints;
+use crate::requests::AppendEvent;
+use runledger_core::transition::{self, Record, Transition};
+use runledger_core::{Error, RunId, Tenant, Timestamp};
+use sqlx::{Acquire, AssertSqlSafe, PgConnection, PgPool, Row};
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// What an append answers before its stamp: its seq and its event's row id.
+pub(crate) type Written = (u64, i64);
+
+/// One caller's append, waiting for its batch.
+struct Pending {
+    tenant: Tenant,
+    id: RunId,
+    request: AppendEvent,
+    answer: oneshot::Sender<Result<Written, Error>>,
+}
+
+/// The queue of appends waiting to be written.
+pub(crate) struct AppendBatcher {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl AppendBatcher {
+    /// Starts the batcher's task on `pool`.
+    pub(crate) fn spawn(pool: PgPool) -> AppendBatcher {
+        let (queue, waiting) = mpsc::channel(QUEUE_CREATES_MAX);
+        tokio::spawn(write_batches(pool, waiting, |pool, batch| async move {
+            write_batch(&pool, batch).await
+        }));
+        AppendBatcher { queue }
+    }
+
+    /// Appends `request` to the run `id` in the next batch.
+    pub(crate) async fn append(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: &AppendEvent,
+    ) -> Result<Written, Error> {
+        let (answer, answered) = oneshot::channel();
+        let pending = Pending {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            request: request.clone(),
+            answer,
+        };
+        self.queue
+            .send(pending)
+            .await
+            .map_err(|_| Error::storage("the ledger is closing"))?;
+        answered.await.map_err(|_| {
+            Error::storage("the append batch was abandoned; whether it was written is unknown")
+        })?
+    }
+}
+
+/// An append the state machine accepted, waiting for its event's row id.
+struct Accepted {
+    pending: Pending,
+    seq: u64,
+}
+
+/// Writes one batch and answers each of its callers.
+async fn write_batch(pool: &PgPool, batch: Vec<Pending>) {
+    let mut accepted = Vec::new();
+    let written = write(pool, batch, &mut accepted).await;
+    match written {
+        Ok(event_ids) => {
+            for (accepted, event_id) in accepted.into_iter().zip(event_ids) {
+                let _ = accepted.pending.answer.send(Ok((accepted.seq, event_id)));
+            }
+        }
+        Err(error) => {
+            for accepted in accepted {
+                let _ = accepted.pending.answer.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// The transaction of one batch. Refused appends are answered here; the
+/// accepted ones are left in `accepted`, in the order of the event ids
+/// answered.
+async fn write(
+    pool: &PgPool,
+    batch: Vec<Pending>,
+    accepted: &mut Vec<Accepted>,
+) -> Result<Vec<i64>, Error> {
+    let mut connection = match pool.acquire().await {
+        Ok(connection) => connection,
+        Err(error) => {
+            accepted.extend(
+                batch
+                    .into_iter()
+                    .map(|pending| Accepted { pending, seq: 0 }),
+            );
+            return Err(storage(error));
+        }
+    };
+    let mut transaction = match connection.begin().await {
+        Ok(transaction) => transaction,
+        Err(error) => {
+            accepted.extend(
+                batch
+                    .into_iter()
+                    .map(|pending| Accepted { pending, seq: 0 }),
+            );
+            return Err(storage(error));
+        }
+    };
+    let locked = match lock_runs(&mut transaction, &batch).await {
+        Ok(locked) => locked,
+        Err(error) => {
+            accepted.extend(
+                batch
+                    .into_iter()
+                    .map(|pending| Accepted { pending, seq: 0 }),
+            );
+            return Err(error);
+        }
+    };
+    // Each run as the batch's earlier appends left it, and its stored version.
+    let mut runs: HashMap<(String, String), (u64, Record)> = HashMap::new();
+    let mut now_of: HashMap<(String, String), Timestamp> = HashMap::new();
+    for (now, record) in locked {
+        let key = (
+            record.run.tenant.as_str().to_owned(),
+            record.run.id.as_str().to_owned(),
+        );
+        now_of.insert(key.clone(), now);
+        runs.insert(key, (record.run.version, record));
+    }
+    let mut changes: Vec<Transition> = Vec::new();
+    for pending in batch {
+        let key = (
+            pending.tenant.as_str().to_owned(),
+            pending.id.as_str().to_owned(),
+        );
+        let decided = match runs.get_mut(&key) {
+            None => Err(Error::RunNotFound {
+                id: pending.id.clone(),
+            }),
+            Some((_, record)) => transition::check_version(record, pending.request.if_version)
+                .and_then(|()| {
+                    transition::append(
+                        record,
+                        &pending.request.event_type,
+                        pending.request.data.clone(),
+                        pending.request.lease_epoch,
+                        now_of[&key],
+                    )
+                })
+                .inspect(|change| *record = change.after.clone()),
+        };
+        match decided {
+            Ok(change) => {
+                let seq = change.after.run.last_seq;
+                changes.push(change);
+                accepted.push(Accepted { pending, seq });
+            }
+            // Refused: nothing of it is written; the others go on.
+            Err(refusal) => {
+                let _ = pending.answer.send(Err(refusal));
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let changed: Vec<&(u64, Record)> = runs
+        .values()
+        .filter(|(version, record)| record.run.version != *version)
+        .collect();
+    update_runs(&mut transaction, &changed).await?;
+    failpoints::hit("append", "after_run_row")?;
+    let event_ids = insert_events(&mut transaction, &changes).await?;
+    failpoints::hit("append", "after_events")?;
+    commit(transaction).await?;
+    Ok(event_ids)
+}
+
+/// Locks the batch's runs in `(tenant, id)` order; answers each found one
+/// with the database clock.
+async fn lock_runs(
+    connection: &mut PgConnection,
+    batch: &[Pending],
+) -> Result<Vec<(Timestamp, Record)>, Error> {
+    let tenants: Vec<&str> = batch
+        .iter()
+        .map(|pending| pending.tenant.as_str())
+        .collect();
+    let ids: Vec<&str> = batch.iter().map(|pending| pending.id.as_str()).collect();
+    let sql = format!(
+        "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs \
+         WHERE (tenant, id) IN (SELECT t, i FROM unnest($1::text[], $2::text[]) AS q(t, i)) \
+         ORDER BY tenant, id FOR UPDATE"
+    );
+    let found = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenants)
+        .bind(ids)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(storage)?;
+    found
+        .iter()
+        .map(|row| {
+            let record = rows::record(row)?;
+            let now = row.try_get(22).map_err(storage)?;
+            Ok((Timestamp::from_unix_ms(now), record))
+        })
+        .collect()
+}
+
+/// One statement: each changed run row once, conditional on the version it
+/// was locked at.
+async fn update_runs(
+    connection: &mut PgConnection,
+    changed: &[&(u64, Record)],
+) -> Result<(), Error> {
+    let updated = sqlx::query(
+        "UPDATE runs SET version = u.version, last_seq = u.last_seq, updated_at = u.updated_at \
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) \
+             AS u(tenant, id, version, last_seq, updated_at, from_version) \
+         WHERE runs.tenant = u.tenant AND runs.id = u.id AND runs.version = u.from_version",
+    )
+    .bind(changed.iter().map(|(_, r)| r.run.tenant.as_str()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, r)| r.run.id.as_str()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, r)| signed(r.run.version)).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, r)| signed(r.run.last_seq)).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, r)| r.run.updated_at.unix_ms()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(from, _)| signed(*from)).collect::<Vec<_>>())
+    .execute(&mut *connection)
+    .await
+    .map_err(storage)?;
+    assert_eq!(
+        updated.rows_affected(),
+        changed.len() as u64,
+        "the row locks keep the versions read current"
+    );
+    Ok(())
+}
+
+/// One statement: every accepted append's event (unstamped); answers their
+/// row ids in the order of `changes` (one event each).
+async fn insert_events(
+    connection: &mut PgConnection,
+    changes: &[Transition],
+) -> Result<Vec<i64>, Error> {
+    let events = || {
+        changes
+            .iter()
+            .flat_map(|change| change.events.iter().map(move |event| (change, event)))
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO events (tenant, run_id, seq, type, data, at) \
+         SELECT e.tenant, e.run_id, e.seq, e.type, e.data, e.at \
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[]) \
+             WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n) \
+         ORDER BY e.n \
+         RETURNING tenant, run_id, seq, event_id",
+    )
+    .bind(
+        events()
+            .map(|(c, _)| c.after.run.tenant.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events()
+            .map(|(c, _)| c.after.run.id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(events().map(|(_, e)| signed(e.seq)).collect::<Vec<_>>())
+    .bind(
+        events()
+            .map(|(_, e)| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events()
+            .map(|(_, e)| e.data.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events()
+            .map(|(c, _)| c.after.run.updated_at.unix_ms())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(storage)?;
+    let mut event_ids = HashMap::new();
+    for row in &inserted {
+        let tenant: String = row.try_get(0).map_err(storage)?;
+        let run_id: String = row.try_get(1).map_err(storage)?;
+        let seq: i64 = row.try_get(2).map_err(storage)?;
+        let event_id: i64 = row.try_get(3).map_err(storage)?;
+        event_ids.insert((tenant, run_id, seq), event_id);
+    }
+    changes
+        .iter()
+        .map(|change| {
+            let run = &change.after.run;
+            let key = (
+                run.tenant.as_str().to_owned(),
+                run.id.as_str().to_owned(),
+                signed(run.last_seq),
+            );
+            event_ids
+                .get(&key)
+                .copied()
+                .ok_or_else(|| Error::storage("an appended event was not inserted"))
+        })
+        .collect()
+}
