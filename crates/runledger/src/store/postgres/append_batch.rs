@@ -8,13 +8,19 @@
 //! batches cannot deadlock each other), decide each append in arrival order
 //! against the run as the earlier appends of the batch left it (two appends
 //! to one run get consecutive seqs), update each run row once, insert every
-//! event with one statement, commit. An append the state machine refuses
-//! is answered at once and writes nothing; the others are unaffected. The
-//! same failpoints as a single append (`append.after_run_row`,
-//! `append.after_events`, the commit's) sit between the same writes.
+//! event with one statement, then — still in the transaction — act as the
+//! tenant's stamper (sequencer.rs): take its position lock, number every
+//! unstamped event it sees (its own and any committed ones), commit. The
+//! answer carries the position without a second commit to wait for; the
+//! lock is taken last, by every holder, so it adds no deadlock. An append
+//! the state machine refuses is answered at once and writes nothing; the
+//! others are unaffected. The same failpoints as a single append
+//! (`append.after_run_row`, `append.after_events`, the commit's) sit between
+//! the same writes.
 
 use super::batch::{QUEUE_CREATES_MAX, write_batches};
 use super::rows::{self, NOW_MS, RUN_COLUMNS, signed};
+use super::sequencer::{self, Sequencer};
 use super::write::{commit, storage};
 use crate::failpoints;
 use crate::requests::AppendEvent;
@@ -22,10 +28,12 @@ use runledger_core::transition::{self, Record, Transition};
 use runledger_core::{Error, RunId, Tenant, Timestamp};
 use sqlx::{Acquire, AssertSqlSafe, PgConnection, PgPool, Row};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// What an append answers before its stamp: its seq and its event's row id.
-pub(crate) type Written = (u64, i64);
+/// What an append answers: its seq, its event's row id and the position
+/// stamped in its transaction (`None` if, against expectation, it was not).
+pub(crate) type Written = (u64, i64, Option<u64>);
 
 /// One caller's append, waiting for its batch.
 struct Pending {
@@ -41,11 +49,13 @@ pub(crate) struct AppendBatcher {
 }
 
 impl AppendBatcher {
-    /// Starts the batcher's task on `pool`.
-    pub(crate) fn spawn(pool: PgPool) -> AppendBatcher {
+    /// Starts the batcher's task on `pool`; `sequencer` is told of the
+    /// positions its batches stamp.
+    pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> AppendBatcher {
         let (queue, waiting) = mpsc::channel(QUEUE_CREATES_MAX);
-        tokio::spawn(write_batches(pool, waiting, |pool, batch| async move {
-            write_batch(&pool, batch).await
+        tokio::spawn(write_batches(pool, waiting, move |pool, batch| {
+            let sequencer = sequencer.clone();
+            async move { write_batch(&pool, &sequencer, batch).await }
         }));
         AppendBatcher { queue }
     }
@@ -81,13 +91,18 @@ struct Accepted {
 }
 
 /// Writes one batch and answers each of its callers.
-async fn write_batch(pool: &PgPool, batch: Vec<Pending>) {
+async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) {
     let mut accepted = Vec::new();
     let written = write(pool, batch, &mut accepted).await;
     match written {
-        Ok(event_ids) => {
+        Ok((event_ids, positions)) => {
+            if !positions.is_empty() {
+                sequencer.signal_local();
+            }
             for (accepted, event_id) in accepted.into_iter().zip(event_ids) {
-                let _ = accepted.pending.answer.send(Ok((accepted.seq, event_id)));
+                let position = positions.get(&event_id).map(|&position| position as u64);
+                let answer = Ok((accepted.seq, event_id, position));
+                let _ = accepted.pending.answer.send(answer);
             }
         }
         Err(error) => {
@@ -100,12 +115,12 @@ async fn write_batch(pool: &PgPool, batch: Vec<Pending>) {
 
 /// The transaction of one batch. Refused appends are answered here; the
 /// accepted ones are left in `accepted`, in the order of the event ids
-/// answered.
+/// answered; with them, the positions stamped, by event id.
 async fn write(
     pool: &PgPool,
     batch: Vec<Pending>,
     accepted: &mut Vec<Accepted>,
-) -> Result<Vec<i64>, Error> {
+) -> Result<(Vec<i64>, HashMap<i64, i64>), Error> {
     let mut connection = match pool.acquire().await {
         Ok(connection) => connection,
         Err(error) => {
@@ -185,7 +200,7 @@ async fn write(
         }
     }
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), HashMap::new()));
     }
     let changed: Vec<&(u64, Record)> = runs
         .values()
@@ -195,8 +210,24 @@ async fn write(
     failpoints::hit("append", "after_run_row")?;
     let event_ids = insert_events(&mut transaction, &changes).await?;
     failpoints::hit("append", "after_events")?;
+    let mut tenants: Vec<&Tenant> = changes.iter().map(|c| &c.after.run.tenant).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut positions = HashMap::new();
+    for tenant in tenants {
+        sequencer::lock_positions(&mut transaction, tenant).await?;
+        loop {
+            let numbered = sequencer::number_pending(&mut transaction, tenant).await?;
+            let more = numbered.len() as i64 == sequencer::STAMP_BATCH_EVENTS_MAX;
+            positions.extend(numbered);
+            if !more {
+                break;
+            }
+        }
+        sequencer::announce(&mut transaction, tenant).await?;
+    }
     commit(transaction).await?;
-    Ok(event_ids)
+    Ok((event_ids, positions))
 }
 
 /// Locks the batch's runs in `(tenant, id)` order; answers each found one

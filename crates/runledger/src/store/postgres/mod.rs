@@ -105,7 +105,7 @@ impl Store {
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
         let batcher = CreateBatcher::spawn(pool.clone());
-        let appends = AppendBatcher::spawn(pool.clone());
+        let appends = AppendBatcher::spawn(pool.clone(), sequencer.clone());
         Ok(Store {
             pool,
             sequencer,
@@ -245,8 +245,12 @@ impl Store {
         request: AppendEvent,
     ) -> Result<Appended, Error> {
         // Not retried on an unknown outcome: a second attempt could append twice.
-        let (seq, event_id) = self.appends.append(tenant, id, &request).await?;
-        // The answer carries the position: wait for the stamp.
+        let (seq, event_id, position) = self.appends.append(tenant, id, &request).await?;
+        if let Some(position) = position {
+            // Stamped in the append's own transaction (append_batch.rs).
+            return Ok(Appended { seq, position });
+        }
+        // Not expected: wait for a pass of the sequencer, as other writers do.
         loop {
             self.sequencer.stamped(tenant).await;
             let row = sqlx::query("SELECT position FROM events WHERE event_id = $1")

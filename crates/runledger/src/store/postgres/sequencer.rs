@@ -13,14 +13,14 @@
 
 use super::write::storage;
 use runledger_core::{Error, Tenant};
-use sqlx::{Acquire, PgPool, Row};
+use sqlx::{Acquire, PgConnection, PgPool, Row};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// Most events one stamping transaction numbers.
-const STAMP_BATCH_EVENTS_MAX: i64 = 10_000;
+pub(crate) const STAMP_BATCH_EVENTS_MAX: i64 = 10_000;
 /// How often a ledger sweeps for events a dead writer left unstamped.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -141,15 +141,21 @@ impl Sequencer {
         for tenant in tenants.iter() {
             stamped += stamp(&self.pool, tenant).await?;
         }
-        if stamped > 0
-            && let Some(signal) = &*self
-                .local_signal
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        if stamped > 0 {
+            self.signal_local();
+        }
+        Ok(())
+    }
+
+    /// Wakes this process's subscribers: positions were stamped.
+    pub(crate) fn signal_local(&self) {
+        if let Some(signal) = &*self
+            .local_signal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
         {
             signal.send_modify(|commits| *commits += 1);
         }
-        Ok(())
     }
 }
 
@@ -159,49 +165,80 @@ pub(crate) async fn stamp(pool: &PgPool, tenant: &Tenant) -> Result<u64, Error> 
     loop {
         let mut connection = pool.acquire().await.map_err(storage)?;
         let mut transaction = connection.begin().await.map_err(storage)?;
-        // Its own statement, so the numbering below reads a snapshot taken
-        // after the lock is held: no other stamper can number the same events.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("runledger/positions/{tenant}"))
-            .execute(&mut *transaction)
-            .await
-            .map_err(storage)?;
-        let numbered = sqlx::query(
-            "WITH pending AS (
-                 SELECT event_id, row_number() OVER (ORDER BY event_id) AS n
-                 FROM (SELECT event_id FROM events WHERE tenant = $1 AND position IS NULL
-                       ORDER BY event_id LIMIT $2) AS unstamped),
-             counter AS (
-                 INSERT INTO tenant_positions (tenant, last_position)
-                 VALUES ($1, (SELECT COUNT(*) FROM pending))
-                 ON CONFLICT (tenant) DO UPDATE
-                     SET last_position = tenant_positions.last_position + EXCLUDED.last_position
-                 RETURNING last_position - (SELECT COUNT(*) FROM pending) AS base)
-             UPDATE events SET position = counter.base + pending.n
-             FROM pending, counter WHERE events.event_id = pending.event_id",
-        )
-        .bind(tenant.as_str())
-        .bind(STAMP_BATCH_EVENTS_MAX)
-        .execute(&mut *transaction)
-        .await
-        .map_err(storage)?
-        .rows_affected();
+        lock_positions(&mut transaction, tenant).await?;
+        let numbered = number_pending(&mut transaction, tenant).await?.len() as u64;
         if numbered == 0 {
             // Nothing pending: leave the counter untouched.
             drop(transaction);
             return Ok(stamped);
         }
-        // Delivered at commit, to every listening ledger.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(super::feed::CHANNEL)
-            .bind(tenant.as_str())
-            .execute(&mut *transaction)
-            .await
-            .map_err(storage)?;
+        announce(&mut transaction, tenant).await?;
         transaction.commit().await.map_err(storage)?;
         stamped += numbered;
         if numbered < STAMP_BATCH_EVENTS_MAX as u64 {
             return Ok(stamped);
         }
     }
+}
+
+/// Takes `tenant`'s position lock until the end of the transaction: one
+/// stamper per tenant at a time, in any process. Its own statement, so the
+/// numbering that follows reads a snapshot taken after the lock is held: no
+/// other stamper can number the same events.
+pub(crate) async fn lock_positions(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+) -> Result<(), Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("runledger/positions/{tenant}"))
+        .execute(&mut *connection)
+        .await
+        .map_err(storage)?;
+    Ok(())
+}
+
+/// Numbers up to [`STAMP_BATCH_EVENTS_MAX`] unstamped events of `tenant`
+/// that the transaction sees (committed ones, and its own), in `event_id`
+/// order, continuing the tenant's counter; the caller holds the position
+/// lock. Answers each numbered event's `(event_id, position)`.
+pub(crate) async fn number_pending(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+) -> Result<Vec<(i64, i64)>, Error> {
+    let numbered = sqlx::query(
+        "WITH pending AS (
+             SELECT event_id, row_number() OVER (ORDER BY event_id) AS n
+             FROM (SELECT event_id FROM events WHERE tenant = $1 AND position IS NULL
+                   ORDER BY event_id LIMIT $2) AS unstamped),
+         counter AS (
+             INSERT INTO tenant_positions (tenant, last_position)
+             VALUES ($1, (SELECT COUNT(*) FROM pending))
+             ON CONFLICT (tenant) DO UPDATE
+                 SET last_position = tenant_positions.last_position + EXCLUDED.last_position
+             RETURNING last_position - (SELECT COUNT(*) FROM pending) AS base)
+         UPDATE events SET position = counter.base + pending.n
+         FROM pending, counter WHERE events.event_id = pending.event_id
+         RETURNING events.event_id, events.position",
+    )
+    .bind(tenant.as_str())
+    .bind(STAMP_BATCH_EVENTS_MAX)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(storage)?;
+    numbered
+        .iter()
+        .map(|row| Ok((row.try_get(0).map_err(storage)?, row.try_get(1).map_err(storage)?)))
+        .collect()
+}
+
+/// Tells every listening ledger that `tenant` has new positions (delivered
+/// at commit).
+pub(crate) async fn announce(connection: &mut PgConnection, tenant: &Tenant) -> Result<(), Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::feed::CHANNEL)
+        .bind(tenant.as_str())
+        .execute(&mut *connection)
+        .await
+        .map_err(storage)?;
+    Ok(())
 }
