@@ -227,7 +227,12 @@ pub(crate) async fn number_pending(
     .map_err(storage)?;
     numbered
         .iter()
-        .map(|row| Ok((row.try_get(0).map_err(storage)?, row.try_get(1).map_err(storage)?)))
+        .map(|row| {
+            Ok((
+                row.try_get(0).map_err(storage)?,
+                row.try_get(1).map_err(storage)?,
+            ))
+        })
         .collect()
 }
 
