@@ -31,6 +31,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+/// Append batches in flight at once. One: batches of a tenant serialize on
+/// its position lock through their commit anyway, so a second batch in
+/// flight only waits and splits the queue. Measured with 16 callers on 2
+/// cores: 1 → 4,956 / 4,728 appends/s, 2 → 4,355 / 4,024, 4 → 3,216 /
+/// 2,922, 8 → 2,099 / 1,904.
+const BATCHES_IN_FLIGHT_MAX: usize = 1;
+
 /// What an append answers: its seq, its event's row id and the position
 /// stamped in its transaction (`None` if, against expectation, it was not).
 pub(crate) type Written = (u64, i64, Option<u64>);
@@ -53,10 +60,15 @@ impl AppendBatcher {
     /// positions its batches stamp.
     pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> AppendBatcher {
         let (queue, waiting) = mpsc::channel(QUEUE_CREATES_MAX);
-        tokio::spawn(write_batches(pool, waiting, move |pool, batch| {
-            let sequencer = sequencer.clone();
-            async move { write_batch(&pool, &sequencer, batch).await }
-        }));
+        tokio::spawn(write_batches(
+            pool,
+            waiting,
+            BATCHES_IN_FLIGHT_MAX,
+            move |pool, batch| {
+                let sequencer = sequencer.clone();
+                async move { write_batch(&pool, &sequencer, batch).await }
+            },
+        ));
         AppendBatcher { queue }
     }
 

@@ -65,9 +65,12 @@ impl CreateBatcher {
     /// Starts the batcher's task on `pool`.
     pub(crate) fn spawn(pool: PgPool) -> CreateBatcher {
         let (queue, waiting) = mpsc::channel(QUEUE_CREATES_MAX);
-        tokio::spawn(write_batches(pool, waiting, |pool, batch| async move {
-            write_batch(&pool, batch).await
-        }));
+        tokio::spawn(write_batches(
+            pool,
+            waiting,
+            BATCHES_IN_FLIGHT_MAX,
+            |pool, batch| async move { write_batch(&pool, batch).await },
+        ));
         CreateBatcher { queue }
     }
 
@@ -95,17 +98,21 @@ impl CreateBatcher {
     }
 }
 
-/// Takes whatever queued as one batch whenever one of
-/// [`BATCHES_IN_FLIGHT_MAX`] slots is free, and writes it with `write` (the
+/// Takes whatever queued as one batch whenever one of `in_flight` slots is
+/// free, and writes it with `write` (the
 /// loop of every batcher of this backend: creates here, appends in
 /// append_batch.rs).
-pub(super) async fn write_batches<T, F, Fut>(pool: PgPool, mut waiting: mpsc::Receiver<T>, write: F)
-where
+pub(super) async fn write_batches<T, F, Fut>(
+    pool: PgPool,
+    mut waiting: mpsc::Receiver<T>,
+    in_flight: usize,
+    write: F,
+) where
     T: Send + 'static,
     F: Fn(PgPool, Vec<T>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT_MAX));
+    let slots = Arc::new(Semaphore::new(in_flight));
     while let Some(first) = waiting.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
