@@ -18,7 +18,7 @@
 //! (`append.after_run_row`, `append.after_events`, the commit's) sit between
 //! the same writes.
 
-use super::batch::{QUEUE_CREATES_MAX, write_batches};
+use super::batch::{QUEUE_CREATES_MAX, submit, write_batches};
 use super::rows::{self, NOW_MS, RUN_COLUMNS, signed};
 use super::sequencer::{self, Sequencer};
 use super::write::{commit, storage};
@@ -79,20 +79,13 @@ impl AppendBatcher {
         id: &RunId,
         request: &AppendEvent,
     ) -> Result<Written, Error> {
-        let (answer, answered) = oneshot::channel();
-        let pending = Pending {
+        let pending = |answer| Pending {
             tenant: tenant.clone(),
             id: id.clone(),
             request: request.clone(),
             answer,
         };
-        self.queue
-            .send(pending)
-            .await
-            .map_err(|_| Error::storage("the ledger is closing"))?;
-        answered.await.map_err(|_| {
-            Error::storage("the append batch was abandoned; whether it was written is unknown")
-        })?
+        submit(&self.queue, pending, "the append").await
     }
 }
 
@@ -103,10 +96,9 @@ struct Accepted {
 }
 
 /// Writes one batch and answers each of its callers.
-async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) {
+async fn write_batch(pool: &PgPool, sequencer: &Sequencer, mut batch: Vec<Pending>) {
     let mut accepted = Vec::new();
-    let written = write(pool, batch, &mut accepted).await;
-    match written {
+    match write(pool, &mut batch, &mut accepted).await {
         Ok((event_ids, positions)) => {
             if !positions.is_empty() {
                 sequencer.signal_local();
@@ -118,54 +110,26 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
             }
         }
         Err(error) => {
-            for accepted in accepted {
-                let _ = accepted.pending.answer.send(Err(error.clone()));
+            let unanswered = accepted.into_iter().map(|accepted| accepted.pending);
+            for pending in unanswered.chain(batch) {
+                let _ = pending.answer.send(Err(error.clone()));
             }
         }
     }
 }
 
 /// The transaction of one batch. Refused appends are answered here; the
-/// accepted ones are left in `accepted`, in the order of the event ids
-/// answered; with them, the positions stamped, by event id.
+/// accepted ones are moved from `batch` to `accepted`, in the order of the
+/// event ids answered; with them, the positions stamped, by event id. On
+/// an error, what is left in either is unanswered.
 async fn write(
     pool: &PgPool,
-    batch: Vec<Pending>,
+    batch: &mut Vec<Pending>,
     accepted: &mut Vec<Accepted>,
 ) -> Result<(Vec<i64>, HashMap<i64, i64>), Error> {
-    let mut connection = match pool.acquire().await {
-        Ok(connection) => connection,
-        Err(error) => {
-            accepted.extend(
-                batch
-                    .into_iter()
-                    .map(|pending| Accepted { pending, seq: 0 }),
-            );
-            return Err(storage(error));
-        }
-    };
-    let mut transaction = match connection.begin().await {
-        Ok(transaction) => transaction,
-        Err(error) => {
-            accepted.extend(
-                batch
-                    .into_iter()
-                    .map(|pending| Accepted { pending, seq: 0 }),
-            );
-            return Err(storage(error));
-        }
-    };
-    let locked = match lock_runs(&mut transaction, &batch).await {
-        Ok(locked) => locked,
-        Err(error) => {
-            accepted.extend(
-                batch
-                    .into_iter()
-                    .map(|pending| Accepted { pending, seq: 0 }),
-            );
-            return Err(error);
-        }
-    };
+    let mut connection = pool.acquire().await.map_err(storage)?;
+    let mut transaction = connection.begin().await.map_err(storage)?;
+    let locked = lock_runs(&mut transaction, batch).await?;
     // Each run as the batch's earlier appends left it, and its stored version.
     let mut runs: HashMap<(String, String), (u64, Record)> = HashMap::new();
     let mut now_of: HashMap<(String, String), Timestamp> = HashMap::new();
@@ -178,7 +142,7 @@ async fn write(
         runs.insert(key, (record.run.version, record));
     }
     let mut changes: Vec<Transition> = Vec::new();
-    for pending in batch {
+    for pending in batch.drain(..) {
         let key = (
             pending.tenant.as_str().to_owned(),
             pending.id.as_str().to_owned(),

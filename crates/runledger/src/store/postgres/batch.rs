@@ -82,20 +82,32 @@ impl CreateBatcher {
         request: &ResolvedCreate,
     ) -> Result<Created, Error> {
         debug_assert!(request.params.concurrency.is_none());
-        let (answer, answered) = oneshot::channel();
-        let pending = Pending {
+        let pending = |answer| Pending {
             tenant: tenant.clone(),
             request: request.clone(),
             answer,
         };
-        self.queue
-            .send(pending)
-            .await
-            .map_err(|_| Error::storage("the ledger is closing"))?;
-        answered.await.map_err(|_| {
-            Error::storage("the create batch was abandoned; whether the run was written is unknown")
-        })?
+        submit(&self.queue, pending, "the create").await
     }
+}
+
+/// Queues one caller's item, built around the channel of its answer, and
+/// waits for the answer. `what` names the operation in errors.
+pub(super) async fn submit<T, R>(
+    queue: &mpsc::Sender<T>,
+    item: impl FnOnce(oneshot::Sender<Result<R, Error>>) -> T,
+    what: &str,
+) -> Result<R, Error> {
+    let (answer, answered) = oneshot::channel();
+    queue
+        .send(item(answer))
+        .await
+        .map_err(|_| Error::storage("the ledger is closing"))?;
+    answered.await.map_err(|_| {
+        Error::storage(format!(
+            "{what} was abandoned in its batch; whether it was written is unknown"
+        ))
+    })?
 }
 
 /// Takes whatever queued as one batch whenever one of `in_flight` slots is
