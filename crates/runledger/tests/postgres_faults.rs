@@ -185,7 +185,8 @@ async fn a_writer_killed_before_its_events_are_stamped_loses_no_position(db: Tes
     let ledger = db.open_without_reaper().await;
     let tenant = Tenant::default();
     let ids: Vec<String> = (0..10).map(|n| format!("run-{n}")).collect();
-    for id in &ids {
+    let doomed: Vec<String> = (0..50).map(|n| format!("doomed-{n}")).collect();
+    for id in ids.iter().chain(&doomed) {
         ledger
             .create_run(
                 &tenant,
@@ -198,16 +199,25 @@ async fn a_writer_killed_before_its_events_are_stamped_loses_no_position(db: Tes
         run_ids: ids.clone(),
         count,
     };
-    // The first writer dies right after committing its 40th append, unstamped.
+    // The first writer cancels (a write that leaves its event to the
+    // sequencer; an append stamps its own) and dies right after committing
+    // its 40th cancel, unstamped.
+    let canceller = Script::Steps {
+        steps: doomed
+            .iter()
+            .map(|id| Step::Cancel { id: id.clone() })
+            .collect(),
+    };
     let killed = vec![(
         "RUNLEDGER_FAILPOINTS".to_owned(),
         "batch.after_commit=abort@40".to_owned(),
     )];
-    let total = 10 + 39 + 1 + 3 * 200;
+    // 60 created, 40 cancelled (the 40th by the dead writer), 600 appended.
+    let total = 60 + 39 + 1 + 3 * 200;
     let reports = race_each(
         &db.url,
         vec![
-            (appender(100), killed),
+            (canceller, killed),
             (appender(200), vec![]),
             (appender(200), vec![]),
             (appender(200), vec![]),

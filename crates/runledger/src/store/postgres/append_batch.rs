@@ -18,15 +18,16 @@
 //! (`append.after_run_row`, `append.after_events`, the commit's) sit between
 //! the same writes.
 
-use super::batch::{QUEUE_CREATES_MAX, submit, write_batches};
-use super::rows::{self, NOW_MS, RUN_COLUMNS, signed};
+use super::batch::{QUEUE_ITEMS_MAX, submit, write_batches};
+use super::read;
+use super::rows::signed;
 use super::sequencer::{self, Sequencer};
 use super::write::{commit, storage};
 use crate::failpoints;
 use crate::requests::AppendEvent;
 use runledger_core::transition::{self, Record, Transition};
 use runledger_core::{Error, RunId, Tenant, Timestamp};
-use sqlx::{Acquire, AssertSqlSafe, PgConnection, PgPool, Row};
+use sqlx::{Acquire, PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -59,7 +60,7 @@ impl AppendBatcher {
     /// Starts the batcher's task on `pool`; `sequencer` is told of the
     /// positions its batches stamp.
     pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> AppendBatcher {
-        let (queue, waiting) = mpsc::channel(QUEUE_CREATES_MAX);
+        let (queue, waiting) = mpsc::channel(QUEUE_ITEMS_MAX);
         tokio::spawn(write_batches(
             pool,
             waiting,
@@ -129,7 +130,11 @@ async fn write(
 ) -> Result<(Vec<i64>, HashMap<i64, i64>), Error> {
     let mut connection = pool.acquire().await.map_err(storage)?;
     let mut transaction = connection.begin().await.map_err(storage)?;
-    let locked = lock_runs(&mut transaction, batch).await?;
+    let keys: Vec<(&str, &str)> = batch
+        .iter()
+        .map(|pending| (pending.tenant.as_str(), pending.id.as_str()))
+        .collect();
+    let locked = read::locked_records(&mut transaction, &keys).await?;
     // Each run as the batch's earlier appends left it, and its stored version.
     let mut runs: HashMap<(String, String), (u64, Record)> = HashMap::new();
     let mut now_of: HashMap<(String, String), Timestamp> = HashMap::new();
@@ -204,38 +209,6 @@ async fn write(
     }
     commit(transaction).await?;
     Ok((event_ids, positions))
-}
-
-/// Locks the batch's runs in `(tenant, id)` order; answers each found one
-/// with the database clock.
-async fn lock_runs(
-    connection: &mut PgConnection,
-    batch: &[Pending],
-) -> Result<Vec<(Timestamp, Record)>, Error> {
-    let tenants: Vec<&str> = batch
-        .iter()
-        .map(|pending| pending.tenant.as_str())
-        .collect();
-    let ids: Vec<&str> = batch.iter().map(|pending| pending.id.as_str()).collect();
-    let sql = format!(
-        "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs \
-         WHERE (tenant, id) IN (SELECT t, i FROM unnest($1::text[], $2::text[]) AS q(t, i)) \
-         ORDER BY tenant, id FOR UPDATE"
-    );
-    let found = sqlx::query(AssertSqlSafe(sql))
-        .bind(tenants)
-        .bind(ids)
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(storage)?;
-    found
-        .iter()
-        .map(|row| {
-            let record = rows::record(row)?;
-            let now = row.try_get(22).map_err(storage)?;
-            Ok((Timestamp::from_unix_ms(now), record))
-        })
-        .collect()
 }
 
 /// One statement: each changed run row once, conditional on the version it

@@ -4,7 +4,7 @@
 //! the run, if the id exists) and, for a new id, one `INSERT … ON CONFLICT
 //! DO NOTHING` of the run row and its events. Callers that create at the
 //! same time hand their creates to one [`CreateBatcher`], which does both
-//! for up to [`BATCH_CREATES_MAX`] of them in **one statement each**
+//! for up to [`BATCH_ITEMS_MAX`] of them in **one statement each**
 //! (`unnest` arrays): two round trips and one commit (one WAL flush) for
 //! the whole batch instead of two round trips and a commit each. Nothing is
 //! waited for to fill a batch: a batch is whatever queued while the
@@ -34,13 +34,13 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most creates (or appends) written by one statement.
-pub(super) const BATCH_CREATES_MAX: usize = 256;
+pub(super) const BATCH_ITEMS_MAX: usize = 256;
 /// Batches in flight at once (each on its own pooled connection). Fewer
 /// make bigger batches but wait longer; measured with 16 callers on 2
 /// cores: 2 → 3,400 creates/s, 4 → 5,000/s, 8 → 3,400/s, 16 → 2,500/s.
 const BATCHES_IN_FLIGHT_MAX: usize = 4;
 /// Creates (or appends) waiting for a batch before callers wait to queue.
-pub(super) const QUEUE_CREATES_MAX: usize = 4096;
+pub(super) const QUEUE_ITEMS_MAX: usize = 4096;
 
 /// One caller's create, waiting for its batch.
 struct Pending {
@@ -64,7 +64,7 @@ pub(crate) struct CreateBatcher {
 impl CreateBatcher {
     /// Starts the batcher's task on `pool`.
     pub(crate) fn spawn(pool: PgPool) -> CreateBatcher {
-        let (queue, waiting) = mpsc::channel(QUEUE_CREATES_MAX);
+        let (queue, waiting) = mpsc::channel(QUEUE_ITEMS_MAX);
         tokio::spawn(write_batches(
             pool,
             waiting,
@@ -130,7 +130,7 @@ pub(super) async fn write_batches<T, F, Fut>(
             return;
         };
         let mut batch = vec![first];
-        while batch.len() < BATCH_CREATES_MAX {
+        while batch.len() < BATCH_ITEMS_MAX {
             match waiting.try_recv() {
                 Ok(pending) => batch.push(pending),
                 Err(_) => break,

@@ -23,25 +23,46 @@ pub(crate) async fn now_and_runs(
     let sql = format!(
         "SELECT {NOW_MS}, r.*, k.states, k.counts \
          FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(tenant, id, n) \
-         LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs \
-             WHERE runs.tenant = q.tenant AND runs.id = q.id) AS r ON true \
-         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(c) AS counts FROM \
-             (SELECT state, COUNT(*) AS c FROM runs WHERE runs.tenant = q.tenant AND parent_id = q.id \
-              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL \
-         ORDER BY q.n"
+         {run_and_children} ORDER BY q.n",
+        run_and_children = run_and_children("q.tenant", "q.id")
     );
+    let found = fetch_by_keys(connection, sql, keys).await?;
+    found.iter().map(|row| now_and_run_row(row, 0)).collect()
+}
+
+/// Runs `sql` with the tenants of `keys` as `$1` and their ids as `$2`
+/// (two `text[]`), answering every row.
+async fn fetch_by_keys(
+    connection: &mut PgConnection,
+    sql: String,
+    keys: &[(&str, &str)],
+) -> Result<Vec<sqlx::postgres::PgRow>, Error> {
     let tenants: Vec<&str> = keys.iter().map(|(tenant, _)| *tenant).collect();
     let ids: Vec<&str> = keys.iter().map(|(_, id)| *id).collect();
-    let found = sqlx::query(AssertSqlSafe(sql))
+    sqlx::query(AssertSqlSafe(sql))
         .bind(tenants)
         .bind(ids)
         .fetch_all(&mut *connection)
         .await
-        .map_err(storage)?;
-    found.iter().map(|row| now_and_run_row(row, 0)).collect()
+        .map_err(storage)
 }
 
-/// One row of [`now_and_runs`]: the clock, then the run's columns (all NULL
+/// The joins that add, to each row naming a run by `tenant` and `id` (SQL
+/// expressions), the run's columns as `r.*` (NULL when it does not exist)
+/// and its children's states and counts as `k.states`, `k.counts`. Lateral,
+/// so the run is found by `runs_one_per_id` even on a table without
+/// statistics (a plain join was planned as a scan of every run).
+fn run_and_children(tenant: &str, id: &str) -> String {
+    format!(
+        "LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs \
+             WHERE runs.tenant = {tenant} AND runs.id = {id}) AS r ON true \
+         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(c) AS counts FROM \
+             (SELECT state, COUNT(*) AS c FROM runs WHERE runs.tenant = {tenant} AND parent_id = {id} \
+              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL"
+    )
+}
+
+/// One row of [`now_and_runs`] and [`now_run_and_active`]: the clock, then the run's columns (all NULL
 /// when it does not exist), then its children's states and counts, then
 /// `after` more columns.
 fn now_and_run_row(
@@ -84,13 +105,29 @@ pub(crate) async fn locked_record(
         .fetch_optional(&mut *connection)
         .await
         .map_err(storage)?;
-    row.map(|row| {
-        Ok((
-            Timestamp::from_unix_ms(row.try_get(22).map_err(storage)?),
-            rows::record(&row)?,
-        ))
-    })
-    .transpose()
+    row.as_ref().map(clock_and_record).transpose()
+}
+
+/// The records of every `(tenant, id)` that exists, locked for update in
+/// `(tenant, id)` order (so two batches cannot deadlock), each with the
+/// database clock.
+pub(crate) async fn locked_records(
+    connection: &mut PgConnection,
+    keys: &[(&str, &str)],
+) -> Result<Vec<(Timestamp, Record)>, Error> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs \
+         WHERE (tenant, id) IN (SELECT t, i FROM unnest($1::text[], $2::text[]) AS q(t, i)) \
+         ORDER BY tenant, id FOR UPDATE"
+    );
+    let found = fetch_by_keys(connection, sql, keys).await?;
+    found.iter().map(clock_and_record).collect()
+}
+
+/// A row of [`RUN_COLUMNS`] then the clock.
+fn clock_and_record(row: &sqlx::postgres::PgRow) -> Result<(Timestamp, Record), Error> {
+    let now = row.try_get(22).map_err(storage)?;
+    Ok((Timestamp::from_unix_ms(now), rows::record(row)?))
 }
 
 /// The stored record of `id`, children not counted.
@@ -183,11 +220,8 @@ pub(crate) async fn now_run_and_active(
              (SELECT array_agg(a.id ORDER BY a.created_order) FROM runs AS a \
               WHERE a.tenant = $1 AND a.concurrency_key = $3 \
               AND a.state IN ('queued', 'running')) AS active \
-         FROM (SELECT 1) AS one \
-         LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND id = $2) AS r ON true \
-         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(n) AS counts FROM \
-             (SELECT state, COUNT(*) AS n FROM runs WHERE tenant = $1 AND parent_id = $2 \
-              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL"
+         FROM (SELECT 1) AS one {run_and_children}",
+        run_and_children = run_and_children("$1", "$2")
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
