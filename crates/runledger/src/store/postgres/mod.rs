@@ -104,7 +104,7 @@ impl Store {
             .map_err(|error| Error::storage(format!("cannot connect to PostgreSQL: {error}")))?;
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
-        let batcher = CreateBatcher::spawn(pool.clone());
+        let batcher = CreateBatcher::spawn(pool.clone(), sequencer.clone());
         let appends = AppendBatcher::spawn(pool.clone(), sequencer.clone());
         Ok(Store {
             pool,
@@ -120,13 +120,11 @@ impl Store {
         request: ResolvedCreate,
     ) -> Result<Created, Error> {
         // Repeats are reads: nothing is written (batch.rs, write::create).
-        let created = retrying(|| async {
-            match request.params.concurrency {
-                None => self.batcher.create(tenant, &request).await,
-                Some(_) => write::create(&self.pool, tenant, &request).await,
-            }
-        })
-        .await?;
+        if request.params.concurrency.is_none() {
+            // Batched; the batch stamps its events itself (batch.rs).
+            return retrying(|| self.batcher.create(tenant, &request)).await;
+        }
+        let created = retrying(|| write::create(&self.pool, tenant, &request)).await?;
         if created.created {
             // Stamped soon; readers wait for it (see `settle`), writers don't.
             self.sequencer.request(tenant);

@@ -49,23 +49,33 @@ async fn fetch_by_keys(
 
 /// The joins that add, to each row naming a run by `tenant` and `id` (SQL
 /// expressions), the run's columns as `r.*` (NULL when it does not exist)
-/// and its children's states and counts as `k.states`, `k.counts`. Lateral,
-/// so the run is found by `runs_one_per_id` even on a table without
-/// statistics (a plain join was planned as a scan of every run).
-fn run_and_children(tenant: &str, id: &str) -> String {
+/// and its children's states and counts as `k.states`, `k.counts`.
+///
+/// The run is fetched by a scalar subquery, which the planner always runs
+/// once per row through `runs_one_per_id`: a join could be planned as a hash
+/// join over a scan of every run, which a statement's cached generic plan,
+/// made while the table was new and unanalyzed, then keeps doing as the
+/// table grows. `OFFSET 0` keeps the subquery from being evaluated once per
+/// column.
+pub(super) fn run_and_children(tenant: &str, id: &str) -> String {
+    let columns: Vec<String> = RUN_COLUMNS
+        .split(',')
+        .map(|column| format!("(f.run).{}", column.trim()))
+        .collect();
     format!(
-        "LEFT JOIN LATERAL (SELECT {RUN_COLUMNS} FROM runs \
-             WHERE runs.tenant = {tenant} AND runs.id = {id}) AS r ON true \
+        "LEFT JOIN LATERAL (SELECT {columns} FROM (SELECT (SELECT runs FROM runs \
+             WHERE runs.tenant = {tenant} AND runs.id = {id}) AS run OFFSET 0) AS f) AS r ON true \
          LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(c) AS counts FROM \
              (SELECT state, COUNT(*) AS c FROM runs WHERE runs.tenant = {tenant} AND parent_id = {id} \
-              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL"
+              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL",
+        columns = columns.join(", ")
     )
 }
 
 /// One row of [`now_and_runs`] and [`now_run_and_active`]: the clock, then the run's columns (all NULL
 /// when it does not exist), then its children's states and counts, then
 /// `after` more columns.
-fn now_and_run_row(
+pub(super) fn now_and_run_row(
     row: &sqlx::postgres::PgRow,
     after: usize,
 ) -> Result<(Timestamp, Option<Run>), Error> {
