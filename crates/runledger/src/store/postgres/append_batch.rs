@@ -1,27 +1,28 @@
 //! Cross-request batching of appends on PostgreSQL.
 //!
 //! An append is a locked read-modify-write of its run (the state machine
-//! checks the lease, the state and `If-Match` against the locked row) and
-//! then waits for its position stamp. Appends from concurrent callers are
-//! handed to one [`AppendBatcher`], which writes a batch in one transaction:
-//! lock every run of the batch (`FOR UPDATE`, in `(tenant, id)` order, so
-//! batches cannot deadlock each other), decide each append in arrival order
-//! against the run as the earlier appends of the batch left it (two appends
-//! to one run get consecutive seqs), update each run row once, insert every
-//! event with one statement, then — still in the transaction — act as the
-//! tenant's stamper (sequencer.rs): take its position lock, number every
-//! unstamped event it sees (its own and any committed ones), commit. The
-//! answer carries the position without a second commit to wait for; the
-//! lock is taken last, by every holder, so it adds no deadlock. An append
-//! the state machine refuses is answered at once and writes nothing; the
-//! others are unaffected. The same failpoints as a single append
-//! (`append.after_run_row`, `append.after_events`, the commit's) sit between
-//! the same writes.
+//! checks the lease, the state and `If-Match` against the locked row).
+//! Appends from concurrent callers are handed to one [`AppendBatcher`],
+//! which writes a batch in one transaction: lock every run of the batch (in
+//! `(tenant, id)` order, so batches cannot deadlock each other), decide each
+//! append in arrival order against the run as the earlier appends of the
+//! batch left it (two appends to one run get consecutive seqs), then — one
+//! statement — update each run row once and insert every event already
+//! stamped from its tenant's position counter (as plain creates do,
+//! batch.rs), and commit. The answer carries the position; nothing is left
+//! for the sequencer. The counter is locked last, after the run rows, and
+//! the run rows are locked `FOR NO KEY UPDATE`, which a create's
+//! foreign-key check on a parent does not wait for: a create batch holding
+//! the counter never waits for an append batch. An append the state machine
+//! refuses is answered at once and writes nothing; the others are
+//! unaffected. The failpoints of a single append (`append.after_run_row`,
+//! `append.after_events`, the commit's) sit after the write statement,
+//! before the commit.
 
 use super::batch::{QUEUE_ITEMS_MAX, submit, write_batches};
 use super::read;
 use super::rows::signed;
-use super::sequencer::{self, Sequencer};
+use super::sequencer::Sequencer;
 use super::write::{commit, storage};
 use crate::failpoints;
 use crate::requests::AppendEvent;
@@ -187,41 +188,52 @@ async fn write(
         .values()
         .filter(|(version, record)| record.run.version != *version)
         .collect();
-    update_runs(&mut transaction, &changed).await?;
+    let written = write_changes(&mut transaction, &changed, &changes).await?;
     failpoints::hit("append", "after_run_row")?;
-    let event_ids = insert_events(&mut transaction, &changes).await?;
     failpoints::hit("append", "after_events")?;
-    let mut tenants: Vec<&Tenant> = changes.iter().map(|c| &c.after.run.tenant).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    let mut positions = HashMap::new();
-    for tenant in tenants {
-        sequencer::lock_positions(&mut transaction, tenant).await?;
-        loop {
-            let numbered = sequencer::number_pending(&mut transaction, tenant).await?;
-            let more = numbered.len() as i64 == sequencer::STAMP_BATCH_EVENTS_MAX;
-            positions.extend(numbered);
-            if !more {
-                break;
-            }
-        }
-        sequencer::announce(&mut transaction, tenant).await?;
-    }
     commit(transaction).await?;
-    Ok((event_ids, positions))
+    Ok(written)
 }
 
-/// One statement: each changed run row once, conditional on the version it
-/// was locked at.
-async fn update_runs(
+/// One statement: each changed run row once (conditional on the version
+/// it was locked at), and every accepted append's event, stamped from its
+/// tenant's counter (held to the commit, see batch.rs) in the order of
+/// `changes`, announced to the listening ledgers at commit. Answers the
+/// events' row ids in the order of `changes` (one event each) and their
+/// positions by row id.
+async fn write_changes(
     connection: &mut PgConnection,
     changed: &[&(u64, Record)],
-) -> Result<(), Error> {
-    let updated = sqlx::query(
-        "UPDATE runs SET version = u.version, last_seq = u.last_seq, updated_at = u.updated_at \
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) \
-             AS u(tenant, id, version, last_seq, updated_at, from_version) \
-         WHERE runs.tenant = u.tenant AND runs.id = u.id AND runs.version = u.from_version",
+    changes: &[Transition],
+) -> Result<(Vec<i64>, HashMap<i64, i64>), Error> {
+    let events = || {
+        changes
+            .iter()
+            .flat_map(|change| change.events.iter().map(move |event| (change, event)))
+    };
+    let written = sqlx::query(
+        "WITH changed AS (
+            UPDATE runs SET version = u.version, last_seq = u.last_seq, updated_at = u.updated_at
+            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+                AS u(tenant, id, version, last_seq, updated_at, from_version)
+            WHERE runs.tenant = u.tenant AND runs.id = u.id AND runs.version = u.from_version
+            RETURNING runs.id),
+        input AS MATERIALIZED (
+            SELECT e.*, row_number() OVER (PARTITION BY e.tenant ORDER BY e.n) AS k
+            FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])
+                WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n)),
+        counter AS (
+            INSERT INTO tenant_positions AS p (tenant, last_position)
+            SELECT tenant, COUNT(*) FROM input GROUP BY tenant ORDER BY tenant
+            ON CONFLICT (tenant) DO UPDATE SET last_position = p.last_position + EXCLUDED.last_position
+            RETURNING p.tenant,
+                p.last_position - (SELECT COUNT(*) FROM input WHERE input.tenant = p.tenant) AS base,
+                pg_notify($13, p.tenant) AS announced)
+        INSERT INTO events (tenant, run_id, seq, type, data, at, position)
+        SELECT input.tenant, input.run_id, input.seq, input.type, input.data, input.at, counter.base + input.k
+        FROM input JOIN counter ON counter.tenant = input.tenant
+        ORDER BY input.n
+        RETURNING tenant, run_id, seq, event_id, position, (SELECT COUNT(*) FROM changed)",
     )
     .bind(changed.iter().map(|(_, r)| r.run.tenant.as_str()).collect::<Vec<_>>())
     .bind(changed.iter().map(|(_, r)| r.run.id.as_str()).collect::<Vec<_>>())
@@ -229,36 +241,6 @@ async fn update_runs(
     .bind(changed.iter().map(|(_, r)| signed(r.run.last_seq)).collect::<Vec<_>>())
     .bind(changed.iter().map(|(_, r)| r.run.updated_at.unix_ms()).collect::<Vec<_>>())
     .bind(changed.iter().map(|(from, _)| signed(*from)).collect::<Vec<_>>())
-    .execute(&mut *connection)
-    .await
-    .map_err(storage)?;
-    assert_eq!(
-        updated.rows_affected(),
-        changed.len() as u64,
-        "the row locks keep the versions read current"
-    );
-    Ok(())
-}
-
-/// One statement: every accepted append's event (unstamped); answers their
-/// row ids in the order of `changes` (one event each).
-async fn insert_events(
-    connection: &mut PgConnection,
-    changes: &[Transition],
-) -> Result<Vec<i64>, Error> {
-    let events = || {
-        changes
-            .iter()
-            .flat_map(|change| change.events.iter().map(move |event| (change, event)))
-    };
-    let inserted = sqlx::query(
-        "INSERT INTO events (tenant, run_id, seq, type, data, at) \
-         SELECT e.tenant, e.run_id, e.seq, e.type, e.data, e.at \
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[]) \
-             WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n) \
-         ORDER BY e.n \
-         RETURNING tenant, run_id, seq, event_id",
-    )
     .bind(
         events()
             .map(|(c, _)| c.after.run.tenant.as_str())
@@ -285,18 +267,27 @@ async fn insert_events(
             .map(|(c, _)| c.after.run.updated_at.unix_ms())
             .collect::<Vec<_>>(),
     )
+    .bind(super::feed::CHANNEL)
     .fetch_all(&mut *connection)
     .await
     .map_err(storage)?;
     let mut event_ids = HashMap::new();
-    for row in &inserted {
+    let mut positions = HashMap::new();
+    for row in &written {
         let tenant: String = row.try_get(0).map_err(storage)?;
         let run_id: String = row.try_get(1).map_err(storage)?;
         let seq: i64 = row.try_get(2).map_err(storage)?;
         let event_id: i64 = row.try_get(3).map_err(storage)?;
+        let position: i64 = row.try_get(4).map_err(storage)?;
+        let runs_changed: i64 = row.try_get(5).map_err(storage)?;
+        if runs_changed != changed.len() as i64 {
+            // Cannot happen under the row locks; rolled back, numbers and all.
+            return Err(Error::storage("a locked run changed under its lock"));
+        }
         event_ids.insert((tenant, run_id, seq), event_id);
+        positions.insert(event_id, position);
     }
-    changes
+    let event_ids = changes
         .iter()
         .map(|change| {
             let run = &change.after.run;
@@ -310,5 +301,6 @@ async fn insert_events(
                 .copied()
                 .ok_or_else(|| Error::storage("an appended event was not inserted"))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((event_ids, positions))
 }

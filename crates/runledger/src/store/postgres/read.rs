@@ -100,14 +100,16 @@ pub(super) fn now_and_run_row(
     Ok((now, Some(run)))
 }
 
-/// The record of `id`, locked for update, with the database clock.
+/// The record of `id`, locked for update (`FOR NO KEY UPDATE`: a child's
+/// foreign-key check, `FOR KEY SHARE`, does not wait for it), with the
+/// database clock.
 pub(crate) async fn locked_record(
     connection: &mut PgConnection,
     tenant: &Tenant,
     id: &RunId,
 ) -> Result<Option<(Timestamp, Record)>, Error> {
     let sql = format!(
-        "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs WHERE tenant = $1 AND id = $2 FOR UPDATE"
+        "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE"
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
@@ -128,7 +130,7 @@ pub(crate) async fn locked_records(
     let sql = format!(
         "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs \
          WHERE (tenant, id) IN (SELECT t, i FROM unnest($1::text[], $2::text[]) AS q(t, i)) \
-         ORDER BY tenant, id FOR UPDATE"
+         ORDER BY tenant, id FOR NO KEY UPDATE"
     );
     let found = fetch_by_keys(connection, sql, keys).await?;
     found.iter().map(clock_and_record).collect()
@@ -279,7 +281,7 @@ pub(crate) async fn pending_head(
 ) -> Result<Option<Record>, Error> {
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND concurrency_key = $2 \
-         AND state = 'pending' ORDER BY created_order LIMIT 1 FOR UPDATE"
+         AND state = 'pending' ORDER BY created_order LIMIT 1 FOR NO KEY UPDATE"
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
