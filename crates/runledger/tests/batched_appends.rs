@@ -12,7 +12,7 @@
 mod support;
 
 use runledger::{
-    AppendEvent, CreateRun, ErrorCode, EventType, Kind, Owner, RunId, StartRun, Tenant,
+    AppendEvent, CreateRun, ErrorCode, EventType, Kind, Owner, RunId, Segment, StartRun, Tenant,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -21,6 +21,11 @@ use support::TestDb;
 use tokio::sync::Barrier;
 
 conformance!(appends_in_shared_batches_get_consecutive_seqs_and_refusals_fail_alone);
+postgres_only!(appends_to_a_parent_and_creates_of_its_children_never_deadlock);
+
+/// Rounds of the parent/children race, and callers of each kind per round.
+const ROUNDS: usize = 20;
+const RACERS: usize = 20;
 
 /// Callers released together.
 const CALLERS: usize = 200;
@@ -141,4 +146,70 @@ async fn appends_in_shared_batches_get_consecutive_seqs_and_refusals_fail_alone(
         0
     );
     assert!(ledger.audit().await.unwrap().is_clean());
+}
+
+/// On PostgreSQL an append batch locks its runs and then its tenant's
+/// position counter; a create batch takes the counter and then, at the end
+/// of its statement, checks each child's parent (`FOR KEY SHARE`). Two
+/// ledgers (two pools, as two processes) race appends to a parent against
+/// creates of its children: every operation succeeds, and PostgreSQL counts
+/// no deadlock (it would break one after `deadlock_timeout` and fail or
+/// retry a whole batch).
+async fn appends_to_a_parent_and_creates_of_its_children_never_deadlock(db: TestDb) {
+    let (appender, creator) = (
+        db.open_without_reaper().await,
+        db.open_without_reaper().await,
+    );
+    let tenant = Tenant::default();
+    let kind = Kind::parse("etl").unwrap();
+    let parent = id("parent");
+    appender
+        .create_run(&tenant, CreateRun::new(kind.clone()).id(parent.clone()))
+        .await
+        .unwrap();
+    let deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()";
+    let before = db.count(deadlocks);
+    for round in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(2 * RACERS));
+        let mut handles = Vec::new();
+        for racer in 0..RACERS {
+            let (ledger, ready, tenant_) = (appender.clone(), barrier.clone(), tenant.clone());
+            let parent_ = parent.clone();
+            handles.push(tokio::spawn(async move {
+                let event = AppendEvent::new(EventType::parse("progress").unwrap(), json!({}));
+                ready.wait().await;
+                ledger
+                    .append_event(&tenant_, &parent_, event)
+                    .await
+                    .map(drop)
+            }));
+            let (ledger, ready, tenant_) = (creator.clone(), barrier.clone(), tenant.clone());
+            let key = Segment::parse(&format!("k{round}-{racer}")).unwrap();
+            let child = CreateRun::new(kind.clone()).child_of(parent.clone(), key);
+            handles.push(tokio::spawn(async move {
+                ready.wait().await;
+                ledger.create_run(&tenant_, child).await.map(drop)
+            }));
+        }
+        for handle in handles {
+            handle
+                .await
+                .unwrap()
+                .expect("every append and create succeeds");
+        }
+    }
+    let runs = (ROUNDS * RACERS) as i64;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM runs WHERE parent_id = 'parent'"),
+        runs
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM events WHERE run_id = 'parent'"),
+        1 + runs,
+        "created, then one event per append"
+    );
+    // The statistics reach pg_stat_database within a second or so.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(db.count(deadlocks), before, "no deadlock was broken");
+    assert!(appender.audit().await.unwrap().is_clean());
 }
