@@ -12,7 +12,8 @@
 mod support;
 
 use runledger::{
-    AppendEvent, CreateRun, ErrorCode, EventType, Kind, Owner, RunId, Segment, StartRun, Tenant,
+    AppendEvent, CreateRun, ErrorCode, EventType, Finish, Kind, Outcome, Owner, RunId, Segment,
+    StartRun, Tenant,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -20,7 +21,10 @@ use std::sync::Arc;
 use support::TestDb;
 use tokio::sync::Barrier;
 
-conformance!(appends_in_shared_batches_get_consecutive_seqs_and_refusals_fail_alone);
+conformance!(
+    appends_in_shared_batches_get_consecutive_seqs_and_refusals_fail_alone,
+    positions_follow_the_order_of_operations_each_awaited_in_turn,
+);
 postgres_only!(appends_to_a_parent_and_creates_of_its_children_never_deadlock);
 
 /// Rounds of the parent/children race, and callers of each kind per round.
@@ -212,4 +216,68 @@ async fn appends_to_a_parent_and_creates_of_its_children_never_deadlock(db: Test
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
     assert_eq!(db.count(deadlocks), before, "no deadlock was broken");
     assert!(appender.audit().await.unwrap().is_clean());
+}
+
+/// Operations each awaited before the next begins, on several runs and of
+/// every kind (creates and appends are batched and, on PostgreSQL, stamp
+/// their own events; starts and finishes leave theirs to the sequencer):
+/// the tenant's log, in position order, is the events in the order their
+/// operations were answered. An event answered earlier never gets a later
+/// position, even when the sequencer has not stamped it yet.
+async fn positions_follow_the_order_of_operations_each_awaited_in_turn(db: TestDb) {
+    let ledger = db.open_without_reaper().await;
+    let tenant = Tenant::default();
+    let kind = Kind::parse("etl").unwrap();
+    let progress = || AppendEvent::new(EventType::parse("progress").unwrap(), json!({}));
+    let mut expected = Vec::new();
+    for round in 0..25 {
+        let (a, b) = (id(&format!("a{round}")), id(&format!("b{round}")));
+        ledger
+            .create_run(&tenant, CreateRun::new(kind.clone()).id(a.clone()))
+            .await
+            .unwrap();
+        expected.push((a.clone(), "created"));
+        ledger
+            .start(
+                &tenant,
+                &a,
+                StartRun::new(Owner::parse("w").unwrap(), 60_000),
+            )
+            .await
+            .unwrap();
+        expected.push((a.clone(), "started"));
+        let with_epoch = AppendEvent {
+            lease_epoch: Some(1),
+            ..progress()
+        };
+        ledger.append_event(&tenant, &a, with_epoch).await.unwrap();
+        expected.push((a.clone(), "progress"));
+        ledger
+            .create_run(&tenant, CreateRun::new(kind.clone()).id(b.clone()))
+            .await
+            .unwrap();
+        expected.push((b.clone(), "created"));
+        let finish = Finish {
+            lease_epoch: 1,
+            outcome: Outcome::Succeeded,
+            result: None,
+            error: None,
+        };
+        ledger.finish(&tenant, &a, finish, None).await.unwrap();
+        expected.push((a.clone(), "succeeded"));
+        ledger.append_event(&tenant, &b, progress()).await.unwrap();
+        expected.push((b, "progress"));
+    }
+    let events = ledger.tenant_events(&tenant, 0, Some(1_000)).await.unwrap();
+    let got: Vec<(RunId, &str)> = events
+        .iter()
+        .map(|event| (event.run_id.clone(), event.event_type.as_str()))
+        .collect();
+    assert_eq!(
+        got, expected,
+        "the log in the order the operations were answered"
+    );
+    let positions: Vec<u64> = events.iter().map(|event| event.position).collect();
+    assert_eq!(positions, (1..=expected.len() as u64).collect::<Vec<_>>());
+    assert!(ledger.audit().await.unwrap().is_clean());
 }

@@ -22,13 +22,13 @@
 use super::batch::{QUEUE_ITEMS_MAX, submit, write_batches};
 use super::read;
 use super::rows::signed;
-use super::sequencer::Sequencer;
-use super::write::{commit, storage};
+use super::sequencer::{self, Sequencer};
+use super::write::storage;
 use crate::failpoints;
 use crate::requests::AppendEvent;
 use runledger_core::transition::{self, Record, Transition};
 use runledger_core::{Error, RunId, Tenant, Timestamp};
-use sqlx::{Acquire, PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -91,55 +91,72 @@ impl AppendBatcher {
     }
 }
 
-/// An append the state machine accepted, waiting for its event's row id.
+/// An append the state machine accepted, waiting for its write.
 struct Accepted {
     pending: Pending,
     seq: u64,
 }
 
-/// Writes one batch and answers each of its callers.
+/// Rounds a batch gets before its appends whose runs kept changing under
+/// them are answered with an error.
+const ROUNDS_MAX: usize = 16;
+
+/// Writes one batch and answers each of its callers: rounds of read, decide
+/// and conditional write, until every append is answered.
 async fn write_batch(pool: &PgPool, sequencer: &Sequencer, mut batch: Vec<Pending>) {
-    let mut accepted = Vec::new();
-    match write(pool, &mut batch, &mut accepted).await {
-        Ok((event_ids, positions)) => {
-            if !positions.is_empty() {
-                sequencer.signal_local();
+    for _ in 0..ROUNDS_MAX {
+        match write_round(pool, &mut batch).await {
+            Ok(stamped) => {
+                if stamped {
+                    sequencer.signal_local();
+                }
             }
-            for (accepted, event_id) in accepted.into_iter().zip(event_ids) {
-                let position = positions.get(&event_id).map(|&position| position as u64);
-                let answer = Ok((accepted.seq, event_id, position));
-                let _ = accepted.pending.answer.send(answer);
-            }
+            Err(error) => return answer_all(batch, &error),
         }
-        Err(error) => {
-            let unanswered = accepted.into_iter().map(|accepted| accepted.pending);
-            for pending in unanswered.chain(batch) {
-                let _ = pending.answer.send(Err(error.clone()));
+        if batch.is_empty() {
+            return;
+        }
+        // Left: runs that changed since the read, or of a tenant with events
+        // the sequencer has yet to stamp. Those are stamped first: an event
+        // committed before ours gets the lower position (see batch.rs).
+        let mut tenants: Vec<Tenant> = batch.iter().map(|p| p.tenant.clone()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        for tenant in tenants {
+            match sequencer::stamp(pool, &tenant).await {
+                Ok(0) => {}
+                Ok(_) => sequencer.signal_local(),
+                Err(error) => return answer_all(batch, &error),
             }
         }
     }
+    let error = Error::storage("the run kept changing under the append; try again");
+    answer_all(batch, &error);
 }
 
-/// The transaction of one batch. Refused appends are answered here; the
-/// accepted ones are moved from `batch` to `accepted`, in the order of the
-/// event ids answered; with them, the positions stamped, by event id. On
-/// an error, what is left in either is unanswered.
-async fn write(
-    pool: &PgPool,
-    batch: &mut Vec<Pending>,
-    accepted: &mut Vec<Accepted>,
-) -> Result<(Vec<i64>, HashMap<i64, i64>), Error> {
+fn answer_all(batch: Vec<Pending>, error: &Error) {
+    for pending in batch {
+        let _ = pending.answer.send(Err(error.clone()));
+    }
+}
+
+/// One round: reads the runs of `batch` as committed now, decides each
+/// append against its run as the batch's earlier appends left it, and
+/// writes the accepted ones in one statement conditional on the versions
+/// read. Refused and written appends are answered and leave `batch`; the
+/// appends of a run that changed since the read stay for the next round.
+/// Answers whether any event was stamped.
+async fn write_round(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<bool, Error> {
     let mut connection = pool.acquire().await.map_err(storage)?;
-    let mut transaction = connection.begin().await.map_err(storage)?;
     let keys: Vec<(&str, &str)> = batch
         .iter()
         .map(|pending| (pending.tenant.as_str(), pending.id.as_str()))
         .collect();
-    let locked = read::locked_records(&mut transaction, &keys).await?;
+    let found = read::current_records(&mut connection, &keys).await?;
     // Each run as the batch's earlier appends left it, and its stored version.
     let mut runs: HashMap<(String, String), (u64, Record)> = HashMap::new();
     let mut now_of: HashMap<(String, String), Timestamp> = HashMap::new();
-    for (now, record) in locked {
+    for (now, record) in found {
         let key = (
             record.run.tenant.as_str().to_owned(),
             record.run.id.as_str().to_owned(),
@@ -148,6 +165,7 @@ async fn write(
         runs.insert(key, (record.run.version, record));
     }
     let mut changes: Vec<Transition> = Vec::new();
+    let mut accepted = Vec::new();
     for pending in batch.drain(..) {
         let key = (
             pending.tenant.as_str().to_owned(),
@@ -182,46 +200,92 @@ async fn write(
         }
     }
     if changes.is_empty() {
-        return Ok((Vec::new(), HashMap::new()));
+        return Ok(false);
     }
     let changed: Vec<&(u64, Record)> = runs
         .values()
         .filter(|(version, record)| record.run.version != *version)
         .collect();
-    let written = write_changes(&mut transaction, &changed, &changes).await?;
-    failpoints::hit("append", "after_run_row")?;
-    failpoints::hit("append", "after_events")?;
-    commit(transaction).await?;
-    Ok(written)
+    // The write is one statement: a failure at either site writes nothing.
+    let sites = failpoints::hit("append", "after_run_row")
+        .and_then(|()| failpoints::hit("append", "after_events"));
+    if let Err(error) = sites {
+        batch.extend(accepted.into_iter().map(|accepted| accepted.pending));
+        return Err(error);
+    }
+    let written = match write_changes(&mut connection, &changed, &changes).await {
+        Ok(written) => written,
+        Err(error) => {
+            batch.extend(accepted.into_iter().map(|accepted| accepted.pending));
+            return Err(error);
+        }
+    };
+    let stamped = !written.is_empty();
+    for accepted in accepted {
+        let key = (
+            accepted.pending.tenant.as_str().to_owned(),
+            accepted.pending.id.as_str().to_owned(),
+            signed(accepted.seq),
+        );
+        match written.get(&key) {
+            Some(&(event_id, position)) => {
+                let answer = Ok((accepted.seq, event_id, Some(position as u64)));
+                let _ = accepted.pending.answer.send(answer);
+            }
+            // Its run changed since the read: decided again next round.
+            None => batch.push(accepted.pending),
+        }
+    }
+    Ok(stamped)
 }
 
-/// One statement: each changed run row once (conditional on the version
-/// it was locked at), and every accepted append's event, stamped from its
-/// tenant's counter (held to the commit, see batch.rs) in the order of
-/// `changes`, announced to the listening ledgers at commit. Answers the
-/// events' row ids in the order of `changes` (one event each) and their
-/// positions by row id.
+/// The written events of a round: `(tenant, run id, seq)` → `(event row
+/// id, position)`.
+type WrittenEvents = HashMap<(String, String, i64), (i64, i64)>;
+
+/// One statement: each changed run row once, conditional on the version it
+/// was read at, and the events of the runs it updated, stamped from their
+/// tenants' counters (held to the commit, see batch.rs) in the order of
+/// `changes` and announced to the listening ledgers at commit. The run rows
+/// are locked in `(tenant, id)` order (`FOR NO KEY UPDATE`), before the
+/// counter: two batches cannot deadlock, and a create batch holding the
+/// counter never waits for them (a child's foreign-key check takes `FOR KEY
+/// SHARE`). Answers the events written; a run that changed since the read
+/// is not updated and none of its events is written, nor is a run of a
+/// tenant with an event still unstamped in the statement's snapshot (ours
+/// would overtake that earlier commit, see batch.rs).
 async fn write_changes(
     connection: &mut PgConnection,
     changed: &[&(u64, Record)],
     changes: &[Transition],
-) -> Result<(Vec<i64>, HashMap<i64, i64>), Error> {
+) -> Result<WrittenEvents, Error> {
     let events = || {
         changes
             .iter()
             .flat_map(|change| change.events.iter().map(move |event| (change, event)))
     };
     let written = sqlx::query(
-        "WITH changed AS (
-            UPDATE runs SET version = u.version, last_seq = u.last_seq, updated_at = u.updated_at
-            FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-                AS u(tenant, id, version, last_seq, updated_at, from_version)
-            WHERE runs.tenant = u.tenant AND runs.id = u.id AND runs.version = u.from_version
-            RETURNING runs.id),
+        "WITH u AS MATERIALIZED (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                $6::bigint[]) AS u(tenant, id, version, last_seq, updated_at, from_version)),
+        locked AS (
+            SELECT r.row, u.* FROM (SELECT * FROM u ORDER BY tenant, id) AS u,
+            LATERAL (SELECT runs.ctid AS row FROM runs WHERE runs.tenant = u.tenant AND runs.id = u.id
+                AND runs.version = u.from_version
+                AND NOT EXISTS (SELECT 1 FROM events WHERE events.tenant = u.tenant
+                    AND events.position IS NULL)
+                FOR NO KEY UPDATE) AS r),
+        changed AS (
+            UPDATE runs SET version = locked.version, last_seq = locked.last_seq,
+                updated_at = locked.updated_at
+            FROM locked
+            WHERE runs.ctid = locked.row AND runs.version = locked.from_version
+            RETURNING runs.tenant, runs.id),
         input AS MATERIALIZED (
             SELECT e.*, row_number() OVER (PARTITION BY e.tenant ORDER BY e.n) AS k
             FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])
-                WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n)),
+                WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n)
+            JOIN changed ON changed.tenant = e.tenant AND changed.id = e.run_id),
         counter AS (
             INSERT INTO tenant_positions AS p (tenant, last_position)
             SELECT tenant, COUNT(*) FROM input GROUP BY tenant ORDER BY tenant
@@ -233,7 +297,7 @@ async fn write_changes(
         SELECT input.tenant, input.run_id, input.seq, input.type, input.data, input.at, counter.base + input.k
         FROM input JOIN counter ON counter.tenant = input.tenant
         ORDER BY input.n
-        RETURNING tenant, run_id, seq, event_id, position, (SELECT COUNT(*) FROM changed)",
+        RETURNING tenant, run_id, seq, event_id, position",
     )
     .bind(changed.iter().map(|(_, r)| r.run.tenant.as_str()).collect::<Vec<_>>())
     .bind(changed.iter().map(|(_, r)| r.run.id.as_str()).collect::<Vec<_>>())
@@ -271,36 +335,18 @@ async fn write_changes(
     .fetch_all(&mut *connection)
     .await
     .map_err(storage)?;
-    let mut event_ids = HashMap::new();
-    let mut positions = HashMap::new();
+    let mut events = HashMap::new();
     for row in &written {
-        let tenant: String = row.try_get(0).map_err(storage)?;
-        let run_id: String = row.try_get(1).map_err(storage)?;
-        let seq: i64 = row.try_get(2).map_err(storage)?;
-        let event_id: i64 = row.try_get(3).map_err(storage)?;
-        let position: i64 = row.try_get(4).map_err(storage)?;
-        let runs_changed: i64 = row.try_get(5).map_err(storage)?;
-        if runs_changed != changed.len() as i64 {
-            // Cannot happen under the row locks; rolled back, numbers and all.
-            return Err(Error::storage("a locked run changed under its lock"));
-        }
-        event_ids.insert((tenant, run_id, seq), event_id);
-        positions.insert(event_id, position);
+        let key = (
+            row.try_get(0).map_err(storage)?,
+            row.try_get(1).map_err(storage)?,
+            row.try_get(2).map_err(storage)?,
+        );
+        let ids = (
+            row.try_get(3).map_err(storage)?,
+            row.try_get(4).map_err(storage)?,
+        );
+        events.insert(key, ids);
     }
-    let event_ids = changes
-        .iter()
-        .map(|change| {
-            let run = &change.after.run;
-            let key = (
-                run.tenant.as_str().to_owned(),
-                run.id.as_str().to_owned(),
-                signed(run.last_seq),
-            );
-            event_ids
-                .get(&key)
-                .copied()
-                .ok_or_else(|| Error::storage("an appended event was not inserted"))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((event_ids, positions))
+    Ok(events)
 }

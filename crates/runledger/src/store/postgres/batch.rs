@@ -14,6 +14,11 @@
 //! held to the commit, so the next batch (or the sequencer, which shares the
 //! counter) numbers after this one and commits after it; a statement that
 //! fails takes its numbers back with it. Events are written once, stamped.
+//! A batch stamps its own events only when its snapshot shows no unstamped
+//! event of its tenants (other writes' events, which the sequencer stamps
+//! after their commit): otherwise an event committed before the batch would
+//! get a higher position than the batch's. It then writes nothing, has the
+//! sequencer stamp those tenants, and is sent again.
 //!
 //! Each caller gets exactly the answer its own create would have got: a
 //! repeat is answered from the statement's read and writes nothing; a new
@@ -30,7 +35,7 @@
 
 use super::read;
 use super::rows::NOW_MS;
-use super::sequencer::Sequencer;
+use super::sequencer::{self, Sequencer};
 use super::write::{self, finish_create, insert_run_with_events};
 use crate::requests::{Created, ResolvedCreate};
 use runledger_core::transition::{self, Transition};
@@ -198,7 +203,7 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
     };
     let mut read_again = seconds;
     let mut stamped = false;
-    for (pending, outcome) in write_plain(&mut connection, firsts).await {
+    for (pending, outcome) in write_plain(&mut connection, pool, sequencer, firsts).await {
         let answer = match outcome {
             Ok(Outcome::Existing(run)) => pending.request.match_existing(*run),
             Ok(Outcome::Inserted(now)) => {
@@ -228,9 +233,11 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
 /// a whole, sends each alone, so that each gets its own statement's answer.
 async fn write_plain(
     connection: &mut PgConnection,
+    pool: &PgPool,
+    sequencer: &Sequencer,
     creates: Vec<Pending>,
 ) -> Vec<(Pending, Result<Outcome, Error>)> {
-    match create_plain(connection, &creates).await {
+    match create_settled(connection, pool, sequencer, &creates).await {
         Ok(outcomes) => creates
             .into_iter()
             .zip(outcomes.into_iter().map(Ok))
@@ -245,7 +252,8 @@ async fn write_plain(
         Err(_) => {
             let mut answers = Vec::new();
             for pending in creates {
-                let outcome = create_plain(connection, std::slice::from_ref(&pending))
+                let alone = std::slice::from_ref(&pending);
+                let outcome = create_settled(connection, pool, sequencer, alone)
                     .await
                     .map(|mut outcomes| outcomes.remove(0))
                     .map_err(|error| refusal(&pending, error));
@@ -254,6 +262,37 @@ async fn write_plain(
             answers
         }
     }
+}
+
+/// Rounds a batch gets to find its tenants without unstamped events.
+const ROUNDS_MAX: usize = 16;
+
+/// [`create_plain`] until it finds its tenants' earlier events stamped,
+/// having the sequencer stamp them between tries.
+async fn create_settled(
+    connection: &mut PgConnection,
+    pool: &PgPool,
+    sequencer: &Sequencer,
+    creates: &[Pending],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    for _ in 0..ROUNDS_MAX {
+        if let Some(outcomes) = create_plain(connection, creates).await? {
+            return Ok(outcomes);
+        }
+        let mut tenants: Vec<&Tenant> = creates.iter().map(|pending| &pending.tenant).collect();
+        tenants.dedup();
+        for tenant in tenants {
+            let stamped = sequencer::stamp(pool, tenant)
+                .await
+                .map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
+            if stamped > 0 {
+                sequencer.signal_local();
+            }
+        }
+    }
+    Err(sqlx::Error::Protocol(
+        "other writes kept leaving events to stamp; try again".into(),
+    ))
 }
 
 /// The caller's error for a statement that wrote only its create and failed.
@@ -333,7 +372,9 @@ fn new_run(pending: &Pending, now: Timestamp) -> Transition {
 /// One statement for `creates` (sorted by `(tenant, id)`, one per id):
 /// reads the clock and the runs that exist, inserts the others with their
 /// `created` events stamped from the tenants' counters, and tells the
-/// listening ledgers (at commit). Answers one outcome per create, in order.
+/// listening ledgers (at commit). Answers one outcome per create, in order;
+/// or `None`, having written nothing, when the snapshot shows an unstamped
+/// event of one of the tenants.
 ///
 /// The columns a plain create's row and event take from the request are
 /// bound; the times are the statement's clock reading; every other column
@@ -342,13 +383,16 @@ fn new_run(pending: &Pending, now: Timestamp) -> Transition {
 async fn create_plain(
     connection: &mut PgConnection,
     creates: &[Pending],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<Option<Vec<Outcome>>, sqlx::Error> {
     let sql = format!(
         "WITH clock AS MATERIALIZED (SELECT {NOW_MS} AS now),
         input AS MATERIALIZED (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                 $6::text[], $7::text[], $8::text[], $9::text[])
             WITH ORDINALITY AS i(tenant, id, kind, parent_id, key, state, attributes, type, data, n)),
+        settled AS MATERIALIZED (
+            SELECT NOT EXISTS (SELECT 1 FROM events
+                WHERE events.tenant = ANY ($1::text[]) AND events.position IS NULL) AS ok),
         found AS MATERIALIZED (
             SELECT r.*, k.states, k.counts, input.n AS n
             FROM input {run_and_children}),
@@ -358,6 +402,7 @@ async fn create_plain(
             SELECT input.tenant, input.id, input.kind, input.parent_id, input.key, input.state,
                 input.attributes, 1, 1, clock.now, clock.now
             FROM input JOIN found ON found.n = input.n AND found.id IS NULL CROSS JOIN clock
+            WHERE (SELECT ok FROM settled)
             ORDER BY input.n
             ON CONFLICT DO NOTHING
             RETURNING tenant, id),
@@ -378,8 +423,8 @@ async fn create_plain(
             JOIN counter ON counter.tenant = numbered.tenant
             JOIN input ON input.tenant = numbered.tenant AND input.id = numbered.id
             CROSS JOIN clock)
-        SELECT clock.now, found.*, numbered.id IS NOT NULL AS inserted
-        FROM found CROSS JOIN clock
+        SELECT clock.now, found.*, numbered.id IS NOT NULL AS inserted, settled.ok
+        FROM found CROSS JOIN clock CROSS JOIN settled
         JOIN input ON input.n = found.n
         LEFT JOIN numbered ON numbered.tenant = input.tenant AND numbered.id = input.id
         ORDER BY found.n",
@@ -413,10 +458,15 @@ async fn create_plain(
         .bind(super::feed::CHANNEL)
         .fetch_all(&mut *connection)
         .await?;
+    if let Some(row) = rows.first()
+        && !row.try_get::<bool, _>(row.len() - 1)?
+    {
+        return Ok(None);
+    }
     rows.iter()
         .map(|row| {
-            let inserted: bool = row.try_get(row.len() - 1)?;
-            let (now, existing) = read::now_and_run_row(row, 2)
+            let inserted: bool = row.try_get(row.len() - 2)?;
+            let (now, existing) = read::now_and_run_row(row, 3)
                 .map_err(|error| sqlx::Error::Decode(error.to_string().into()))?;
             Ok(match (existing, inserted) {
                 (Some(run), _) => Outcome::Existing(Box::new(run)),
@@ -424,5 +474,6 @@ async fn create_plain(
                 (None, false) => Outcome::Raced,
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Some)
 }

@@ -39,6 +39,9 @@ use write::{Slot, storage};
 
 /// Connections per ledger.
 const POOL_CONNECTIONS_MAX: u32 = 32;
+/// Connections of the batchers' own pool (one batch of creates and one of
+/// appends in flight, and room for a replacement).
+const BATCH_POOL_CONNECTIONS_MAX: u32 = 4;
 /// How long a statement may wait for a row or advisory lock.
 const LOCK_TIMEOUT: &str = "10s";
 /// How long one statement may run.
@@ -74,6 +77,18 @@ where
     }
 }
 
+/// A pool of at most `connections` connections made with `options`.
+async fn connect(options: PgConnectOptions, connections: u32) -> Result<PgPool, Error> {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A dead connection fails one call and is dropped; no ping per acquire.
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(|error| Error::storage(format!("cannot connect to PostgreSQL: {error}")))
+}
+
 impl Store {
     /// Connects, migrates and starts the sequencer.
     pub(crate) async fn open(url: &str) -> Result<Store, Error> {
@@ -94,18 +109,19 @@ impl Store {
                 ),
                 ("synchronous_commit", "on"),
             ]);
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_CONNECTIONS_MAX)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            // A dead connection fails one call and is dropped; no ping per acquire.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|error| Error::storage(format!("cannot connect to PostgreSQL: {error}")))?;
+        let pool = connect(options.clone(), POOL_CONNECTIONS_MAX).await?;
+        // The batchers' statements are prepared once per connection and run
+        // on cached generic plans; a plan made while a table was new and
+        // tiny must not scan it whole forever after (see read::run_and_children).
+        let batch_pool = connect(
+            options.options([("enable_seqscan", "off")]),
+            BATCH_POOL_CONNECTIONS_MAX,
+        )
+        .await?;
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
-        let batcher = CreateBatcher::spawn(pool.clone(), sequencer.clone());
-        let appends = AppendBatcher::spawn(pool.clone(), sequencer.clone());
+        let batcher = CreateBatcher::spawn(batch_pool.clone(), sequencer.clone());
+        let appends = AppendBatcher::spawn(batch_pool, sequencer.clone());
         Ok(Store {
             pool,
             sequencer,

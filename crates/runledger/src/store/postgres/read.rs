@@ -58,18 +58,34 @@ async fn fetch_by_keys(
 /// table grows. `OFFSET 0` keeps the subquery from being evaluated once per
 /// column.
 pub(super) fn run_and_children(tenant: &str, id: &str) -> String {
-    let columns: Vec<String> = RUN_COLUMNS
-        .split(',')
-        .map(|column| format!("(f.run).{}", column.trim()))
-        .collect();
     format!(
-        "LEFT JOIN LATERAL (SELECT {columns} FROM (SELECT (SELECT runs FROM runs \
-             WHERE runs.tenant = {tenant} AND runs.id = {id}) AS run OFFSET 0) AS f) AS r ON true \
+        "LEFT JOIN LATERAL (SELECT {columns} FROM ({one_run}) AS f) AS r ON true \
          LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(c) AS counts FROM \
              (SELECT state, COUNT(*) AS c FROM runs WHERE runs.tenant = {tenant} AND parent_id = {id} \
               GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL",
-        columns = columns.join(", ")
+        columns = run_columns_of("f.run"),
+        one_run = one_run(tenant, id),
     )
+}
+
+/// A subquery answering the run named by `tenant` and `id` (SQL
+/// expressions) as one composite column `run`, NULL when it does not exist:
+/// a scalar subquery (always an index lookup, see [`run_and_children`]),
+/// kept from being pulled up (and evaluated once per column) by `OFFSET 0`.
+fn one_run(tenant: &str, id: &str) -> String {
+    format!(
+        "SELECT (SELECT runs FROM runs WHERE runs.tenant = {tenant} AND runs.id = {id}) AS run \
+         OFFSET 0"
+    )
+}
+
+/// [`RUN_COLUMNS`] taken from the composite `run`.
+fn run_columns_of(run: &str) -> String {
+    let columns: Vec<String> = RUN_COLUMNS
+        .split(',')
+        .map(|column| format!("({run}).{}", column.trim()))
+        .collect();
+    columns.join(", ")
 }
 
 /// One row of [`now_and_runs`] and [`now_run_and_active`]: the clock, then the run's columns (all NULL
@@ -120,17 +136,18 @@ pub(crate) async fn locked_record(
     row.as_ref().map(clock_and_record).transpose()
 }
 
-/// The records of every `(tenant, id)` that exists, locked for update in
-/// `(tenant, id)` order (so two batches cannot deadlock), each with the
-/// database clock.
-pub(crate) async fn locked_records(
+/// The records of every `(tenant, id)` of `keys` that exists, as committed
+/// now, each with the database clock. Not locked: the write that follows is
+/// conditional on the versions read (append_batch.rs).
+pub(crate) async fn current_records(
     connection: &mut PgConnection,
     keys: &[(&str, &str)],
 ) -> Result<Vec<(Timestamp, Record)>, Error> {
     let sql = format!(
-        "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs \
-         WHERE (tenant, id) IN (SELECT t, i FROM unnest($1::text[], $2::text[]) AS q(t, i)) \
-         ORDER BY tenant, id FOR NO KEY UPDATE"
+        "SELECT {columns}, {NOW_MS} FROM unnest($1::text[], $2::text[]) AS q(t, i), \
+         LATERAL ({one_run}) AS f WHERE (f.run).id IS NOT NULL",
+        columns = run_columns_of("f.run"),
+        one_run = one_run("q.t", "q.i"),
     );
     let found = fetch_by_keys(connection, sql, keys).await?;
     found.iter().map(clock_and_record).collect()
