@@ -4,7 +4,8 @@
 //! A pool of connections with `lock_timeout`, `statement_timeout` and
 //! `idle_in_transaction_session_timeout` set on each; every operation is one
 //! transaction at READ COMMITTED (write.rs explains the lock order); event
-//! positions are stamped after commit by the sequencer (sequencer.rs).
+//! positions are stamped by the create and append batches that write them
+//! (batch.rs) or after commit by the sequencer (sequencer.rs).
 //! Deadlocks and serialization failures, which roll back whole, are retried.
 
 mod access;

@@ -1,6 +1,8 @@
 //! Gap-free, commit-ordered tenant positions without a global write lock.
 //!
-//! Writers insert events with `position` NULL and commit in parallel. After
+//! Create and append batches stamp their own events from the tenant's
+//! counter row (batch.rs). Every other writer inserts its events with
+//! `position` NULL and commits in parallel. After
 //! a commit, the writer's process asks its sequencer to stamp: a short
 //! transaction that takes the tenant's advisory lock (so exactly one stamper
 //! per tenant runs at a time, in any process), then numbers every committed,
