@@ -62,6 +62,29 @@ async fn serve_prints_its_address_and_answers_the_api() {
         metrics.contains("runledger_http_requests_total"),
         "{metrics}"
     );
+    // Heads over the limits are problems too, not the HTTP library's empty
+    // 414 / 431: 150 header fields (hyper alone would refuse over 100), and
+    // a 20 KiB request target.
+    let http = reqwest::Client::new();
+    let mut crowded = http.get(server.url("/v1/runs"));
+    for n in 0..150 {
+        crowded = crowded.header(format!("x-filler-{n}"), "1");
+    }
+    let long = server.url(&format!("/v1/runs/{}", "a".repeat(20 * 1024)));
+    for (request, status, code) in [
+        (crowded, 431, "headers_too_large"),
+        (http.get(long), 414, "uri_too_long"),
+    ] {
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status);
+        let content_type = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(content_type, "application/problem+json");
+        let problem: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(problem["code"], code, "{problem}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,13 +37,17 @@ pub enum ErrorCode {
     RateLimited,
     /// The request body is too large.
     PayloadTooLarge,
+    /// The request's target (path and query) is too long.
+    UriTooLong,
+    /// The request has too many header fields.
+    HeadersTooLarge,
     /// The database failed or is unreachable; never caused by client input.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tables and tests.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidRunId,
         ErrorCode::InvalidRequest,
         ErrorCode::NotFound,
@@ -59,6 +63,8 @@ impl ErrorCode {
         ErrorCode::Unauthorized,
         ErrorCode::RateLimited,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::UriTooLong,
+        ErrorCode::HeadersTooLarge,
         ErrorCode::Internal,
     ];
 
@@ -80,6 +86,8 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::Internal => "internal",
         }
     }

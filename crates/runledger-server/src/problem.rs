@@ -29,6 +29,8 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
+        ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -51,6 +53,8 @@ fn title(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthorized => "Unauthorized",
         ErrorCode::RateLimited => "Rate limited",
         ErrorCode::PayloadTooLarge => "Payload too large",
+        ErrorCode::UriTooLong => "URI too long",
+        ErrorCode::HeadersTooLarge => "Request header fields too large",
         ErrorCode::Internal => "Internal server error",
     }
 }

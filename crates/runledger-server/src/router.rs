@@ -1,7 +1,8 @@
 //! The router: every route of SPEC §4 on one `OpenApiRouter` (one flat
 //! router with full paths, no nesting: utoipa-axum drops paths when two
 //! routers are nested under one prefix), then the layers, outermost first:
-//! metrics, panic → 500 problem, bare 405 → problem, auth and rate limit,
+//! metrics, panic → 500 problem, bare 405 → problem, the request head's
+//! limits (414, 431), auth and rate limit,
 //! the body limit, `Idempotency-Key`. Unknown routes fall back to a
 //! `404 not_found` problem.
 //!
@@ -13,6 +14,7 @@
 
 use crate::auth::authenticate;
 use crate::body::buffer_body;
+use crate::head::limit_request_head;
 use crate::http_metrics::record_http_metrics;
 use crate::idempotency::idempotency;
 use crate::problem::{PROBLEM_JSON, Problem, ProblemBody};
@@ -47,6 +49,7 @@ pub fn router(state: ServerState) -> Router {
         .layer(from_fn_with_state(state.clone(), idempotency))
         .layer(from_fn(buffer_body))
         .layer(from_fn_with_state(state.clone(), authenticate))
+        .layer(from_fn(limit_request_head))
         .layer(from_fn(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_problem))
         .layer(from_fn(record_http_metrics))
@@ -130,6 +133,11 @@ fn describe_common_problems(operation: &mut Operation, api: bool, post: bool) {
         "500",
         "`internal`: the server failed; the detail is in its log.",
     )];
+    problems.push(("414", "`uri_too_long`: the path and query are over 8 KiB."));
+    problems.push((
+        "431",
+        "`headers_too_large`: the request has over 100 header fields.",
+    ));
     if api {
         problems.push((
             "401",

@@ -6,10 +6,19 @@
 use crate::http_metrics::spawn_background;
 use crate::router::router;
 use crate::state::ServerState;
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use tokio::net::TcpListener;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower::ServiceExt;
 
 /// Why the server will not listen where it was asked to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,17 +73,82 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = spawn_background(state.ledger().clone());
-    let stopping = state.clone();
-    let shutdown = async move {
-        shutdown.await;
-        stopping.begin_shutdown();
-    };
-    let app = router(state);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(state.clone());
+    // Dropped to tell every connection to finish; each holds a receiver
+    // of `closed` until it has.
+    let (stop, stopped) = watch::channel(());
+    let (closed_sender, closed) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        serve_connection(stream, app.clone(), stopped.clone(), closed.clone());
+    }
+    state.begin_shutdown();
+    drop((stop, stopped, closed));
+    closed_sender.closed().await;
     drop(background);
-    served
+    Ok(())
+}
+
+/// Wait after a failed `accept` before the next.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// Header fields hyper itself accepts: well above [`crate::HEADERS_MAX`], so
+/// that a request with too many is answered by a problem, not by hyper's
+/// empty `431`.
+const CONNECTION_HEADERS_MAX: usize = 1_000;
+
+/// Serves HTTP/1.1 (and upgrades to WebSocket) on one connection in its own
+/// task, until the client is done or `stopped` says to finish; drops its
+/// `closed` receiver when the connection has ended.
+fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    mut stopped: watch::Receiver<()>,
+    closed: watch::Receiver<()>,
+) {
+    // Small answers go out at once rather than waiting for an ACK.
+    let _ = stream.set_nodelay(true);
+    let service = TowerToHyperService::new(
+        app.map_request(|request: hyper::Request<Incoming>| request.map(Body::new)),
+    );
+    tokio::spawn(async move {
+        let mut builder = http1::Builder::new();
+        // The timer bounds how long a client may take to send a head.
+        builder
+            .timer(TokioTimer::new())
+            .max_headers(CONNECTION_HEADERS_MAX);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut connection = std::pin::pin!(connection);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                served = connection.as_mut() => {
+                    if let Err(error) = served {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                    break;
+                }
+                _ = stopped.changed(), if !stopping => {
+                    stopping = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+        drop(closed);
+    });
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ mod support;
 
 use axum::http::Method;
 use runledger::{ErrorCode, IdempotencyKey, Tenant};
-use runledger_server::{REQUEST_BODY_BYTES_MAX, ServerConfig, status};
+use runledger_server::{HEADERS_MAX, REQUEST_BODY_BYTES_MAX, ServerConfig, URI_BYTES_MAX, status};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use support::{Call, TestApp, fresh_db_url};
@@ -228,6 +228,17 @@ async fn provoke(code: ErrorCode) {
                     .raw("application/json", vec![b' '; REQUEST_BODY_BYTES_MAX + 1]),
             )
             .await
+        }
+        ErrorCode::UriTooLong => {
+            let long = format!("/v1/runs/{}", "a".repeat(URI_BYTES_MAX));
+            app.get(&long).await
+        }
+        ErrorCode::HeadersTooLarge => {
+            let mut call = Call::get("/v1/runs");
+            for n in 0..=HEADERS_MAX {
+                call = call.header(&format!("x-filler-{n}"), "1");
+            }
+            app.send(call).await
         }
         // A storage failure; unit-tested in problem.rs (its body hides the cause).
         ErrorCode::Internal => return,
