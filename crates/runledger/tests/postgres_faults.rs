@@ -307,18 +307,18 @@ impl ThrowawayCluster {
             self.data.display()
         );
         let log = format!("{}/log", self.data.display());
-        as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                self.data.to_str().unwrap(),
-                "-o",
-                &options,
-                "-l",
-                &log,
-                "-w",
-                "start",
-            ],
+        let started = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(postgres_bin("pg_ctl"))
+            .args(["-D", self.data.to_str().unwrap(), "-o", &options])
+            .args(["-l", &log, "-w", "start"])
+            .status()
+            .expect("runuser runs");
+        let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            started.success(),
+            "the throwaway cluster did not start on port {}; its log:\n{server_log}",
+            self.port
         );
     }
 
@@ -354,7 +354,10 @@ impl Drop for ThrowawayCluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_crashed_and_restarted_under_a_writer_loses_no_acknowledged_create() {
-    let cluster = ThrowawayCluster::start(55_432 + (std::process::id() % 1_000) as u16);
+    // Below the ephemeral range (32768–60999 here): a port in it can be
+    // taken at any moment as the local end of some client's connection,
+    // and the postmaster then cannot bind it.
+    let cluster = ThrowawayCluster::start(25_432 + (std::process::id() % 1_000) as u16);
     let url = cluster.url();
     runledger::Ledger::open(&url).await.unwrap(); // migrate
     let count = 3_000;
