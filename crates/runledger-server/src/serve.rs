@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::fmt;
 use std::future::Future;
@@ -124,10 +124,7 @@ fn serve_connection(
     );
     tokio::spawn(async move {
         let mut builder = http1::Builder::new();
-        // The timer bounds how long a client may take to send a head.
-        builder
-            .timer(TokioTimer::new())
-            .max_headers(CONNECTION_HEADERS_MAX);
+        builder.max_headers(CONNECTION_HEADERS_MAX);
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
