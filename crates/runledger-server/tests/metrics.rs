@@ -8,8 +8,16 @@ mod support;
 use runledger::Tenant;
 use serde_json::json;
 use support::TestApp;
+use tokio::sync::Mutex;
+
+/// The metrics recorder is one per process and a scrape sets the runs-by-
+/// state gauges from the scraping server's own ledger, so the tests of this
+/// file take turns: another test's scrape of its empty database between our
+/// create and our scrape would read `queued 0`.
+static SCRAPING: Mutex<()> = Mutex::const_new(());
 
 async fn metrics_count_requests_by_route_and_runs_by_state() {
+    let _turn = SCRAPING.lock().await;
     let app = TestApp::fresh("metrics").await;
     app.post("/v1/runs", json!({"id": "m1", "kind": "etl"}))
         .await
@@ -60,6 +68,7 @@ async fn metrics_count_requests_by_route_and_runs_by_state() {
 }
 
 async fn health_and_metrics_need_no_token() {
+    let _turn = SCRAPING.lock().await;
     let app = TestApp::fresh("health").await;
     app.ledger
         .add_tenant_token(&Tenant::parse("acme").unwrap())
