@@ -28,7 +28,7 @@ use crate::failpoints;
 use crate::requests::AppendEvent;
 use runledger_core::transition::{self, Record, Transition};
 use runledger_core::{Error, RunId, Tenant, Timestamp};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -40,9 +40,9 @@ use tokio::sync::{mpsc, oneshot};
 /// appends/s, 2 → 4,355 / 4,024, 4 → 3,216 / 2,922, 8 → 2,099 / 1,904.
 const BATCHES_IN_FLIGHT_MAX: usize = 1;
 
-/// What an append answers: its seq, its event's row id and the position
-/// stamped in its transaction (`None` if, against expectation, it was not).
-pub(crate) type Written = (u64, i64, Option<u64>);
+/// What an append answers: its seq and the position its event was stamped
+/// with.
+pub(crate) type Written = (u64, u64);
 
 /// One caller's append, waiting for its batch.
 struct Pending {
@@ -228,8 +228,8 @@ async fn write_round(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<bool, Er
             signed(accepted.seq),
         );
         match written.get(&key) {
-            Some(&(event_id, position)) => {
-                let answer = Ok((accepted.seq, event_id, Some(position as u64)));
+            Some(&position) => {
+                let answer = Ok((accepted.seq, position as u64));
                 let _ = accepted.pending.answer.send(answer);
             }
             // Its run changed since the read: decided again next round.
@@ -239,9 +239,8 @@ async fn write_round(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<bool, Er
     Ok(stamped)
 }
 
-/// The written events of a round: `(tenant, run id, seq)` → `(event row
-/// id, position)`.
-type WrittenEvents = HashMap<(String, String, i64), (i64, i64)>;
+/// The written events of a round: `(tenant, run id, seq)` → position.
+type WrittenEvents = HashMap<(String, String, i64), i64>;
 
 /// One statement: each changed run row once, conditional on the version it
 /// was read at, and the events of the runs it updated, stamped from their
@@ -264,7 +263,7 @@ async fn write_changes(
             .iter()
             .flat_map(|change| change.events.iter().map(move |event| (change, event)))
     };
-    let written = sqlx::query(
+    let sql = format!(
         "WITH u AS MATERIALIZED (
             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
                 $6::bigint[]) AS u(tenant, id, version, last_seq, updated_at, from_version)),
@@ -286,55 +285,81 @@ async fn write_changes(
             FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])
                 WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n)
             JOIN changed ON changed.tenant = e.tenant AND changed.id = e.run_id),
-        counter AS (
-            INSERT INTO tenant_positions AS p (tenant, last_position)
-            SELECT tenant, COUNT(*) FROM input GROUP BY tenant ORDER BY tenant
-            ON CONFLICT (tenant) DO UPDATE SET last_position = p.last_position + EXCLUDED.last_position
-            RETURNING p.tenant,
-                p.last_position - (SELECT COUNT(*) FROM input WHERE input.tenant = p.tenant) AS base,
-                pg_notify($13, p.tenant) AS announced)
+        {counter}
         INSERT INTO events (tenant, run_id, seq, type, data, at, position)
         SELECT input.tenant, input.run_id, input.seq, input.type, input.data, input.at, counter.base + input.k
         FROM input JOIN counter ON counter.tenant = input.tenant
         ORDER BY input.n
-        RETURNING tenant, run_id, seq, event_id, position",
-    )
-    .bind(changed.iter().map(|(_, r)| r.run.tenant.as_str()).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(_, r)| r.run.id.as_str()).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(_, r)| signed(r.run.version)).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(_, r)| signed(r.run.last_seq)).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(_, r)| r.run.updated_at.unix_ms()).collect::<Vec<_>>())
-    .bind(changed.iter().map(|(from, _)| signed(*from)).collect::<Vec<_>>())
-    .bind(
-        events()
-            .map(|(c, _)| c.after.run.tenant.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events()
-            .map(|(c, _)| c.after.run.id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(events().map(|(_, e)| signed(e.seq)).collect::<Vec<_>>())
-    .bind(
-        events()
-            .map(|(_, e)| e.event_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events()
-            .map(|(_, e)| e.data.to_string())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        events()
-            .map(|(c, _)| c.after.run.updated_at.unix_ms())
-            .collect::<Vec<_>>(),
-    )
-    .bind(super::feed::CHANNEL)
-    .fetch_all(&mut *connection)
-    .await
-    .map_err(storage)?;
+        RETURNING tenant, run_id, seq, position",
+        counter = sequencer::counter_cte("input", "$13"),
+    );
+    let written = sqlx::query(AssertSqlSafe(sql))
+        .bind(
+            changed
+                .iter()
+                .map(|(_, r)| r.run.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changed
+                .iter()
+                .map(|(_, r)| r.run.id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changed
+                .iter()
+                .map(|(_, r)| signed(r.run.version))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changed
+                .iter()
+                .map(|(_, r)| signed(r.run.last_seq))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changed
+                .iter()
+                .map(|(_, r)| r.run.updated_at.unix_ms())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changed
+                .iter()
+                .map(|(from, _)| signed(*from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events()
+                .map(|(c, _)| c.after.run.tenant.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events()
+                .map(|(c, _)| c.after.run.id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events().map(|(_, e)| signed(e.seq)).collect::<Vec<_>>())
+        .bind(
+            events()
+                .map(|(_, e)| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events()
+                .map(|(_, e)| e.data.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events()
+                .map(|(c, _)| c.after.run.updated_at.unix_ms())
+                .collect::<Vec<_>>(),
+        )
+        .bind(super::feed::CHANNEL)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(storage)?;
     let mut events = HashMap::new();
     for row in &written {
         let key = (
@@ -342,11 +367,7 @@ async fn write_changes(
             row.try_get(1).map_err(storage)?,
             row.try_get(2).map_err(storage)?,
         );
-        let ids = (
-            row.try_get(3).map_err(storage)?,
-            row.try_get(4).map_err(storage)?,
-        );
-        events.insert(key, ids);
+        events.insert(key, row.try_get(3).map_err(storage)?);
     }
     Ok(events)
 }

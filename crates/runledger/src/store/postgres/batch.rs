@@ -408,13 +408,7 @@ async fn create_plain(
             RETURNING tenant, id),
         numbered AS MATERIALIZED (
             SELECT tenant, id, row_number() OVER (PARTITION BY tenant ORDER BY id) AS k FROM inserted),
-        counter AS (
-            INSERT INTO tenant_positions AS p (tenant, last_position)
-            SELECT tenant, COUNT(*) FROM numbered GROUP BY tenant ORDER BY tenant
-            ON CONFLICT (tenant) DO UPDATE SET last_position = p.last_position + EXCLUDED.last_position
-            RETURNING p.tenant,
-                p.last_position - (SELECT COUNT(*) FROM numbered WHERE numbered.tenant = p.tenant) AS base,
-                pg_notify($10, p.tenant) AS announced),
+        {counter},
         stamped AS (
             INSERT INTO events (tenant, run_id, seq, type, data, at, position)
             SELECT numbered.tenant, numbered.id, 1, input.type, input.data, clock.now,
@@ -429,6 +423,7 @@ async fn create_plain(
         LEFT JOIN numbered ON numbered.tenant = input.tenant AND numbered.id = input.id
         ORDER BY found.n",
         run_and_children = read::run_and_children("input.tenant", "input.id"),
+        counter = sequencer::counter_cte("numbered", "$10"),
     );
     let mut columns: [Vec<Option<String>>; 9] = Default::default();
     for pending in creates {

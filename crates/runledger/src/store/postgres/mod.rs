@@ -30,8 +30,8 @@ use batch::CreateBatcher;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use sequencer::Sequencer;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -260,26 +260,9 @@ impl Store {
         request: AppendEvent,
     ) -> Result<Appended, Error> {
         // Not retried on an unknown outcome: a second attempt could append twice.
-        let (seq, event_id, position) = self.appends.append(tenant, id, &request).await?;
-        if let Some(position) = position {
-            // Stamped in the append's own transaction (append_batch.rs).
-            return Ok(Appended { seq, position });
-        }
-        // Not expected: wait for a pass of the sequencer, as other writers do.
-        loop {
-            self.sequencer.stamped(tenant).await;
-            let row = sqlx::query("SELECT position FROM events WHERE event_id = $1")
-                .bind(event_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage)?;
-            if let Some(position) = row.try_get::<Option<i64>, _>(0).map_err(storage)? {
-                return Ok(Appended {
-                    seq,
-                    position: position as u64,
-                });
-            }
-        }
+        let (seq, position) = self.appends.append(tenant, id, &request).await?;
+        // Stamped by its own batch statement (append_batch.rs).
+        Ok(Appended { seq, position })
     }
 
     pub(crate) async fn events(

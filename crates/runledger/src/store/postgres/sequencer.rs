@@ -238,6 +238,24 @@ pub(crate) async fn number_pending(
         .collect()
 }
 
+/// The CTE `counter` of a statement that stamps its own new events: adds
+/// the rows of `events` (a CTE with a `tenant` column) to their tenants'
+/// counters, holding each counter row to the commit, and answers each
+/// tenant's `base` (the position before the first of them); notifies the
+/// channel bound as `channel` (e.g. `$10`) at commit. Tenants in order, so
+/// two such statements lock their counters in one order.
+pub(crate) fn counter_cte(events: &str, channel: &str) -> String {
+    format!(
+        "counter AS (
+            INSERT INTO tenant_positions AS p (tenant, last_position)
+            SELECT tenant, COUNT(*) FROM {events} GROUP BY tenant ORDER BY tenant
+            ON CONFLICT (tenant) DO UPDATE SET last_position = p.last_position + EXCLUDED.last_position
+            RETURNING p.tenant,
+                p.last_position - (SELECT COUNT(*) FROM {events} WHERE {events}.tenant = p.tenant) AS base,
+                pg_notify({channel}, p.tenant) AS announced)"
+    )
+}
+
 /// Tells every listening ledger that `tenant` has new positions (delivered
 /// at commit).
 pub(crate) async fn announce(connection: &mut PgConnection, tenant: &Tenant) -> Result<(), Error> {
