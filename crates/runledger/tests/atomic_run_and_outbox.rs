@@ -31,7 +31,8 @@ sqlite_only!(an_injected_error_fails_only_its_own_operation_in_a_batch);
 #[derive(Clone, Copy, Debug)]
 enum Setup {
     Nothing,
-    /// Nothing, and the creates carry a concurrency group with room to spare.
+    /// Nothing, and the creates carry a `cancel_active` concurrency group
+    /// with room to spare (on PostgreSQL, the create that is a transaction).
     NothingGrouped,
     Queued,
     Running,
@@ -90,7 +91,7 @@ fn steps_for(setup: Setup, point: &str) -> Script {
         (Setup::NothingGrouped, _) => (0..SETUP_RUNS)
             .map(|n| {
                 let mut spec = CreateSpec::id(&format!("c{n}"));
-                spec.group = Some(("roomy".into(), 10_000, "reject".into()));
+                spec.group = Some(("roomy".into(), 10_000, "cancel_active".into()));
                 Step::Create(spec)
             })
             .collect(),

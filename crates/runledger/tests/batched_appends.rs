@@ -12,8 +12,8 @@
 mod support;
 
 use runledger::{
-    AppendEvent, CreateRun, ErrorCode, EventType, Finish, Kind, Outcome, Owner, RunId, Segment,
-    StartRun, Tenant,
+    AppendEvent, ConcurrencyGroup, ConcurrencyKey, CreateRun, ErrorCode, EventType, Finish, Kind,
+    OnFull, Outcome, Owner, RunId, Segment, StartRun, Tenant,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -265,6 +265,18 @@ async fn positions_follow_the_order_of_operations_each_awaited_in_turn(db: TestD
         };
         ledger.finish(&tenant, &a, finish, None).await.unwrap();
         expected.push((a.clone(), "succeeded"));
+        // Group creates: batched as well, and stamped by their own
+        // statement only when nothing before them waits for a position.
+        for grouped in [format!("c{round}"), format!("d{round}")] {
+            let group =
+                ConcurrencyGroup::new(ConcurrencyKey::parse("g").unwrap(), 1_000, OnFull::Reject)
+                    .unwrap();
+            let request = CreateRun::new(kind.clone())
+                .id(id(&grouped))
+                .concurrency(group);
+            ledger.create_run(&tenant, request).await.unwrap();
+            expected.push((id(&grouped), "created"));
+        }
         ledger.append_event(&tenant, &b, progress()).await.unwrap();
         expected.push((b, "progress"));
     }

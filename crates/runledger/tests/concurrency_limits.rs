@@ -28,6 +28,7 @@ conformance!(
     the_limit_applied_is_the_one_in_the_request,
     processes_churning_groups_never_exceed_the_limit,
     runs_enqueued_by_racing_processes_are_promoted_in_creation_order,
+    group_creates_released_together_are_decided_as_if_one_at_a_time,
 );
 
 fn id(text: &str) -> RunId {
@@ -350,5 +351,136 @@ async fn runs_enqueued_by_racing_processes_are_promoted_in_creation_order(db: Te
         );
         active = expected.clone();
     }
+    assert!(ledger.audit().await.unwrap().is_clean());
+}
+
+/// Callers released together, so that the backend answers them in batches
+/// (on PostgreSQL, one transaction decides a batch of group creates).
+const TOGETHER: usize = 120;
+
+/// The request of one caller released together: `caller % 6` picks the
+/// group and shape.
+fn together_request(caller: usize) -> CreateRun {
+    let run = format!("t{caller}");
+    match caller % 6 {
+        0 => in_group(&run, "one", 1, OnFull::Reject),
+        1 => in_group(&run, "three", 3, OnFull::Reject),
+        2 => in_group(&run, "queue", 2, OnFull::Enqueue),
+        // One id, asked for by every caller of this shape.
+        3 => in_group("same", "same", 1, OnFull::Reject),
+        // One group asked for with two limits.
+        4 => in_group(
+            &run,
+            "mixed",
+            if caller.is_multiple_of(4) { 2 } else { 4 },
+            OnFull::Reject,
+        ),
+        // Children in a group: of a parent that exists, and of one that does not.
+        _ => {
+            let parent = if caller % 4 == 1 { "parent" } else { "missing" };
+            let group = ConcurrencyGroup::new(
+                ConcurrencyKey::parse("kids").unwrap(),
+                1_000,
+                OnFull::Reject,
+            );
+            CreateRun::new(Kind::parse("grouped").unwrap())
+                .child_of(id(parent), runledger::Segment::parse(&run).unwrap())
+                .concurrency(group.unwrap())
+        }
+    }
+}
+
+async fn group_creates_released_together_are_decided_as_if_one_at_a_time(db: TestDb) {
+    let ledger = db.open_without_reaper().await;
+    let tenant = Tenant::default();
+    ledger
+        .create_run(
+            &tenant,
+            CreateRun::new(Kind::parse("p").unwrap()).id(id("parent")),
+        )
+        .await
+        .unwrap();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(TOGETHER));
+    let handles: Vec<_> = (0..TOGETHER)
+        .map(|caller| {
+            let (ledger, barrier, tenant) = (ledger.clone(), barrier.clone(), tenant.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                ledger.create_run(&tenant, together_request(caller)).await
+            })
+        })
+        .collect();
+    let mut created = std::collections::HashMap::<usize, Vec<String>>::new();
+    let mut same_answers = 0;
+    for (caller, handle) in handles.into_iter().enumerate() {
+        let shape = caller % 6;
+        match (shape, handle.await.unwrap()) {
+            (3, Ok(answer)) => {
+                assert_eq!(answer.run.id.as_str(), "same");
+                same_answers += 1;
+                if answer.created {
+                    created.entry(shape).or_default().push("same".into());
+                }
+            }
+            (5, Err(Error::ParentNotFound { parent_id })) => {
+                assert_eq!(parent_id.as_str(), "missing", "caller {caller}");
+            }
+            (_, Ok(answer)) => {
+                assert!(answer.created, "caller {caller}: a new id");
+                created
+                    .entry(shape)
+                    .or_default()
+                    .push(answer.run.id.to_string());
+            }
+            (
+                0 | 1 | 4,
+                Err(Error::ConcurrencyLimit {
+                    active_run_ids,
+                    limit,
+                    ..
+                }),
+            ) => {
+                assert!(active_run_ids.len() >= limit as usize, "caller {caller}");
+            }
+            (_, answer) => panic!("caller {caller} got {answer:?}"),
+        }
+    }
+    let count = |shape| created.get(&shape).map_or(0, Vec::len);
+    let per_shape = TOGETHER / 6;
+    assert_eq!(count(0), 1, "limit 1: one admitted");
+    assert_eq!(count(1), 3, "limit 3: three admitted");
+    assert_eq!(count(2), per_shape, "enqueue: every create written");
+    assert_eq!(
+        (count(3), same_answers),
+        (1, per_shape),
+        "one run for one id"
+    );
+    assert!((2..=4).contains(&count(4)), "mixed limits: {}", count(4));
+    assert_eq!(
+        count(5),
+        per_shape / 2,
+        "every child of the existing parent"
+    );
+    let active = |key: &str| {
+        db.count(&format!(
+            "SELECT COUNT(*) FROM runs WHERE concurrency_key = '{key}' \
+             AND state IN ('queued', 'running')"
+        ))
+    };
+    assert_eq!(active("one"), 1);
+    assert_eq!(active("three"), 3);
+    assert_eq!(active("queue"), 2);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM runs WHERE concurrency_key = 'queue' AND state = 'pending'"),
+        per_shape as i64 - 2
+    );
+    assert_eq!(active("mixed"), count(4) as i64);
+    // Nothing written for a refused create: one run and one event per admitted one.
+    let runs = 1 + created.values().map(Vec::len).sum::<usize>();
+    assert_eq!(db.count("SELECT COUNT(*) FROM runs"), runs as i64);
+    assert_eq!(db.count("SELECT COUNT(*) FROM events"), runs as i64);
+    let events = ledger.tenant_events(&tenant, 0, Some(1_000)).await.unwrap();
+    let positions: Vec<u64> = events.iter().map(|event| event.position).collect();
+    assert_eq!(positions, (1..=runs as u64).collect::<Vec<_>>());
     assert!(ledger.audit().await.unwrap().is_clean());
 }

@@ -45,10 +45,11 @@ async fn prepare(db: &TestDb, operation: &str) -> Vec<Step> {
     let running = |id: &str| create(id).start(Owner::parse("w").unwrap(), 600_000);
     let (first, second) = match operation {
         "create" => {
-            // A grouped create is a transaction; a plain one is a single statement.
+            // A create in a `cancel_active` group is a transaction (it may
+            // cancel runs); other creates are single statements, batched.
             let grouped = |id: &str| {
                 let mut spec = CreateSpec::id(id);
-                spec.group = Some(("roomy".into(), 10_000, "reject".into()));
+                spec.group = Some(("roomy".into(), 10_000, "cancel_active".into()));
                 Step::Create(spec)
             };
             (grouped("a"), grouped("b"))

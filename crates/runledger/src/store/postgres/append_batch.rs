@@ -19,7 +19,7 @@
 //! `append.after_events`, the commit's) sit after the write statement,
 //! before the commit.
 
-use super::batch::{QUEUE_ITEMS_MAX, submit, write_batches};
+use super::batch::{spawn_batches, submit};
 use super::read;
 use super::rows::signed;
 use super::sequencer::{self, Sequencer};
@@ -61,16 +61,12 @@ impl AppendBatcher {
     /// Starts the batcher's task on `pool`; `sequencer` is told of the
     /// positions its batches stamp.
     pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> AppendBatcher {
-        let (queue, waiting) = mpsc::channel(QUEUE_ITEMS_MAX);
-        tokio::spawn(write_batches(
+        let queue = spawn_batches(
             pool,
-            waiting,
+            sequencer,
             BATCHES_IN_FLIGHT_MAX,
-            move |pool, batch| {
-                let sequencer = sequencer.clone();
-                async move { write_batch(&pool, &sequencer, batch).await }
-            },
-        ));
+            |pool, sequencer, batch| async move { write_batch(&pool, &sequencer, batch).await },
+        );
         AppendBatcher { queue }
     }
 

@@ -54,7 +54,7 @@ pub(super) const BATCH_ITEMS_MAX: usize = 256;
 /// (2026-11-27): 1 → 4,100–5,100 creates/s, 2 → 3,400–3,800/s, 3 → 3,600/s.
 const BATCHES_IN_FLIGHT_MAX: usize = 1;
 /// Creates (or appends) waiting for a batch before callers wait to queue.
-pub(super) const QUEUE_ITEMS_MAX: usize = 4096;
+const QUEUE_ITEMS_MAX: usize = 4096;
 
 /// One caller's create, waiting for its batch.
 struct Pending {
@@ -73,16 +73,12 @@ impl CreateBatcher {
     /// Starts the batcher's task on `pool`; `sequencer` stamps the events
     /// of creates written alone and is told of the positions batches stamp.
     pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> CreateBatcher {
-        let (queue, waiting) = mpsc::channel(QUEUE_ITEMS_MAX);
-        tokio::spawn(write_batches(
+        let queue = spawn_batches(
             pool,
-            waiting,
+            sequencer,
             BATCHES_IN_FLIGHT_MAX,
-            move |pool, batch| {
-                let sequencer = sequencer.clone();
-                async move { write_batch(&pool, &sequencer, batch).await }
-            },
-        ));
+            |pool, sequencer, batch| async move { write_batch(&pool, &sequencer, batch).await },
+        );
         CreateBatcher { queue }
     }
 
@@ -122,11 +118,36 @@ pub(super) async fn submit<T, R>(
     })?
 }
 
+/// Starts a batcher's task on `pool`: whatever queued is taken as one batch
+/// whenever one of `in_flight` slots is free and written by `write` (given
+/// the pool and `sequencer`). Answers the queue; the task ends once it is
+/// dropped and empty.
+pub(super) fn spawn_batches<T, F, Fut>(
+    pool: PgPool,
+    sequencer: Arc<Sequencer>,
+    in_flight: usize,
+    write: F,
+) -> mpsc::Sender<T>
+where
+    T: Send + 'static,
+    F: Fn(PgPool, Arc<Sequencer>, Vec<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (queue, waiting) = mpsc::channel(QUEUE_ITEMS_MAX);
+    tokio::spawn(write_batches(
+        pool,
+        waiting,
+        in_flight,
+        move |pool, batch| write(pool, sequencer.clone(), batch),
+    ));
+    queue
+}
+
 /// Takes whatever queued as one batch whenever one of `in_flight` slots is
 /// free, and writes it with `write` (the
 /// loop of every batcher of this backend: creates here, appends in
 /// append_batch.rs).
-pub(super) async fn write_batches<T, F, Fut>(
+async fn write_batches<T, F, Fut>(
     pool: PgPool,
     mut waiting: mpsc::Receiver<T>,
     in_flight: usize,

@@ -13,6 +13,7 @@ mod append_batch;
 mod audit;
 mod batch;
 pub(crate) mod feed;
+mod group_batch;
 mod migrate;
 mod read;
 mod relay;
@@ -27,8 +28,9 @@ use crate::requests::{
 };
 use append_batch::AppendBatcher;
 use batch::CreateBatcher;
+use group_batch::GroupBatcher;
 use runledger_core::transition::{self, Finish};
-use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
+use runledger_core::{Error, Event, IdempotencyKey, OnFull, Run, RunId, RunState, Tenant};
 use sequencer::Sequencer;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -40,9 +42,9 @@ use write::{Slot, storage};
 
 /// Connections per ledger.
 const POOL_CONNECTIONS_MAX: u32 = 32;
-/// Connections of the batchers' own pool (one batch of creates and one of
-/// appends in flight, and room for a replacement).
-const BATCH_POOL_CONNECTIONS_MAX: u32 = 4;
+/// Connections of the batchers' own pool (one batch each of creates, group
+/// creates and appends in flight, and room for a replacement).
+const BATCH_POOL_CONNECTIONS_MAX: u32 = 5;
 /// How long a statement may wait for a row or advisory lock.
 const LOCK_TIMEOUT: &str = "10s";
 /// How long one statement may run.
@@ -61,6 +63,7 @@ pub(crate) struct Store {
     pool: PgPool,
     sequencer: Arc<Sequencer>,
     batcher: CreateBatcher,
+    groups: GroupBatcher,
     appends: AppendBatcher,
 }
 
@@ -122,11 +125,13 @@ impl Store {
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
         let batcher = CreateBatcher::spawn(batch_pool.clone(), sequencer.clone());
+        let groups = GroupBatcher::spawn(batch_pool.clone(), sequencer.clone());
         let appends = AppendBatcher::spawn(batch_pool, sequencer.clone());
         Ok(Store {
             pool,
             sequencer,
             batcher,
+            groups,
             appends,
         })
     }
@@ -137,9 +142,14 @@ impl Store {
         request: ResolvedCreate,
     ) -> Result<Created, Error> {
         // Repeats are reads: nothing is written (batch.rs, write::create).
-        if request.params.concurrency.is_none() {
+        match &request.params.concurrency {
             // Batched; the batch stamps its events itself (batch.rs).
-            return retrying(|| self.batcher.create(tenant, &request)).await;
+            None => return retrying(|| self.batcher.create(tenant, &request)).await,
+            // Batched; the sequencer stamps (group_batch.rs).
+            Some(group) if group.on_full != OnFull::CancelActive => {
+                return retrying(|| self.groups.create(tenant, &request)).await;
+            }
+            Some(_) => {}
         }
         let created = retrying(|| write::create(&self.pool, tenant, &request)).await?;
         if created.created {

@@ -88,7 +88,7 @@ fn run_columns_of(run: &str) -> String {
     columns.join(", ")
 }
 
-/// One row of [`now_and_runs`] and [`now_run_and_active`]: the clock, then the run's columns (all NULL
+/// One row of [`now_and_runs`] and [`now_runs_and_active`]: the clock, then the run's columns (all NULL
 /// when it does not exist), then its children's states and counts, then
 /// `after` more columns.
 pub(super) fn now_and_run_row(
@@ -235,38 +235,73 @@ pub(crate) async fn run(
     }
 }
 
-/// Inside a group's lock: the database clock, the run `id` if it exists
-/// (with its children counted) and the group's active runs, oldest first —
-/// one round trip.
-pub(crate) async fn now_run_and_active(
+/// What a create in a concurrency group reads before it decides (inside
+/// the group's lock, so the active runs are exact).
+pub(crate) struct GroupRead {
+    /// The database clock.
+    pub(crate) now: Timestamp,
+    /// The run of the create's id, with its children counted, if it exists.
+    pub(crate) existing: Option<Run>,
+    /// The group's active runs, oldest first.
+    pub(crate) active: Vec<RunId>,
+    /// Whether the create's parent exists (true for a run without one).
+    pub(crate) parent_found: bool,
+}
+
+/// For each create of `creates` (in a concurrency group): the database
+/// clock, its run if it exists, its group's active runs and whether its
+/// parent exists — one round trip for a batch, one answer per create, in
+/// order.
+pub(crate) async fn now_runs_and_active(
     connection: &mut PgConnection,
-    tenant: &Tenant,
-    id: &RunId,
-    key: &ConcurrencyKey,
-) -> Result<(Timestamp, Option<Run>, Vec<RunId>), Error> {
+    creates: &[(&Tenant, &RunId, &ConcurrencyKey, Option<&RunId>)],
+) -> Result<Vec<GroupRead>, Error> {
     let sql = format!(
         "SELECT {NOW_MS}, r.*, k.states, k.counts, \
              (SELECT array_agg(a.id ORDER BY a.created_order) FROM runs AS a \
-              WHERE a.tenant = $1 AND a.concurrency_key = $3 \
-              AND a.state IN ('queued', 'running')) AS active \
-         FROM (SELECT 1) AS one {run_and_children}",
-        run_and_children = run_and_children("$1", "$2")
+              WHERE a.tenant = q.tenant AND a.concurrency_key = q.key \
+              AND a.state IN ('queued', 'running')) AS active, \
+             (q.parent IS NULL OR EXISTS (SELECT 1 FROM runs AS p \
+              WHERE p.tenant = q.tenant AND p.id = q.parent)) AS parent_found \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+             WITH ORDINALITY AS q(tenant, id, key, parent, n) \
+         {run_and_children} ORDER BY q.n",
+        run_and_children = run_and_children("q.tenant", "q.id")
     );
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .bind(key.as_str())
-        .fetch_one(&mut *connection)
+    let tenants: Vec<&str> = creates.iter().map(|create| create.0.as_str()).collect();
+    let ids: Vec<&str> = creates.iter().map(|create| create.1.as_str()).collect();
+    let keys: Vec<&str> = creates.iter().map(|create| create.2.as_str()).collect();
+    let parents: Vec<Option<&str>> = creates
+        .iter()
+        .map(|create| create.3.map(RunId::as_str))
+        .collect();
+    let found = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenants)
+        .bind(ids)
+        .bind(keys)
+        .bind(parents)
+        .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;
-    let active: Option<Vec<String>> = row.try_get(row.len() - 1).map_err(storage)?;
-    let active = active
-        .unwrap_or_default()
+    found
         .iter()
-        .map(|id| RunId::parse(id))
-        .collect::<Result<_, _>>()?;
-    let (now, run) = now_and_run_row(&row, 1)?;
-    Ok((now, run, active))
+        .map(|row| {
+            let active: Option<Vec<String>> = row.try_get(row.len() - 2).map_err(storage)?;
+            let active = active
+                .unwrap_or_default()
+                .iter()
+                .map(|id| RunId::parse(id))
+                .collect::<Result<_, _>>()?;
+            let parent_found = row.try_get(row.len() - 1).map_err(storage)?;
+            let (now, existing) = now_and_run_row(row, 2)?;
+            Ok(GroupRead {
+                now,
+                existing,
+                active,
+                parent_found,
+            })
+        })
+        .collect()
 }
 
 /// The active runs of a group, oldest first.

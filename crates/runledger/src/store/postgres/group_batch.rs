@@ -1,0 +1,337 @@
+//! Cross-request batching of creates in concurrency groups on PostgreSQL.
+//!
+//! Callers that create runs in concurrency groups (`on_full: reject` or
+//! `enqueue`) at the same time hand their creates to one [`GroupBatcher`].
+//! A batch is decided and written in **two round trips** however many
+//! creates and groups it holds, and without a transaction:
+//!
+//! 1. One read (unlocked) of the clock, the runs that exist, every group's
+//!    active runs and every parent. Each create is decided from it as
+//!    [`write::create`] decides one alone, in arrival order, each run the
+//!    batch admits counting against the creates after it. A refusal
+//!    (group full, parent missing) or a repeat is answered from the read:
+//!    it describes the ledger as committed at one moment during the call.
+//! 2. One autocommit statement inserts the admitted runs with their events
+//!    (write::insert_runs_with_events). It first takes the advisory lock of
+//!    each of their groups, so the `runs_concurrency_limit` trigger, which
+//!    counts with a fresh snapshot, counts exactly: if a group filled up
+//!    after the read, the statement is refused as a whole and nothing is
+//!    written. It stamps the new events from the tenants' counter rows when
+//!    its snapshot shows no unstamped event of those tenants (the rule of
+//!    batch.rs); otherwise the sequencer stamps them after commit.
+//!
+//! What an unlocked read cannot decide goes to a **locked batch**, one
+//! transaction of four round trips that decides under every group's lock
+//! (`BEGIN` with the locks, the same read, the insert, `COMMIT`): a create
+//! that would be enqueued (a pending run must not miss the promotion of a
+//! slot freed after the read), and every create of a batch whose statement
+//! was refused. Two cases are sent again alone (write::create) after the
+//! batch, so that they see it committed: a second create of an id already
+//! in the batch, and a create whose group was given another limit by an
+//! earlier create of the batch (each row's trigger checks its own limit
+//! against the whole statement's count, which creates made one by one would
+//! not have met). So is every create of a locked batch that failed as a
+//! whole, so that only a caller at fault gets an error. `on_full:
+//! cancel_active` creates, which cancel other runs, are never batched.
+
+use super::batch::{spawn_batches, submit};
+use super::read::{self, GroupRead};
+use super::sequencer::Sequencer;
+use super::write::{self, Inserted, Stamp, storage};
+use crate::failpoints;
+use crate::requests::{Created, ResolvedCreate};
+use runledger_core::transition::{self, Admission, Transition};
+use runledger_core::{ConcurrencyGroup, Error, RunState, Tenant};
+use sqlx::{PgConnection, PgPool};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Batches of group creates in flight at once, each on its own pooled
+/// connection. One makes the biggest batches; measured with 16 callers on
+/// 2 cores (2026-11-27, 1,000 groups): 1 → 3,961–4,320 creates/s, 2 →
+/// 2,778–3,624/s, 3 → 2,450–3,119/s; one hot group: 1 → 2,635
+/// decisions/s, 2 → 2,243/s.
+const BATCHES_IN_FLIGHT_MAX: usize = 1;
+
+/// One caller's create, waiting for its batch.
+struct Pending {
+    tenant: Tenant,
+    request: ResolvedCreate,
+    answer: oneshot::Sender<Result<Created, Error>>,
+}
+
+impl Pending {
+    fn group(&self) -> &ConcurrencyGroup {
+        self.request
+            .params
+            .concurrency
+            .as_ref()
+            .expect("only creates in a group are queued here")
+    }
+}
+
+/// The queue of group creates waiting to be written; dropped with the
+/// store, which ends its task once the queue is empty.
+pub(crate) struct GroupBatcher {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl GroupBatcher {
+    /// Starts the batcher's task on `pool`; `sequencer` stamps the events
+    /// of the runs it creates.
+    pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> GroupBatcher {
+        let queue = spawn_batches(
+            pool,
+            sequencer,
+            BATCHES_IN_FLIGHT_MAX,
+            |pool, sequencer, batch| async move { write_batch(&pool, &sequencer, batch).await },
+        );
+        GroupBatcher { queue }
+    }
+
+    /// Creates the run of `request` (in a group that is not
+    /// `cancel_active`) in the next batch, or answers why not.
+    pub(crate) async fn create(
+        &self,
+        tenant: &Tenant,
+        request: &ResolvedCreate,
+    ) -> Result<Created, Error> {
+        let pending = |answer| Pending {
+            tenant: tenant.clone(),
+            request: request.clone(),
+            answer,
+        };
+        submit(&self.queue, pending, "the create").await
+    }
+}
+
+/// What the batch decided for one create.
+enum Decided {
+    /// Answered from the read; nothing to write.
+    Answer(Result<Created, Error>),
+    /// To be inserted.
+    Insert(Transition),
+    /// To be decided again in a locked batch.
+    Locked,
+    /// To be sent again alone once the batch is committed.
+    Alone,
+}
+
+/// How a batch's read was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Without the groups' locks: only refusals, repeats and admissions
+    /// (checked again by the insert) may be decided from it.
+    Unlocked,
+    /// Under every group's lock: exact.
+    Locked,
+}
+
+/// Writes and answers one batch.
+async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) {
+    let mut connection = match pool.acquire().await {
+        Ok(connection) => connection,
+        Err(error) => return answer_all(batch, &storage(error)),
+    };
+    let (locked, mut alone) = match decide_and_write(&mut connection, &batch, Read::Unlocked).await
+    {
+        Ok(decided) => deliver(sequencer, batch, decided),
+        // Refused as a whole (a group filled up since the read, say):
+        // decided again under the locks.
+        Err(_) => (batch, Vec::new()),
+    };
+    if !locked.is_empty() {
+        match decide_and_write(&mut connection, &locked, Read::Locked).await {
+            Ok(decided) => alone.extend(deliver(sequencer, locked, decided).1),
+            Err(error) if locked.len() == 1 => answer_all(locked, &error),
+            // Failed as a whole: each alone, so only a caller at fault fails.
+            Err(_) => alone.extend(locked),
+        }
+    }
+    drop(connection);
+    for pending in alone {
+        let answer = write::create(pool, &pending.tenant, &pending.request).await;
+        if matches!(answer, Ok(Created { created: true, .. })) {
+            sequencer.request(&pending.tenant);
+        }
+        let _ = pending.answer.send(answer);
+    }
+}
+
+fn answer_all(batch: Vec<Pending>, error: &Error) {
+    for pending in batch {
+        let _ = pending.answer.send(Err(error.clone()));
+    }
+}
+
+/// Answers the creates of `batch` that were decided and has their new
+/// events stamped; answers the creates to decide again (locked) and to send
+/// alone.
+fn deliver(
+    sequencer: &Sequencer,
+    batch: Vec<Pending>,
+    (decided, stamped): (Vec<Decided>, bool),
+) -> (Vec<Pending>, Vec<Pending>) {
+    let (mut locked, mut alone) = (Vec::new(), Vec::new());
+    let mut created_in = HashSet::new();
+    for (pending, decided) in batch.into_iter().zip(decided) {
+        match decided {
+            Decided::Answer(answer) => {
+                if matches!(answer, Ok(Created { created: true, .. })) {
+                    created_in.insert(pending.tenant.clone());
+                }
+                let _ = pending.answer.send(answer);
+            }
+            Decided::Insert(_) => unreachable!("every insert is answered"),
+            Decided::Locked => locked.push(pending),
+            Decided::Alone => alone.push(pending),
+        }
+    }
+    if stamped {
+        sequencer.signal_local();
+    } else {
+        for tenant in &created_in {
+            sequencer.request(tenant);
+        }
+    }
+    (locked, alone)
+}
+
+/// Decides every create of `batch` from one read (under its groups' locks
+/// in a transaction when `mode` is [`Read::Locked`]) and inserts the new
+/// runs; answers one decision per create, in order (none of them
+/// [`Decided::Insert`] any more), and whether the new events were stamped.
+async fn decide_and_write(
+    connection: &mut PgConnection,
+    batch: &[Pending],
+    mode: Read,
+) -> Result<(Vec<Decided>, bool), Error> {
+    let (mut decided, written) = match mode {
+        Read::Locked => {
+            let groups: Vec<(&str, &str)> = batch
+                .iter()
+                .map(|pending| (pending.tenant.as_str(), pending.group().key.as_str()))
+                .collect();
+            let mut transaction = write::begin_in_groups(connection, &groups).await?;
+            let decided = decide_and_insert(&mut transaction, batch, mode).await?;
+            if decided.1.is_some() {
+                failpoints::hit("create_run", "after_events")?;
+                write::commit(transaction).await?;
+            }
+            decided
+        }
+        Read::Unlocked => decide_and_insert(connection, batch, mode).await?,
+    };
+    let Some(written) = written else {
+        return Ok((decided, false));
+    };
+    let mut inserted = written.inserted.into_iter();
+    for (pending, decided) in batch.iter().zip(decided.iter_mut()) {
+        let Decided::Insert(created) = decided else {
+            continue;
+        };
+        *decided = if inserted.next() == Some(true) {
+            Decided::Answer(Ok(Created {
+                run: created.after.run.clone(),
+                created: true,
+            }))
+        } else {
+            // Created meanwhile by a create this batch did not see (of the
+            // id in another group, or in none): theirs is the answer.
+            let existing = read::run(connection, &pending.tenant, &pending.request.id).await?;
+            Decided::Answer(match existing {
+                Some(existing) => pending.request.match_existing(existing),
+                None => Err(Error::storage("a conflicting run vanished")),
+            })
+        };
+    }
+    Ok((decided, written.stamped))
+}
+
+/// Reads, decides and inserts the runs to insert (none: `None`).
+async fn decide_and_insert(
+    connection: &mut PgConnection,
+    batch: &[Pending],
+    mode: Read,
+) -> Result<(Vec<Decided>, Option<Inserted>), Error> {
+    let keys: Vec<_> = batch
+        .iter()
+        .map(|pending| {
+            (
+                &pending.tenant,
+                &pending.request.id,
+                &pending.group().key,
+                pending.request.params.parent_id.as_ref(),
+            )
+        })
+        .collect();
+    let reads = read::now_runs_and_active(connection, &keys).await?;
+    let decided = decide(batch, reads, mode);
+    let inserts: Vec<&Transition> = decided
+        .iter()
+        .filter_map(|decided| match decided {
+            Decided::Insert(created) => Some(created),
+            _ => None,
+        })
+        .collect();
+    if inserts.is_empty() {
+        return Ok((decided, None));
+    }
+    let written = write::insert_runs_with_events(connection, &inserts, Stamp::IfSettled)
+        .await
+        .map_err(storage)?;
+    Ok((decided, Some(written)))
+}
+
+/// Decides each create of `batch` from its read, in order, as if each were
+/// written before the next is decided; a create that would be enqueued is
+/// left to a locked read.
+fn decide(batch: &[Pending], reads: Vec<GroupRead>, mode: Read) -> Vec<Decided> {
+    let mut seen = HashSet::new();
+    // Each group's active runs and the limit the batch applies to it.
+    let mut groups: HashMap<(&str, &str), (Vec<runledger_core::RunId>, u32)> = HashMap::new();
+    batch
+        .iter()
+        .zip(reads)
+        .map(|(pending, read)| {
+            let request = &pending.request;
+            if !seen.insert((pending.tenant.as_str(), request.id.as_str())) {
+                return Decided::Alone;
+            }
+            if let Some(existing) = read.existing {
+                return Decided::Answer(request.match_existing(existing));
+            }
+            if let (false, Some(parent_id)) = (read.parent_found, &request.params.parent_id) {
+                return Decided::Answer(Err(Error::ParentNotFound {
+                    parent_id: parent_id.clone(),
+                }));
+            }
+            let group = pending.group();
+            let (active, limit) = groups
+                .entry((pending.tenant.as_str(), group.key.as_str()))
+                .or_insert((read.active, group.limit));
+            if *limit != group.limit {
+                return Decided::Alone;
+            }
+            let state = match transition::admit(group, active) {
+                Ok(Admission::Admit) => {
+                    active.push(request.id.clone());
+                    RunState::Queued
+                }
+                Ok(Admission::Enqueue) if mode == Read::Locked => RunState::Pending,
+                Ok(Admission::Enqueue) => return Decided::Locked,
+                Ok(Admission::CancelOldest(_)) => return Decided::Alone,
+                Err(refusal) => return Decided::Answer(Err(refusal)),
+            };
+            Decided::Insert(transition::create(
+                pending.tenant.clone(),
+                request.id.clone(),
+                request.params.clone(),
+                state,
+                request.start.as_ref(),
+                read.now,
+            ))
+        })
+        .collect()
+}
