@@ -35,13 +35,14 @@
 //! cancel_active` creates, which cancel other runs, are never batched.
 
 use super::batch::{spawn_batches, submit};
+use super::group_statement::{self, Outcome};
 use super::read::{self, GroupRead};
 use super::sequencer::Sequencer;
 use super::write::{self, Inserted, Stamp, storage};
 use crate::failpoints;
 use crate::requests::{Created, ResolvedCreate};
 use runledger_core::transition::{self, Admission, Transition};
-use runledger_core::{ConcurrencyGroup, Error, RunState, Tenant};
+use runledger_core::{ConcurrencyGroup, ConcurrencyKey, Error, RunId, RunState, Tenant};
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -134,13 +135,24 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
         Ok(connection) => connection,
         Err(error) => return answer_all(batch, &storage(error)),
     };
-    let (locked, mut alone) = match decide_and_write(&mut connection, &batch, Read::Unlocked).await
-    {
-        Ok(decided) => deliver(sequencer, batch, decided),
-        // Refused as a whole (a group filled up since the read, say):
-        // decided again under the locks.
-        Err(_) => (batch, Vec::new()),
-    };
+    let (one_statement, rest) = split(batch);
+    let mut locked = Vec::new();
+    if !one_statement.is_empty() {
+        locked = write_one_statement(&mut connection, sequencer, one_statement).await;
+    }
+    let mut alone = Vec::new();
+    if !rest.is_empty() {
+        match decide_and_write(&mut connection, &rest, Read::Unlocked).await {
+            Ok(decided) => {
+                let (again, by_itself) = deliver(sequencer, rest, decided);
+                locked.extend(again);
+                alone = by_itself;
+            }
+            // Refused as a whole (a group filled up since the read, say):
+            // decided again under the locks.
+            Err(_) => locked.extend(rest),
+        }
+    }
     if !locked.is_empty() {
         match decide_and_write(&mut connection, &locked, Read::Locked).await {
             Ok(decided) => alone.extend(deliver(sequencer, locked, decided).1),
@@ -157,6 +169,120 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
         }
         let _ = pending.answer.send(answer);
     }
+}
+
+/// Splits a batch into the creates one statement may decide and write
+/// (group_statement.rs: no lease to start, the first create of its id, the
+/// limit the batch's first create of its group gave) and the rest.
+fn split(batch: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
+    let mut seen = HashSet::new();
+    let mut limits = HashMap::new();
+    batch.into_iter().partition(|pending| {
+        let group = pending.group();
+        let limit = *limits
+            .entry((pending.tenant.clone(), group.key.clone()))
+            .or_insert(group.limit);
+        pending.request.start.is_none()
+            && limit == group.limit
+            && seen.insert((pending.tenant.clone(), pending.request.id.clone()))
+    })
+}
+
+/// Decides and writes `creates` with one statement and answers them;
+/// answers the creates to decide again under the locks: those that would
+/// be enqueued, or all of them when the statement was refused as a whole
+/// (a group filled up since its snapshot, a missing parent).
+async fn write_one_statement(
+    connection: &mut PgConnection,
+    sequencer: &Sequencer,
+    creates: Vec<Pending>,
+) -> Vec<Pending> {
+    let keys: Vec<(&Tenant, &ResolvedCreate)> = creates
+        .iter()
+        .map(|pending| (&pending.tenant, &pending.request))
+        .collect();
+    let Ok(written) = group_statement::create_in_groups(connection, &keys).await else {
+        return creates;
+    };
+    // Each group's runs this statement admitted, in order: they come after
+    // the committed active runs in a refusal's list.
+    let mut admitted: HashMap<(&Tenant, &ConcurrencyKey), Vec<RunId>> = HashMap::new();
+    for (pending, outcome) in creates.iter().zip(&written.outcomes) {
+        if let Outcome::Inserted(_) = outcome {
+            let group = (&pending.tenant, &pending.group().key);
+            admitted
+                .entry(group)
+                .or_default()
+                .push(pending.request.id.clone());
+        }
+    }
+    let mut answers = Vec::with_capacity(creates.len());
+    let (mut read_again, mut created_in) = (Vec::new(), HashSet::new());
+    for (index, outcome) in written.outcomes.into_iter().enumerate() {
+        let pending = &creates[index];
+        let answer = match outcome {
+            Outcome::Existing(run) => pending.request.match_existing(*run),
+            Outcome::Inserted(now) => {
+                created_in.insert(pending.tenant.clone());
+                Ok(Created {
+                    run: transition::create(
+                        pending.tenant.clone(),
+                        pending.request.id.clone(),
+                        pending.request.params.clone(),
+                        RunState::Queued,
+                        None,
+                        now,
+                    )
+                    .after
+                    .run,
+                    created: true,
+                })
+            }
+            Outcome::Raced => {
+                read_again.push(index);
+                continue;
+            }
+            Outcome::Full(mut active) => {
+                let group = pending.group();
+                if let Some(ours) = admitted.get(&(&pending.tenant, &group.key)) {
+                    active.extend(ours.iter().cloned());
+                }
+                match transition::admit(group, &active) {
+                    Err(refusal) => Err(refusal),
+                    // Enqueue: decided under the lock (left unanswered).
+                    Ok(_) => continue,
+                }
+            }
+        };
+        answers.push((index, answer));
+    }
+    for index in read_again {
+        let pending = &creates[index];
+        let answer = match read::run(connection, &pending.tenant, &pending.request.id).await {
+            Ok(Some(existing)) => pending.request.match_existing(existing),
+            Ok(None) => Err(Error::storage("a conflicting run vanished")),
+            Err(error) => Err(error),
+        };
+        answers.push((index, answer));
+    }
+    if written.stamped {
+        sequencer.signal_local();
+    } else {
+        for tenant in &created_in {
+            sequencer.request(tenant);
+        }
+    }
+    let mut answers: HashMap<usize, Result<Created, Error>> = answers.into_iter().collect();
+    let mut again = Vec::new();
+    for (index, pending) in creates.into_iter().enumerate() {
+        match answers.remove(&index) {
+            Some(answer) => {
+                let _ = pending.answer.send(answer);
+            }
+            None => again.push(pending),
+        }
+    }
+    again
 }
 
 fn answer_all(batch: Vec<Pending>, error: &Error) {

@@ -14,6 +14,7 @@ mod audit;
 mod batch;
 pub(crate) mod feed;
 mod group_batch;
+mod group_statement;
 mod migrate;
 mod read;
 mod relay;
@@ -112,6 +113,10 @@ impl Store {
                     IDLE_IN_TRANSACTION_TIMEOUT,
                 ),
                 ("synchronous_commit", "on"),
+                // Short statements only: compiling one (which a plan's cost,
+                // inflated by `enable_seqscan = off`, could trigger) would
+                // take longer than running it many times over.
+                ("jit", "off"),
             ]);
         let pool = connect(options.clone(), POOL_CONNECTIONS_MAX).await?;
         // The batchers' statements are prepared once per connection and run
