@@ -20,6 +20,7 @@
 //! before the commit.
 
 use super::batch::{spawn_batches, submit};
+use super::held::Held;
 use super::read;
 use super::rows::signed;
 use super::sequencer::{self, Sequencer};
@@ -65,7 +66,9 @@ impl AppendBatcher {
             pool,
             sequencer,
             BATCHES_IN_FLIGHT_MAX,
-            |pool, sequencer, batch| async move { write_batch(&pool, &sequencer, batch).await },
+            |pool, held, sequencer, batch| async move {
+                write_batch(&pool, &held, &sequencer, batch).await
+            },
         );
         AppendBatcher { queue }
     }
@@ -99,9 +102,9 @@ const ROUNDS_MAX: usize = 16;
 
 /// Writes one batch and answers each of its callers: rounds of read, decide
 /// and conditional write, until every append is answered.
-async fn write_batch(pool: &PgPool, sequencer: &Sequencer, mut batch: Vec<Pending>) {
+async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, mut batch: Vec<Pending>) {
     for _ in 0..ROUNDS_MAX {
-        match write_round(pool, &mut batch).await {
+        match write_round(pool, held, &mut batch).await {
             Ok(stamped) => {
                 if stamped {
                     sequencer.signal_local();
@@ -142,8 +145,8 @@ fn answer_all(batch: Vec<Pending>, error: &Error) {
 /// read. Refused and written appends are answered and leave `batch`; the
 /// appends of a run that changed since the read stay for the next round.
 /// Answers whether any event was stamped.
-async fn write_round(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<bool, Error> {
-    let mut connection = pool.acquire().await.map_err(storage)?;
+async fn write_round(pool: &PgPool, held: &Held, batch: &mut Vec<Pending>) -> Result<bool, Error> {
+    let mut connection = held.take(pool).await?;
     let keys: Vec<(&str, &str)> = batch
         .iter()
         .map(|pending| (pending.tenant.as_str(), pending.id.as_str()))
@@ -196,6 +199,7 @@ async fn write_round(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<bool, Er
         }
     }
     if changes.is_empty() {
+        connection.keep();
         return Ok(false);
     }
     let changed: Vec<&(u64, Record)> = runs
@@ -232,6 +236,7 @@ async fn write_round(pool: &PgPool, batch: &mut Vec<Pending>) -> Result<bool, Er
             None => batch.push(accepted.pending),
         }
     }
+    connection.keep();
     Ok(stamped)
 }
 

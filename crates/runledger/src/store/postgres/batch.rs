@@ -33,6 +33,7 @@
 //! (its `started` event holds the lease's expiry, a time) is written alone
 //! and stamped by the sequencer.
 
+use super::held::{Held, Lease};
 use super::read;
 use super::rows::NOW_MS;
 use super::sequencer::{self, Sequencer};
@@ -77,7 +78,9 @@ impl CreateBatcher {
             pool,
             sequencer,
             BATCHES_IN_FLIGHT_MAX,
-            |pool, sequencer, batch| async move { write_batch(&pool, &sequencer, batch).await },
+            |pool, held, sequencer, batch| async move {
+                write_batch(&pool, &held, &sequencer, batch).await
+            },
         );
         CreateBatcher { queue }
     }
@@ -120,7 +123,7 @@ pub(super) async fn submit<T, R>(
 
 /// Starts a batcher's task on `pool`: whatever queued is taken as one batch
 /// whenever one of `in_flight` slots is free and written by `write` (given
-/// the pool and `sequencer`). Answers the queue; the task ends once it is
+/// the pool, the batcher's kept connection and `sequencer`). Answers the queue; the task ends once it is
 /// dropped and empty.
 pub(super) fn spawn_batches<T, F, Fut>(
     pool: PgPool,
@@ -130,15 +133,16 @@ pub(super) fn spawn_batches<T, F, Fut>(
 ) -> mpsc::Sender<T>
 where
     T: Send + 'static,
-    F: Fn(PgPool, Arc<Sequencer>, Vec<T>) -> Fut + Send + 'static,
+    F: Fn(PgPool, Held, Arc<Sequencer>, Vec<T>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (queue, waiting) = mpsc::channel(QUEUE_ITEMS_MAX);
+    let held = Held::default();
     tokio::spawn(write_batches(
         pool,
         waiting,
         in_flight,
-        move |pool, batch| write(pool, sequencer.clone(), batch),
+        move |pool, batch| write(pool, held.clone(), sequencer.clone(), batch),
     ));
     queue
 }
@@ -196,10 +200,10 @@ enum Outcome {
 }
 
 /// Writes and answers one batch.
-async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) {
-    let mut connection = match pool.acquire().await {
+async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: Vec<Pending>) {
+    let mut connection = match held.take(pool).await {
         Ok(connection) => connection,
-        Err(error) => return answer_all(batch, &write::storage(error)),
+        Err(error) => return answer_all(batch, &error),
     };
     let (starting, mut plain): (Vec<Pending>, Vec<Pending>) = batch
         .into_iter()
@@ -209,10 +213,10 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
         if matches!(answer, Ok(Created { created: true, .. })) {
             sequencer.request(&pending.tenant);
         }
-        let _ = pending.answer.send(answer);
+        connection.answer(pending.answer, answer);
     }
     if plain.is_empty() {
-        return;
+        return connection.keep();
     }
     plain.sort_by(|a, b| pending_key(a).cmp(&pending_key(b)));
     let (firsts, seconds): (Vec<Pending>, Vec<Pending>) = {
@@ -240,7 +244,7 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
             }
             Err(error) => Err(error),
         };
-        let _ = pending.answer.send(answer);
+        connection.answer(pending.answer, answer);
     }
     if stamped {
         sequencer.signal_local();
@@ -248,6 +252,7 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
     if !read_again.is_empty() {
         compare_with_stored(&mut connection, read_again).await;
     }
+    connection.keep();
 }
 
 /// Sends `creates` (sorted, one per id) as one statement; when it fails as
@@ -330,7 +335,7 @@ fn refusal(pending: &Pending, error: sqlx::Error) -> Error {
 
 /// Reads the runs of creates whose id was taken by someone else and
 /// answers each by comparing with it.
-async fn compare_with_stored(connection: &mut PgConnection, creates: Vec<Pending>) {
+async fn compare_with_stored(connection: &mut Lease, creates: Vec<Pending>) {
     let found = {
         let keys: Vec<(&str, &str)> = creates.iter().map(pending_key).collect();
         read::now_and_runs(connection, &keys).await
@@ -342,10 +347,14 @@ async fn compare_with_stored(connection: &mut PgConnection, creates: Vec<Pending
                     Some(run) => pending.request.match_existing(run),
                     None => Err(Error::storage("a conflicting run vanished")),
                 };
-                let _ = pending.answer.send(answer);
+                connection.answer(pending.answer, answer);
             }
         }
-        Err(error) => answer_all(creates, &error),
+        Err(error) => {
+            for pending in creates {
+                connection.answer(pending.answer, Err(error.clone()));
+            }
+        }
     }
 }
 

@@ -36,6 +36,7 @@
 
 use super::batch::{spawn_batches, submit};
 use super::group_statement::{self, Outcome};
+use super::held::{Held, Lease};
 use super::read::{self, GroupRead};
 use super::sequencer::Sequencer;
 use super::write::{self, Inserted, Stamp, storage};
@@ -86,7 +87,9 @@ impl GroupBatcher {
             pool,
             sequencer,
             BATCHES_IN_FLIGHT_MAX,
-            |pool, sequencer, batch| async move { write_batch(&pool, &sequencer, batch).await },
+            |pool, held, sequencer, batch| async move {
+                write_batch(&pool, &held, &sequencer, batch).await
+            },
         );
         GroupBatcher { queue }
     }
@@ -130,10 +133,15 @@ enum Read {
 }
 
 /// Writes and answers one batch.
-async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) {
-    let mut connection = match pool.acquire().await {
+async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: Vec<Pending>) {
+    let mut connection = match held.take(pool).await {
         Ok(connection) => connection,
-        Err(error) => return answer_all(batch, &storage(error)),
+        Err(error) => {
+            for pending in batch {
+                let _ = pending.answer.send(Err(error.clone()));
+            }
+            return;
+        }
     };
     let (one_statement, rest) = split(batch);
     let mut locked = Vec::new();
@@ -144,7 +152,7 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
     if !rest.is_empty() {
         match decide_and_write(&mut connection, &rest, Read::Unlocked).await {
             Ok(decided) => {
-                let (again, by_itself) = deliver(sequencer, rest, decided);
+                let (again, by_itself) = deliver(&connection, sequencer, rest, decided);
                 locked.extend(again);
                 alone = by_itself;
             }
@@ -155,14 +163,28 @@ async fn write_batch(pool: &PgPool, sequencer: &Sequencer, batch: Vec<Pending>) 
     }
     if !locked.is_empty() {
         match decide_and_write(&mut connection, &locked, Read::Locked).await {
-            Ok(decided) => alone.extend(deliver(sequencer, locked, decided).1),
-            Err(error) if locked.len() == 1 => answer_all(locked, &error),
+            Ok(decided) => alone.extend(deliver(&connection, sequencer, locked, decided).1),
+            Err(error) if locked.len() == 1 => {
+                for pending in locked {
+                    connection.answer(pending.answer, Err(error.clone()));
+                }
+            }
             // Failed as a whole: each alone, so only a caller at fault fails.
-            Err(_) => alone.extend(locked),
+            Err(_) => {
+                alone.extend(locked);
+                // The connection may be what failed: back to the pool.
+                drop(connection);
+                return write_alone(pool, sequencer, alone).await;
+            }
         }
     }
-    drop(connection);
-    for pending in alone {
+    connection.keep();
+    write_alone(pool, sequencer, alone).await;
+}
+
+/// Writes each of `creates` on its own (write::create) and answers it.
+async fn write_alone(pool: &PgPool, sequencer: &Sequencer, creates: Vec<Pending>) {
+    for pending in creates {
         let answer = write::create(pool, &pending.tenant, &pending.request).await;
         if matches!(answer, Ok(Created { created: true, .. })) {
             sequencer.request(&pending.tenant);
@@ -193,7 +215,7 @@ fn split(batch: Vec<Pending>) -> (Vec<Pending>, Vec<Pending>) {
 /// be enqueued, or all of them when the statement was refused as a whole
 /// (a group filled up since its snapshot, a missing parent).
 async fn write_one_statement(
-    connection: &mut PgConnection,
+    connection: &mut Lease,
     sequencer: &Sequencer,
     creates: Vec<Pending>,
 ) -> Vec<Pending> {
@@ -277,7 +299,7 @@ async fn write_one_statement(
     for (index, pending) in creates.into_iter().enumerate() {
         match answers.remove(&index) {
             Some(answer) => {
-                let _ = pending.answer.send(answer);
+                connection.answer(pending.answer, answer);
             }
             None => again.push(pending),
         }
@@ -285,16 +307,11 @@ async fn write_one_statement(
     again
 }
 
-fn answer_all(batch: Vec<Pending>, error: &Error) {
-    for pending in batch {
-        let _ = pending.answer.send(Err(error.clone()));
-    }
-}
-
 /// Answers the creates of `batch` that were decided and has their new
 /// events stamped; answers the creates to decide again (locked) and to send
 /// alone.
 fn deliver(
+    connection: &Lease,
     sequencer: &Sequencer,
     batch: Vec<Pending>,
     (decided, stamped): (Vec<Decided>, bool),
@@ -307,7 +324,7 @@ fn deliver(
                 if matches!(answer, Ok(Created { created: true, .. })) {
                     created_in.insert(pending.tenant.clone());
                 }
-                let _ = pending.answer.send(answer);
+                connection.answer(pending.answer, answer);
             }
             Decided::Insert(_) => unreachable!("every insert is answered"),
             Decided::Locked => locked.push(pending),

@@ -15,6 +15,7 @@ mod batch;
 pub(crate) mod feed;
 mod group_batch;
 mod group_statement;
+mod held;
 mod migrate;
 mod read;
 mod relay;
