@@ -1,38 +1,43 @@
 //! Cross-request batching of creates in concurrency groups on PostgreSQL.
 //!
 //! Callers that create runs in concurrency groups (`on_full: reject` or
-//! `enqueue`) at the same time hand their creates to one [`GroupBatcher`].
-//! A batch is decided and written in **two round trips** however many
-//! creates and groups it holds, and without a transaction:
+//! `enqueue`) at the same time hand their creates to one [`GroupBatcher`],
+//! which writes a batch in as few round trips as its creates allow, and
+//! decides each create as [`write::create`] would decide it alone, in
+//! arrival order, each run the batch admits counting against the creates
+//! after it:
 //!
-//! 1. One read (unlocked) of the clock, the runs that exist, every group's
-//!    active runs and every parent. Each create is decided from it as
-//!    [`write::create`] decides one alone, in arrival order, each run the
-//!    batch admits counting against the creates after it. A refusal
-//!    (group full, parent missing) or a repeat is answered from the read:
-//!    it describes the ledger as committed at one moment during the call.
-//! 2. One autocommit statement inserts the admitted runs with their events
-//!    (write::insert_runs_with_events). It first takes the advisory lock of
-//!    each of their groups, so the `runs_concurrency_limit` trigger, which
-//!    counts with a fresh snapshot, counts exactly: if a group filled up
-//!    after the read, the statement is refused as a whole and nothing is
-//!    written. It stamps the new events from the tenants' counter rows when
-//!    its snapshot shows no unstamped event of those tenants (the rule of
-//!    batch.rs); otherwise the sequencer stamps them after commit.
+//! 1. **One statement** (group_statement.rs) for the creates without a
+//!    lease to start, one per id and one limit per group: it reads, admits
+//!    from its snapshot, takes the admitted groups' advisory locks, inserts
+//!    and stamps. A refusal (group full, parent missing) or a repeat is
+//!    answered from a snapshot: the ledger as committed at one moment
+//!    during the call.
+//! 2. **An unlocked read, then one statement** for the other creates:
+//!    decided in Rust from the read, inserted by
+//!    write::insert_runs_with_events, which takes the groups' locks first.
 //!
-//! What an unlocked read cannot decide goes to a **locked batch**, one
+//! In both, the `runs_concurrency_limit` trigger counts each group again
+//! with a fresh snapshot under its lock, so if a group filled up after the
+//! snapshot the statement is refused as a whole and nothing is written.
+//!
+//! What a snapshot cannot decide goes to a **locked batch**, one
 //! transaction of four round trips that decides under every group's lock
 //! (`BEGIN` with the locks, the same read, the insert, `COMMIT`): a create
 //! that would be enqueued (a pending run must not miss the promotion of a
-//! slot freed after the read), and every create of a batch whose statement
-//! was refused. Two cases are sent again alone (write::create) after the
-//! batch, so that they see it committed: a second create of an id already
-//! in the batch, and a create whose group was given another limit by an
-//! earlier create of the batch (each row's trigger checks its own limit
-//! against the whole statement's count, which creates made one by one would
-//! not have met). So is every create of a locked batch that failed as a
-//! whole, so that only a caller at fault gets an error. `on_full:
-//! cancel_active` creates, which cancel other runs, are never batched.
+//! slot freed after the snapshot), and every create of a refused statement.
+//! Two cases are sent again alone (write::create) after the batch, so that
+//! they see it committed: a second create of an id already in the batch,
+//! and a create whose group was given another limit by an earlier create of
+//! the batch (each row's trigger checks its own limit against the whole
+//! statement's count, which creates made one by one would not have met).
+//! So is every create of a locked batch that failed as a whole, so that
+//! only a caller at fault gets an error. `on_full: cancel_active` creates,
+//! which cancel other runs, are never batched.
+//!
+//! New events are stamped by the statement that inserts them when its
+//! snapshot shows no unstamped event of their tenants (the rule of
+//! batch.rs); otherwise the sequencer stamps them after commit.
 
 use super::batch::{spawn_batches, submit};
 use super::group_statement::{self, Outcome};
@@ -51,9 +56,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Batches of group creates in flight at once, each on its own pooled
 /// connection. One makes the biggest batches; measured with 16 callers on
-/// 2 cores (2026-11-27, 1,000 groups): 1 → 3,961–4,320 creates/s, 2 →
-/// 2,778–3,624/s, 3 → 2,450–3,119/s; one hot group: 1 → 2,635
-/// decisions/s, 2 → 2,243/s.
+/// 2 cores (2026-11-27, 1,000 groups, the two-round-trip design of 83772ec):
+/// 1 → 3,961–4,320 creates/s, 2 → 2,778–3,624/s, 3 → 2,450–3,119/s; one
+/// hot group: 1 → 2,635 decisions/s, 2 → 2,243/s.
 const BATCHES_IN_FLIGHT_MAX: usize = 1;
 
 /// One caller's create, waiting for its batch.
@@ -433,7 +438,7 @@ async fn decide_and_insert(
 fn decide(batch: &[Pending], reads: Vec<GroupRead>, mode: Read) -> Vec<Decided> {
     let mut seen = HashSet::new();
     // Each group's active runs and the limit the batch applies to it.
-    let mut groups: HashMap<(&str, &str), (Vec<runledger_core::RunId>, u32)> = HashMap::new();
+    let mut groups: HashMap<(&str, &str), (Vec<RunId>, u32)> = HashMap::new();
     batch
         .iter()
         .zip(reads)
