@@ -1,7 +1,8 @@
 //! PostgreSQL's own faults (issue 4): a connection terminated at each point
 //! between the writes of an operation, PostgreSQL itself crashed and
-//! restarted while a writer runs, and a writer killed after its commit but
-//! before its events were stamped. Every acknowledged operation survives,
+//! restarted while a writer runs, a writer killed after its commit but
+//! before its events were stamped, and the batchers' kept connections ended
+//! while idle. Every acknowledged operation survives,
 //! nothing is half-written, the audit is clean, and the ledger recovers
 //! without a restart.
 
@@ -22,6 +23,7 @@ fn racer_child_entry_point() {
 postgres_only!(
     a_connection_terminated_mid_operation_changes_nothing_and_the_ledger_recovers,
     a_writer_killed_before_its_events_are_stamped_loses_no_position,
+    the_batchers_kept_connections_terminated_while_idle_are_replaced,
 );
 
 /// An operation, the state it needs, and the failpoint that pauses inside
@@ -414,4 +416,62 @@ async fn postgres_crashed_and_restarted_under_a_writer_loses_no_acknowledged_cre
     })
     .await;
     assert!(audit.is_clean());
+}
+
+/// Every batcher keeps its connection between batches (held.rs). When
+/// PostgreSQL ends all of them while idle, each batcher's next batch may
+/// fail (as a pooled idle connection would), and the one after it runs on a
+/// new connection: the ledger recovers by itself, and nothing is lost.
+async fn the_batchers_kept_connections_terminated_while_idle_are_replaced(db: TestDb) {
+    let ledger = db.open_without_reaper().await;
+    let tenant = Tenant::default();
+    let kind = Kind::parse("k").unwrap();
+    let plain = |id: &str| CreateRun::new(kind.clone()).id(RunId::parse(id).unwrap());
+    let grouped = |id: &str| {
+        let group = runledger::ConcurrencyGroup::new(
+            runledger::ConcurrencyKey::parse("g").unwrap(),
+            1_000,
+            OnFull::Reject,
+        );
+        plain(id).concurrency(group.unwrap())
+    };
+    let append = || {
+        runledger::AppendEvent::new(
+            runledger::EventType::parse("progress").unwrap(),
+            serde_json::json!({}),
+        )
+    };
+    // Each batcher writes once, and keeps its connection.
+    ledger.create_run(&tenant, plain("a")).await.unwrap();
+    ledger.create_run(&tenant, grouped("b")).await.unwrap();
+    let id = RunId::parse("a").unwrap();
+    ledger.append_event(&tenant, &id, append()).await.unwrap();
+    let database = db.url.rsplit_once('/').unwrap().1.to_owned();
+    let ended = psql(
+        &support::postgres_admin_url(),
+        &format!(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND application_name = 'runledger'"
+        ),
+    );
+    assert!(ended.trim().parse::<i64>().unwrap() >= 3, "ended {ended}");
+    // At most one failure per batcher, then each works again.
+    for round in 0..3 {
+        let created = ledger
+            .create_run(&tenant, plain(&format!("p{round}")))
+            .await;
+        let grouped = ledger
+            .create_run(&tenant, grouped(&format!("g{round}")))
+            .await;
+        let appended = ledger.append_event(&tenant, &id, append()).await;
+        if round > 0 {
+            created.unwrap();
+            grouped.unwrap();
+            appended.unwrap();
+        }
+    }
+    assert!(ledger.audit().await.unwrap().is_clean());
+    let tenant_events = ledger.tenant_events(&tenant, 0, Some(100)).await.unwrap();
+    let positions: Vec<u64> = tenant_events.iter().map(|event| event.position).collect();
+    assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
 }
