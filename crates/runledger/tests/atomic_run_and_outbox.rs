@@ -83,6 +83,7 @@ fn steps_for(setup: Setup, point: &str) -> Script {
             return Script::ConcurrentCreates {
                 prefix: "c".into(),
                 count: 40,
+                group: None,
             };
         }
         (Setup::Nothing, _) => (0..SETUP_RUNS)
@@ -163,6 +164,7 @@ async fn an_injected_error_fails_only_its_own_operation_in_a_batch(db: TestDb) {
     let script = Script::ConcurrentCreates {
         prefix: "c".into(),
         count: 100,
+        group: None,
     };
     let reports = race(
         &db,

@@ -14,7 +14,7 @@ use runledger::{
     OnFull, Outcome, Owner, RunId, RunState, Tenant,
 };
 use support::TestDb;
-use support::racer::{CreateSpec, Script, Step, race};
+use support::racer::{CreateSpec, Script, Step, race, race_each};
 
 #[test]
 fn racer_child_entry_point() {
@@ -29,6 +29,7 @@ conformance!(
     processes_churning_groups_never_exceed_the_limit,
     runs_enqueued_by_racing_processes_are_promoted_in_creation_order,
     group_creates_released_together_are_decided_as_if_one_at_a_time,
+    a_process_killed_mid_batch_leaves_its_group_within_the_limit,
 );
 
 fn id(text: &str) -> RunId {
@@ -482,5 +483,54 @@ async fn group_creates_released_together_are_decided_as_if_one_at_a_time(db: Tes
     let events = ledger.tenant_events(&tenant, 0, Some(1_000)).await.unwrap();
     let positions: Vec<u64> = events.iter().map(|event| event.position).collect();
     assert_eq!(positions, (1..=runs as u64).collect::<Vec<_>>());
+    assert!(ledger.audit().await.unwrap().is_clean());
+}
+
+/// Four processes fire creates at one group together (each process's
+/// creates land in shared batches); one is killed (`abort`) right after its
+/// first batch commits, before it answers. Every acknowledged create is
+/// there, the group never exceeds its limit, and the audit is clean.
+async fn a_process_killed_mid_batch_leaves_its_group_within_the_limit(db: TestDb) {
+    const LIMIT: u32 = 50;
+    // Migrated before the racers open it.
+    db.open_without_reaper().await;
+    let scripts = (0..4)
+        .map(|process| {
+            let script = Script::ConcurrentCreates {
+                prefix: format!("p{process}"),
+                count: 30,
+                group: Some(("busy".into(), LIMIT, "reject".into())),
+            };
+            let env = match process {
+                0 => vec![(
+                    "RUNLEDGER_FAILPOINTS".to_owned(),
+                    "batch.after_commit=abort@1".to_owned(),
+                )],
+                _ => Vec::new(),
+            };
+            (script, env)
+        })
+        .collect();
+    let reports = race_each(&db.url, scripts).await;
+    assert!(!reports[0].success, "the first process was killed");
+    assert!(reports[1..].iter().all(|report| report.success));
+    let ledger = db.open_without_reaper().await;
+    let mut acknowledged = 0;
+    for ack in reports.iter().flat_map(|report| &report.acks) {
+        let step: Step = serde_json::from_value(ack["step"].clone()).unwrap();
+        let Step::Create(CreateSpec { id: Some(run), .. }) = step else {
+            panic!("only creates: {ack}");
+        };
+        assert_eq!(state(&ledger, &run).await, RunState::Queued, "{run}");
+        acknowledged += 1;
+    }
+    let active = db.count(
+        "SELECT COUNT(*) FROM runs WHERE concurrency_key = 'busy' AND state IN ('queued', 'running')",
+    );
+    assert!(active <= i64::from(LIMIT), "{active} active");
+    assert!(
+        active >= acknowledged,
+        "{active} active, {acknowledged} acknowledged"
+    );
     assert!(ledger.audit().await.unwrap().is_clean());
 }

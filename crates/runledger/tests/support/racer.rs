@@ -131,8 +131,13 @@ pub enum Script {
     /// Creates `<prefix>-0` .. `<prefix>-<count>` one by one, retrying each
     /// until it succeeds (the database may be down), `ACK`ing each success.
     PatientCreator { prefix: String, count: usize },
-    /// Fires `count` creates of `<prefix>-<n>` at once, `ACK`ing each as it returns.
-    ConcurrentCreates { prefix: String, count: usize },
+    /// Fires `count` creates of `<prefix>-<n>` at once (in `group`, when
+    /// given), `ACK`ing each that succeeds as it returns.
+    ConcurrentCreates {
+        prefix: String,
+        count: usize,
+        group: Option<(String, u32, String)>,
+    },
     /// Follows the tenant log from position 0 until `until_position`; answers what it saw.
     TenantReader {
         until_position: u64,
@@ -293,11 +298,17 @@ fn answer(result: Result<runledger::Run, Error>) -> Value {
 async fn run(ledger: &Ledger, script: Script) -> Value {
     let tenant = Tenant::default();
     match script {
-        Script::ConcurrentCreates { prefix, count } => {
+        Script::ConcurrentCreates {
+            prefix,
+            count,
+            group,
+        } => {
             let tasks: Vec<_> = (0..count)
                 .map(|n| {
                     let (ledger, tenant) = (ledger.clone(), tenant.clone());
-                    let step = Step::Create(CreateSpec::id(&format!("{prefix}-{n}")));
+                    let mut spec = CreateSpec::id(&format!("{prefix}-{n}"));
+                    spec.group = group.clone();
+                    let step = Step::Create(spec);
                     tokio::spawn(async move {
                         let answer = run_step(&ledger, &tenant, &step).await;
                         if answer.get("code").is_none() {

@@ -259,6 +259,7 @@ async fn write_changes(
     changed: &[&(u64, Record)],
     changes: &[Transition],
 ) -> Result<WrittenEvents, Error> {
+    let runs = || changed.iter().copied();
     let events = || {
         changes
             .iter()
@@ -295,68 +296,18 @@ async fn write_changes(
         counter = sequencer::counter_cte("input", "$13"),
     );
     let written = sqlx::query(AssertSqlSafe(sql))
-        .bind(
-            changed
-                .iter()
-                .map(|(_, r)| r.run.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            changed
-                .iter()
-                .map(|(_, r)| r.run.id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            changed
-                .iter()
-                .map(|(_, r)| signed(r.run.version))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            changed
-                .iter()
-                .map(|(_, r)| signed(r.run.last_seq))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            changed
-                .iter()
-                .map(|(_, r)| r.run.updated_at.unix_ms())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            changed
-                .iter()
-                .map(|(from, _)| signed(*from))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events()
-                .map(|(c, _)| c.after.run.tenant.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events()
-                .map(|(c, _)| c.after.run.id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(events().map(|(_, e)| signed(e.seq)).collect::<Vec<_>>())
-        .bind(
-            events()
-                .map(|(_, e)| e.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events()
-                .map(|(_, e)| e.data.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events()
-                .map(|(c, _)| c.after.run.updated_at.unix_ms())
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(runs(), |(_, r)| r.run.tenant.as_str()))
+        .bind(column(runs(), |(_, r)| r.run.id.as_str()))
+        .bind(column(runs(), |(_, r)| signed(r.run.version)))
+        .bind(column(runs(), |(_, r)| signed(r.run.last_seq)))
+        .bind(column(runs(), |(_, r)| r.run.updated_at.unix_ms()))
+        .bind(column(runs(), |(from, _)| signed(*from)))
+        .bind(column(events(), |(c, _)| c.after.run.tenant.as_str()))
+        .bind(column(events(), |(c, _)| c.after.run.id.as_str()))
+        .bind(column(events(), |(_, e)| signed(e.seq)))
+        .bind(column(events(), |(_, e)| e.event_type.as_str()))
+        .bind(column(events(), |(_, e)| e.data.to_string()))
+        .bind(column(events(), |(c, _)| c.after.run.updated_at.unix_ms()))
         .bind(super::feed::CHANNEL)
         .fetch_all(&mut *connection)
         .await
@@ -371,4 +322,9 @@ async fn write_changes(
         events.insert(key, row.try_get(3).map_err(storage)?);
     }
     Ok(events)
+}
+
+/// One bound array: `value` of each of `items`.
+fn column<I: Iterator, T>(items: I, value: impl FnMut(I::Item) -> T) -> Vec<T> {
+    items.map(value).collect()
 }

@@ -58,41 +58,57 @@ const BATCHES_IN_FLIGHT_MAX: usize = 1;
 const QUEUE_ITEMS_MAX: usize = 4096;
 
 /// One caller's create, waiting for its batch.
-struct Pending {
-    tenant: Tenant,
-    request: ResolvedCreate,
-    answer: oneshot::Sender<Result<Created, Error>>,
+pub(super) struct Pending {
+    pub(super) tenant: Tenant,
+    pub(super) request: ResolvedCreate,
+    pub(super) answer: oneshot::Sender<Result<Created, Error>>,
 }
 
-/// The queue of creates waiting to be written; dropped with the store,
-/// which ends its task once the queue is empty.
+/// A queue of creates waiting to be written, and the task that writes them
+/// (plain creates here; creates in groups in group_batch.rs); dropped with
+/// the store, which ends its task once the queue is empty.
 pub(crate) struct CreateBatcher {
     queue: mpsc::Sender<Pending>,
 }
 
 impl CreateBatcher {
-    /// Starts the batcher's task on `pool`; `sequencer` stamps the events
-    /// of creates written alone and is told of the positions batches stamp.
+    /// Starts the plain creates' batcher on `pool`; `sequencer` stamps the
+    /// events of creates written alone and is told of the positions batches
+    /// stamp.
     pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> CreateBatcher {
-        let queue = spawn_batches(
+        CreateBatcher::writing_with(
             pool,
             sequencer,
             BATCHES_IN_FLIGHT_MAX,
             |pool, held, sequencer, batch| async move {
                 write_batch(&pool, &held, &sequencer, batch).await
             },
-        );
-        CreateBatcher { queue }
+        )
     }
 
-    /// Creates the run of `request` (which has no concurrency group) in the
-    /// next batch, or answers the existing one.
+    /// A batcher whose batches `write` writes, `in_flight` at once (see
+    /// [`spawn_batches`]).
+    pub(super) fn writing_with<F, Fut>(
+        pool: PgPool,
+        sequencer: Arc<Sequencer>,
+        in_flight: usize,
+        write: F,
+    ) -> CreateBatcher
+    where
+        F: Fn(PgPool, Held, Arc<Sequencer>, Vec<Pending>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        CreateBatcher {
+            queue: spawn_batches(pool, sequencer, in_flight, write),
+        }
+    }
+
+    /// Creates the run of `request` in the next batch, or answers why not.
     pub(crate) async fn create(
         &self,
         tenant: &Tenant,
         request: &ResolvedCreate,
     ) -> Result<Created, Error> {
-        debug_assert!(request.params.concurrency.is_none());
         let pending = |answer| Pending {
             tenant: tenant.clone(),
             request: request.clone(),
@@ -436,24 +452,14 @@ async fn create_plain(
             ORDER BY input.n
             ON CONFLICT DO NOTHING
             RETURNING tenant, id),
-        numbered AS MATERIALIZED (
-            SELECT tenant, id, row_number() OVER (PARTITION BY tenant ORDER BY id) AS k FROM inserted),
-        {counter},
-        stamped AS (
-            INSERT INTO events (tenant, run_id, seq, type, data, at, position)
-            SELECT numbered.tenant, numbered.id, 1, input.type, input.data, clock.now,
-                counter.base + numbered.k
-            FROM numbered
-            JOIN counter ON counter.tenant = numbered.tenant
-            JOIN input ON input.tenant = numbered.tenant AND input.id = numbered.id
-            CROSS JOIN clock)
+        {created_events}
         SELECT clock.now, found.*, numbered.id IS NOT NULL AS inserted, settled.ok
         FROM found CROSS JOIN clock CROSS JOIN settled
         JOIN input ON input.n = found.n
         LEFT JOIN numbered ON numbered.tenant = input.tenant AND numbered.id = input.id
         ORDER BY found.n",
         run_and_children = read::run_and_children("input.tenant", "input.id"),
-        counter = sequencer::counter_cte("numbered", "$10"),
+        created_events = created_events_ctes("$10"),
     );
     let mut columns: [Vec<Option<String>>; 9] = Default::default();
     for pending in creates {
@@ -501,4 +507,29 @@ async fn create_plain(
         })
         .collect::<Result<_, _>>()
         .map(Some)
+}
+
+/// The CTEs that insert the `created` event of each run a create statement
+/// inserted, stamped from the tenants' counters when `settled` says so
+/// (else unstamped, for the sequencer), and notify the channel bound as
+/// `channel` at commit. The statement provides `clock` (`now`), `input`
+/// (`tenant`, `id`, the event's `type` and `data`), `settled` (`ok`) and
+/// `inserted` (`tenant`, `id`); `numbered` numbers the new events per
+/// tenant in id order.
+pub(super) fn created_events_ctes(channel: &str) -> String {
+    format!(
+        "numbered AS MATERIALIZED (
+            SELECT tenant, id, row_number() OVER (PARTITION BY tenant ORDER BY id) AS k FROM inserted),
+        stampable AS (SELECT numbered.* FROM numbered WHERE (SELECT ok FROM settled)),
+        {counter},
+        created_events AS (
+            INSERT INTO events (tenant, run_id, seq, type, data, at, position)
+            SELECT numbered.tenant, numbered.id, 1, input.type, input.data, clock.now,
+                counter.base + numbered.k
+            FROM numbered
+            JOIN input ON input.tenant = numbered.tenant AND input.id = numbered.id
+            CROSS JOIN clock
+            LEFT JOIN counter ON counter.tenant = numbered.tenant)",
+        counter = sequencer::counter_cte("stampable", channel),
+    )
 }

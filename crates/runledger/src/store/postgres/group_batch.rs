@@ -1,7 +1,7 @@
 //! Cross-request batching of creates in concurrency groups on PostgreSQL.
 //!
 //! Callers that create runs in concurrency groups (`on_full: reject` or
-//! `enqueue`) at the same time hand their creates to one [`GroupBatcher`],
+//! `enqueue`) at the same time hand their creates to one batcher ([`spawn`]),
 //! which writes a batch in as few round trips as its creates allow, and
 //! decides each create as [`write::create`] would decide it alone, in
 //! arrival order, each run the batch admits counting against the creates
@@ -39,7 +39,7 @@
 //! snapshot shows no unstamped event of their tenants (the rule of
 //! batch.rs); otherwise the sequencer stamps them after commit.
 
-use super::batch::{spawn_batches, submit};
+use super::batch::{CreateBatcher, Pending};
 use super::group_statement::{self, Outcome};
 use super::held::{Held, Lease};
 use super::read::{self, GroupRead};
@@ -52,7 +52,6 @@ use runledger_core::{ConcurrencyGroup, ConcurrencyKey, Error, RunId, RunState, T
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
 
 /// Batches of group creates in flight at once, each on its own pooled
 /// connection. One makes the biggest batches; measured with 16 callers on
@@ -61,14 +60,8 @@ use tokio::sync::{mpsc, oneshot};
 /// hot group: 1 → 2,635 decisions/s, 2 → 2,243/s.
 const BATCHES_IN_FLIGHT_MAX: usize = 1;
 
-/// One caller's create, waiting for its batch.
-struct Pending {
-    tenant: Tenant,
-    request: ResolvedCreate,
-    answer: oneshot::Sender<Result<Created, Error>>,
-}
-
 impl Pending {
+    /// The group a create queued here is in.
     fn group(&self) -> &ConcurrencyGroup {
         self.request
             .params
@@ -78,41 +71,15 @@ impl Pending {
     }
 }
 
-/// The queue of group creates waiting to be written; dropped with the
-/// store, which ends its task once the queue is empty.
-pub(crate) struct GroupBatcher {
-    queue: mpsc::Sender<Pending>,
-}
-
-impl GroupBatcher {
-    /// Starts the batcher's task on `pool`; `sequencer` stamps the events
-    /// of the runs it creates.
-    pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> GroupBatcher {
-        let queue = spawn_batches(
-            pool,
-            sequencer,
-            BATCHES_IN_FLIGHT_MAX,
-            |pool, held, sequencer, batch| async move {
-                write_batch(&pool, &held, &sequencer, batch).await
-            },
-        );
-        GroupBatcher { queue }
-    }
-
-    /// Creates the run of `request` (in a group that is not
-    /// `cancel_active`) in the next batch, or answers why not.
-    pub(crate) async fn create(
-        &self,
-        tenant: &Tenant,
-        request: &ResolvedCreate,
-    ) -> Result<Created, Error> {
-        let pending = |answer| Pending {
-            tenant: tenant.clone(),
-            request: request.clone(),
-            answer,
-        };
-        submit(&self.queue, pending, "the create").await
-    }
+/// Starts the batcher of creates in groups (not `cancel_active`) on
+/// `pool`; `sequencer` stamps the events its statements leave unstamped.
+pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> CreateBatcher {
+    CreateBatcher::writing_with(
+        pool,
+        sequencer,
+        BATCHES_IN_FLIGHT_MAX,
+        |pool, held, sequencer, batch| async move { write_batch(&pool, &held, &sequencer, batch).await },
+    )
 }
 
 /// What the batch decided for one create.
@@ -169,16 +136,19 @@ async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: V
     if !locked.is_empty() {
         match decide_and_write(&mut connection, &locked, Read::Locked).await {
             Ok(decided) => alone.extend(deliver(&connection, sequencer, locked, decided).1),
-            Err(error) if locked.len() == 1 => {
-                for pending in locked {
-                    connection.answer(pending.answer, Err(error.clone()));
-                }
-            }
-            // Failed as a whole: each alone, so only a caller at fault fails.
-            Err(_) => {
-                alone.extend(locked);
-                // The connection may be what failed: back to the pool.
+            // Failed as a whole: the connection goes back to the pool (it
+            // may be what failed, and the failed transaction's rollback is
+            // only queued on it), and each create is sent alone, so only a
+            // caller at fault fails.
+            Err(error) => {
                 drop(connection);
+                if locked.len() == 1 {
+                    for pending in locked {
+                        let _ = pending.answer.send(Err(error.clone()));
+                    }
+                } else {
+                    alone.extend(locked);
+                }
                 return write_alone(pool, sequencer, alone).await;
             }
         }
@@ -231,6 +201,14 @@ async fn write_one_statement(
     let Ok(written) = group_statement::create_in_groups(connection, &keys).await else {
         return creates;
     };
+    // The statement committed; a failure here answers every caller with
+    // an error for runs that do exist (a repeat then answers them).
+    if let Err(error) = failpoints::hit("batch", "after_commit") {
+        for pending in creates {
+            connection.answer(pending.answer, Err(error.clone()));
+        }
+        return Vec::new();
+    }
     // Each group's runs this statement admitted, in order: they come after
     // the committed active runs in a refusal's list.
     let mut admitted: HashMap<(&Tenant, &ConcurrencyKey), Vec<RunId>> = HashMap::new();
@@ -243,54 +221,45 @@ async fn write_one_statement(
                 .push(pending.request.id.clone());
         }
     }
-    let mut answers = Vec::with_capacity(creates.len());
-    let (mut read_again, mut created_in) = (Vec::new(), HashSet::new());
-    for (index, outcome) in written.outcomes.into_iter().enumerate() {
-        let pending = &creates[index];
-        let answer = match outcome {
-            Outcome::Existing(run) => pending.request.match_existing(*run),
+    // Each create's answer; none for a create to decide under the locks.
+    let mut answers: Vec<Option<Result<Created, Error>>> = Vec::with_capacity(creates.len());
+    let mut created_in = HashSet::new();
+    for (pending, outcome) in creates.iter().zip(written.outcomes) {
+        answers.push(match outcome {
+            Outcome::Existing(run) => Some(pending.request.match_existing(*run)),
             Outcome::Inserted(now) => {
                 created_in.insert(pending.tenant.clone());
-                Ok(Created {
-                    run: transition::create(
-                        pending.tenant.clone(),
-                        pending.request.id.clone(),
-                        pending.request.params.clone(),
-                        RunState::Queued,
-                        None,
-                        now,
-                    )
-                    .after
-                    .run,
+                let created = transition::create(
+                    pending.tenant.clone(),
+                    pending.request.id.clone(),
+                    pending.request.params.clone(),
+                    RunState::Queued,
+                    None,
+                    now,
+                );
+                Some(Ok(Created {
+                    run: created.after.run,
                     created: true,
-                })
+                }))
             }
-            Outcome::Raced => {
-                read_again.push(index);
-                continue;
-            }
+            // Inserted by another transaction after the snapshot: theirs
+            // is the answer.
+            Outcome::Raced => Some(
+                match read::run(connection, &pending.tenant, &pending.request.id).await {
+                    Ok(Some(existing)) => pending.request.match_existing(existing),
+                    Ok(None) => Err(Error::storage("a conflicting run vanished")),
+                    Err(error) => Err(error),
+                },
+            ),
             Outcome::Full(mut active) => {
                 let group = pending.group();
                 if let Some(ours) = admitted.get(&(&pending.tenant, &group.key)) {
                     active.extend(ours.iter().cloned());
                 }
-                match transition::admit(group, &active) {
-                    Err(refusal) => Err(refusal),
-                    // Enqueue: decided under the lock (left unanswered).
-                    Ok(_) => continue,
-                }
+                // Enqueue (`Ok`): decided under the locks.
+                transition::admit(group, &active).err().map(Err)
             }
-        };
-        answers.push((index, answer));
-    }
-    for index in read_again {
-        let pending = &creates[index];
-        let answer = match read::run(connection, &pending.tenant, &pending.request.id).await {
-            Ok(Some(existing)) => pending.request.match_existing(existing),
-            Ok(None) => Err(Error::storage("a conflicting run vanished")),
-            Err(error) => Err(error),
-        };
-        answers.push((index, answer));
+        });
     }
     if written.stamped {
         sequencer.signal_local();
@@ -299,13 +268,10 @@ async fn write_one_statement(
             sequencer.request(tenant);
         }
     }
-    let mut answers: HashMap<usize, Result<Created, Error>> = answers.into_iter().collect();
     let mut again = Vec::new();
-    for (index, pending) in creates.into_iter().enumerate() {
-        match answers.remove(&index) {
-            Some(answer) => {
-                connection.answer(pending.answer, answer);
-            }
+    for (pending, answer) in creates.into_iter().zip(answers) {
+        match answer {
+            Some(answer) => connection.answer(pending.answer, answer),
             None => again.push(pending),
         }
     }
@@ -366,6 +332,11 @@ async fn decide_and_write(
             if decided.1.is_some() {
                 failpoints::hit("create_run", "after_events")?;
                 write::commit(transaction).await?;
+            } else {
+                // Now, not when the connection is next used: a batcher
+                // keeps its connection, idle, holding the groups' locks
+                // until the rollback is sent (held.rs).
+                transaction.rollback().await.map_err(storage)?;
             }
             decided
         }

@@ -13,9 +13,9 @@
 //! snapshot shows no unstamped event of those tenants (the rule of
 //! batch.rs), else unstamped for the sequencer.
 
+use super::batch::created_events_ctes;
 use super::read;
 use super::rows::NOW_MS;
-use super::sequencer;
 use runledger_core::transition;
 use runledger_core::{Error, Run, RunId, RunState, Tenant, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
@@ -89,18 +89,7 @@ pub(super) async fn create_in_groups(
             ORDER BY admitted.tenant, admitted.id
             ON CONFLICT DO NOTHING
             RETURNING tenant, id),
-        numbered AS MATERIALIZED (
-            SELECT tenant, id, row_number() OVER (PARTITION BY tenant ORDER BY id) AS k FROM inserted),
-        stampable AS (SELECT numbered.* FROM numbered WHERE (SELECT ok FROM settled)),
-        {counter},
-        written AS (
-            INSERT INTO events (tenant, run_id, seq, type, data, at, position)
-            SELECT numbered.tenant, numbered.id, 1, input.type, input.data, clock.now,
-                counter.base + numbered.k
-            FROM numbered
-            JOIN input ON input.tenant = numbered.tenant AND input.id = numbered.id
-            CROSS JOIN clock
-            LEFT JOIN counter ON counter.tenant = numbered.tenant)
+        {created_events}
         SELECT clock.now, found.*, admitted.n IS NOT NULL AS admitted,
             numbered.id IS NOT NULL AS inserted, settled.ok
         FROM found CROSS JOIN clock CROSS JOIN settled
@@ -109,7 +98,7 @@ pub(super) async fn create_in_groups(
         LEFT JOIN numbered ON numbered.tenant = input.tenant AND numbered.id = input.id
         ORDER BY found.n",
         run_and_children = read::run_and_children("input.tenant", "input.id"),
-        counter = sequencer::counter_cte("stampable", "$12"),
+        created_events = created_events_ctes("$12"),
     );
     let mut text: [Vec<Option<String>>; 10] = Default::default();
     let mut limits: Vec<i64> = Vec::with_capacity(creates.len());

@@ -7,6 +7,11 @@
 //! batcher's connection as a [`Lease`] and hands it on to the next batch
 //! only when it ran clean; after any storage error it goes back to the pool,
 //! whose ping tests it, and the next batch takes one from the pool.
+//!
+//! A batch must end every transaction it begins before it keeps the
+//! connection: a dropped sqlx transaction only *queues* its `ROLLBACK`,
+//! sent when the connection is next used, so a kept connection would sit
+//! idle holding the transaction's locks (the pool's ping used to send it).
 
 use super::write::storage;
 use runledger_core::Error;

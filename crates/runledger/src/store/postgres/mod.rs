@@ -30,7 +30,6 @@ use crate::requests::{
 };
 use append_batch::AppendBatcher;
 use batch::CreateBatcher;
-use group_batch::GroupBatcher;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, OnFull, Run, RunId, RunState, Tenant};
 use sequencer::Sequencer;
@@ -65,7 +64,7 @@ pub(crate) struct Store {
     pool: PgPool,
     sequencer: Arc<Sequencer>,
     batcher: CreateBatcher,
-    groups: GroupBatcher,
+    groups: CreateBatcher,
     appends: AppendBatcher,
 }
 
@@ -131,7 +130,7 @@ impl Store {
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
         let batcher = CreateBatcher::spawn(batch_pool.clone(), sequencer.clone());
-        let groups = GroupBatcher::spawn(batch_pool.clone(), sequencer.clone());
+        let groups = group_batch::spawn(batch_pool.clone(), sequencer.clone());
         let appends = AppendBatcher::spawn(batch_pool, sequencer.clone());
         Ok(Store {
             pool,
