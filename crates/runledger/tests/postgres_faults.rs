@@ -24,6 +24,7 @@ postgres_only!(
     a_connection_terminated_mid_operation_changes_nothing_and_the_ledger_recovers,
     a_writer_killed_before_its_events_are_stamped_loses_no_position,
     the_batchers_kept_connections_terminated_while_idle_are_replaced,
+    a_group_lock_that_times_out_fails_its_call_and_leaves_no_connection_aborted,
 );
 
 /// An operation, the state it needs, and the failpoint that pauses inside
@@ -419,7 +420,9 @@ async fn postgres_crashed_and_restarted_under_a_writer_loses_no_acknowledged_cre
 }
 
 /// Every batcher keeps its connection between batches (held.rs). When
-/// PostgreSQL ends all of them while idle, each batcher's next batch may
+/// PostgreSQL ends all the batchers' connections while idle (named
+/// `runledger-batches`; an idle connection of the main pool, tested on
+/// release only, would fail one call the same way), each batcher's next batch may
 /// fail (as a pooled idle connection would), and the one after it runs on a
 /// new connection: the ledger recovers by itself, and nothing is lost.
 async fn the_batchers_kept_connections_terminated_while_idle_are_replaced(db: TestDb) {
@@ -451,7 +454,7 @@ async fn the_batchers_kept_connections_terminated_while_idle_are_replaced(db: Te
         &support::postgres_admin_url(),
         &format!(
             "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE datname = '{database}' AND application_name = 'runledger'"
+             WHERE datname = '{database}' AND application_name = 'runledger-batches'"
         ),
     );
     assert!(ended.trim().parse::<i64>().unwrap() >= 3, "ended {ended}");
@@ -474,4 +477,68 @@ async fn the_batchers_kept_connections_terminated_while_idle_are_replaced(db: Te
     let tenant_events = ledger.tenant_events(&tenant, 0, Some(100)).await.unwrap();
     let positions: Vec<u64> = tenant_events.iter().map(|event| event.position).collect();
     assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
+}
+
+/// Another session holds a group's advisory lock past the ledger's
+/// `lock_timeout` (10 s): a cancel in that group fails with the timeout,
+/// and the connection it ran on is not handed on inside the aborted
+/// transaction its `BEGIN` opened: every call after it works.
+async fn a_group_lock_that_times_out_fails_its_call_and_leaves_no_connection_aborted(db: TestDb) {
+    let ledger = db.open_without_reaper().await;
+    let tenant = Tenant::default();
+    let group = runledger::ConcurrencyGroup::new(
+        runledger::ConcurrencyKey::parse("held").unwrap(),
+        10,
+        OnFull::Reject,
+    )
+    .unwrap();
+    let id = RunId::parse("victim").unwrap();
+    let request = CreateRun::new(Kind::parse("k").unwrap())
+        .id(id.clone())
+        .concurrency(group);
+    ledger.create_run(&tenant, request).await.unwrap();
+    let url = db.url.clone();
+    let holder = std::thread::spawn(move || {
+        psql(
+            &url,
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('runledger/group/default/held', 0)); \
+             SELECT pg_sleep(12); COMMIT;",
+        )
+    });
+    // The holder has the lock once its backend sleeps.
+    let database = db.url.rsplit_once('/').unwrap().1.to_owned();
+    eventually(Duration::from_secs(10), || async {
+        psql(
+            &support::postgres_admin_url(),
+            &format!(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '{database}' \
+                 AND query LIKE '%pg_sleep(12)%' AND wait_event = 'PgSleep'"
+            ),
+        )
+        .trim()
+        .eq("1")
+        .then_some(())
+    })
+    .await;
+    let cancel = runledger::Cancel {
+        reason: None,
+        if_version: None,
+    };
+    let error = ledger.cancel(&tenant, &id, cancel).await.unwrap_err();
+    assert!(error.to_string().contains("lock timeout"), "{error}");
+    // Every pooled connection answers (the one the cancel used among them).
+    let reads: Vec<_> = (0..64)
+        .map(|_| {
+            let (ledger, tenant, id) = (ledger.clone(), tenant.clone(), id.clone());
+            tokio::spawn(async move { ledger.get_run(&tenant, &id).await })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(
+            read.await.unwrap().unwrap().state,
+            runledger::RunState::Queued
+        );
+    }
+    holder.join().unwrap();
+    assert!(ledger.audit().await.unwrap().is_clean());
 }

@@ -327,7 +327,8 @@ async fn decide_and_write(
                 .iter()
                 .map(|pending| (pending.tenant.as_str(), pending.group().key.as_str()))
                 .collect();
-            let mut transaction = write::begin_in_groups(connection, &groups).await?;
+            let mut transaction =
+                write::begin_or_return!(connection, write::begin_in_groups(connection, &groups));
             let decided = decide_and_insert(&mut transaction, batch, mode).await?;
             if decided.1.is_some() {
                 failpoints::hit("create_run", "after_events")?;

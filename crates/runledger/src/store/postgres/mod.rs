@@ -122,8 +122,11 @@ impl Store {
         // The batchers' statements are prepared once per connection and run
         // on cached generic plans; a plan made while a table was new and
         // tiny must not scan it whole forever after (see read::run_and_children).
+        // Named apart in `pg_stat_activity`.
         let batch_pool = connect(
-            options.options([("enable_seqscan", "off")]),
+            options
+                .application_name("runledger-batches")
+                .options([("enable_seqscan", "off")]),
             BATCH_POOL_CONNECTIONS_MAX,
         )
         .await?;

@@ -50,10 +50,42 @@ async fn begin_in_group<'c>(
     begin_in_groups(connection, &[(tenant.as_str(), key)]).await
 }
 
+/// Ends what a failed [`begin_in_groups`] may leave behind, and answers
+/// `error`: its `BEGIN` ran but its lock statement failed (a lock timeout),
+/// and sqlx, which rolls back only a `BEGIN` it saw succeed, would hand the
+/// connection to its next user inside an aborted transaction.
+pub(super) async fn after_failed_begin(connection: &mut PgConnection, error: Error) -> Error {
+    // A warning only when no transaction is open; on a broken connection
+    // it fails as well, and the pool drops the connection.
+    let _ = sqlx::raw_sql("ROLLBACK").execute(connection).await;
+    error
+}
+
+/// `$begin` (a call of [`begin_in_groups`] borrowing `$connection`),
+/// awaited: its transaction, or a return of its error from the calling
+/// function after [`after_failed_begin`]. A macro because the failure path
+/// needs `$connection` again, which the borrow checker allows only in the
+/// body that owns the borrow.
+macro_rules! begin_or_return {
+    ($connection:expr, $begin:expr) => {{
+        let begun = $begin.await;
+        let failure = begun.as_ref().err().cloned();
+        // `{ begun }` moves the result, so nothing of it (nor of its
+        // borrow) is left for the failure path.
+        let Ok(transaction) = ({ begun }) else {
+            let failure = failure.expect("only a failed begin gets here");
+            return Err(super::write::after_failed_begin(&mut *$connection, failure).await);
+        };
+        transaction
+    }};
+}
+pub(super) use begin_or_return;
+
 /// Begins a transaction that holds the advisory locks of every `(tenant,
 /// key)` of `groups`, taken in the order of their lock numbers, the one
 /// order every locker of several groups uses (so two never deadlock): one
-/// round trip, the locks riding on the `BEGIN`. The locks' names are
+/// round trip, the locks riding on the `BEGIN` (callers use
+/// [`begin_or_return!`], which cleans up after a failure). The locks' names are
 /// therefore literals; tenant names and concurrency keys cannot hold a quote
 /// (their grammars), and one would be doubled anyway.
 pub(super) async fn begin_in_groups<'c>(
@@ -108,7 +140,10 @@ pub(crate) async fn create(
         .as_ref()
         .ok_or_else(|| Error::storage("a create without a group is batched"))?;
     let mut connection = pool.acquire().await.map_err(storage)?;
-    let mut transaction = begin_in_group(&mut connection, tenant, group.key.as_str()).await?;
+    let mut transaction = begin_or_return!(
+        connection,
+        begin_in_group(&mut connection, tenant, group.key.as_str())
+    );
     let read::GroupRead {
         now,
         existing,
@@ -461,7 +496,7 @@ pub(crate) async fn change(
         Slot::Kept => None,
     };
     let mut transaction = match &group {
-        Some(key) => begin_in_group(&mut connection, tenant, key).await?,
+        Some(key) => begin_or_return!(connection, begin_in_group(&mut connection, tenant, key)),
         None => connection.begin().await.map_err(storage)?,
     };
     let (now, stored) = read::locked_record(&mut transaction, tenant, id)
