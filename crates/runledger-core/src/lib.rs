@@ -10,6 +10,7 @@ mod event;
 mod ids;
 pub mod limits;
 mod run;
+pub mod text;
 mod timestamp;
 pub mod transition;
 
@@ -18,5 +19,6 @@ pub use event::{Event, EventType, LifecycleEvent};
 pub use ids::{ConcurrencyKey, IdempotencyKey, Kind, Owner, RunId, Segment, Tenant};
 pub use run::{
     Children, ConcurrencyGroup, CreationParams, Epoch, Lease, OnFull, Outcome, Run, RunState,
+    canonical_json,
 };
 pub use timestamp::Timestamp;

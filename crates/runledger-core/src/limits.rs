@@ -39,6 +39,10 @@ pub const PAGE_LIMIT_MAX: u32 = 1_000;
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 /// How long an idempotency key is kept: a retry within this window replays.
 pub const IDEMPOTENCY_KEY_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
-/// How long a request may hold its idempotency key in flight before a retry
-/// may take it over (the first server died mid-request).
-pub const IDEMPOTENCY_IN_FLIGHT_STALE_MS: i64 = 60 * 1000;
+/// How long an in-flight idempotency key stays held without its request
+/// showing it is alive (the server touches it every
+/// [`IDEMPOTENCY_IN_FLIGHT_TOUCH_MS`] while the request runs): after this a
+/// retry takes it over (the first server died mid-request).
+pub const IDEMPOTENCY_IN_FLIGHT_STALE_MS: i64 = 5 * 1000;
+/// How often a running request touches its in-flight idempotency key.
+pub const IDEMPOTENCY_IN_FLIGHT_TOUCH_MS: u64 = 1_000;

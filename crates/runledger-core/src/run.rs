@@ -305,6 +305,7 @@ impl CreationParams {
                 "attributes must be a JSON object",
             ));
         }
+        crate::text::check_json_text("attributes", attributes)?;
         let bytes = serde_json::to_vec(attributes)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);

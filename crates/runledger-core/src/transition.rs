@@ -257,6 +257,51 @@ fn stale(stored: &Record, given: Option<Epoch>) -> Error {
     }
 }
 
+/// Whether `stored` runs under a lease that expired by `now` (SPEC §2.5:
+/// expiry is decided by the clock, not by when the reaper runs).
+pub fn lease_expired(stored: &Record, now: Timestamp) -> bool {
+    stored.run.state == RunState::Running
+        && stored
+            .run
+            .lease
+            .as_ref()
+            .is_some_and(|lease| lease.expires_at <= now)
+}
+
+/// The refusal of a fenced call (heartbeat, append, finish) on a run whose
+/// lease expired: `stale_lease`, reporting the run as timed out, which the
+/// ledger makes true by reaping it before it answers.
+fn expired(stored: &Record, given: Option<Epoch>) -> Error {
+    Error::StaleLease {
+        id: stored.run.id.clone(),
+        given,
+        current: stored.epoch,
+        state: RunState::TimedOut,
+    }
+}
+
+/// Whether an error is the refusal of a call that found its lease expired,
+/// so the run must be reaped before the caller is answered.
+pub fn refused_for_expiry(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::StaleLease {
+            state: RunState::TimedOut,
+            ..
+        }
+    )
+}
+
+/// A heartbeat or finish of a run that never started (pending, queued, or
+/// cancelled before it started) is `invalid_transition`, never `stale_lease`.
+fn never_started(stored: &Record) -> bool {
+    match stored.run.state {
+        RunState::Pending | RunState::Queued => true,
+        RunState::Cancelled => stored.run.started_at.is_none(),
+        _ => false,
+    }
+}
+
 /// queued → running with a new epoch. A repeat by the same owner while the
 /// run still runs under that owner is answered unchanged.
 pub fn start(stored: &Record, lease: &StartLease, now: Timestamp) -> Result<Decision, Error> {
@@ -290,8 +335,13 @@ pub fn heartbeat(
     lease_ttl_ms: Option<u64>,
     now: Timestamp,
 ) -> Result<Decision, Error> {
+    if never_started(stored) {
+        return Err(invalid_transition(stored, "heartbeat"));
+    }
+    if lease_expired(stored, now) {
+        return Err(expired(stored, Some(epoch)));
+    }
     match stored.run.state {
-        RunState::Pending | RunState::Queued => Err(invalid_transition(stored, "heartbeat")),
         RunState::Running if epoch == stored.epoch => {
             let mut after = next(stored, now);
             let lease_ttl_ms = lease_ttl_ms.unwrap_or(stored.lease_ttl_ms);
@@ -325,6 +375,7 @@ pub struct Finish {
 /// Checks a finish's payload sizes.
 pub fn check_finish(finish: &Finish) -> Result<(), Error> {
     if let Some(result) = &finish.result {
+        crate::text::check_json_text("result", result)?;
         let bytes = serde_json::to_vec(result)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
@@ -342,6 +393,9 @@ pub fn check_finish(finish: &Finish) -> Result<(), Error> {
 
 /// Checks an error message or cancel reason fits [`ERROR_BYTES_MAX`].
 pub fn check_error_text(field: &'static str, text: Option<&str>) -> Result<(), Error> {
+    if let Some(text) = text {
+        crate::text::check_text(field, text)?;
+    }
     match text {
         Some(text) if text.len() > ERROR_BYTES_MAX => Err(Error::invalid(
             field,
@@ -358,8 +412,13 @@ pub fn check_error_text(field: &'static str, text: Option<&str>) -> Result<(), E
 /// answered unchanged; any other call on an ended run is `stale_lease`.
 pub fn finish(stored: &Record, finish: &Finish, now: Timestamp) -> Result<Decision, Error> {
     let run = &stored.run;
+    if never_started(stored) {
+        return Err(invalid_transition(stored, "finish"));
+    }
+    if lease_expired(stored, now) {
+        return Err(expired(stored, Some(finish.lease_epoch)));
+    }
     match run.state {
-        RunState::Pending | RunState::Queued => Err(invalid_transition(stored, "finish")),
         RunState::Running if finish.lease_epoch == stored.epoch => {
             let mut after = next(stored, now);
             after.run.state = finish.outcome.state();
@@ -444,6 +503,12 @@ pub fn reap(stored: &Record, now: Timestamp) -> Option<Transition> {
     }
     let mut after = next(stored, now);
     after.run.state = RunState::TimedOut;
+    after.run.error = Some(format!(
+        "lease of {} (epoch {}) expired at {}",
+        lease.owner,
+        stored.epoch,
+        lease.expires_at.to_rfc3339()
+    ));
     after.run.lease = None;
     after.run.finished_at = Some(now);
     let data =
@@ -460,6 +525,7 @@ pub fn append(
     lease_epoch: Option<Epoch>,
     now: Timestamp,
 ) -> Result<Transition, Error> {
+    crate::text::check_json_text("data", &data)?;
     let bytes = serde_json::to_vec(&data)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
@@ -468,6 +534,9 @@ pub fn append(
             "data",
             format!("data is {bytes} bytes serialized; at most {EVENT_DATA_BYTES_MAX} are allowed"),
         ));
+    }
+    if lease_expired(stored, now) {
+        return Err(expired(stored, lease_epoch));
     }
     match stored.run.state {
         RunState::Pending | RunState::Queued => {}

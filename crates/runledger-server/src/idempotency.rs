@@ -1,15 +1,26 @@
 //! `Idempotency-Key` on every `POST` (SPEC §4, IETF draft semantics). The
 //! key is claimed in the database, scoped by tenant, with a fingerprint of
-//! the request (SHA-256 of method, path and body): a new key runs the
-//! request and stores its answer; a retry with the same fingerprint replays
-//! it; another fingerprint is `422 idempotency_key_reused`; a retry while
-//! the first is running is `409 idempotency_key_in_flight`. 5xx answers are
-//! not stored (the key is released), so a retry after a server failure runs
-//! afresh.
+//! the request (SHA-256 of method, path and the body's RFC 8785 canonical
+//! JSON, so `{"kind":"x"}` and `{ "kind": "x" }` are one request): a new key
+//! runs the request and stores its answer; a retry with the same
+//! fingerprint replays it; another fingerprint is `422
+//! idempotency_key_reused`; a retry while the first is running is `409
+//! idempotency_key_in_flight`.
+//!
+//! What a crash cannot break: "in flight" lasts only while the request is
+//! alive (it touches its key every second; a key nobody touched for 5 s is
+//! taken over by the retry), and a retry that takes a key over re-runs the
+//! request so that it cannot do the work twice. Every operation but one is
+//! already safe to repeat (a create with an id answers the same run, a
+//! start by the same owner, a finish or cancel is answered unchanged, a
+//! heartbeat extends the lease again); a create without an id gets the id
+//! planned from the key's first claim ([`runledger::planned_run_id`]), so
+//! its retry finds the run its first attempt may have committed instead of
+//! creating a second one. 5xx answers are not stored (the key is released,
+//! keeping its planned id), so a retry after a server failure runs afresh.
 //!
 //! The request runs in its own task: a client that hangs up does not stop
-//! it half way, so its answer is always stored and a retry replays it
-//! instead of, say, creating a second run with a new generated id.
+//! it half way, so its answer is always stored and a retry replays it.
 
 use crate::problem::Problem;
 use crate::state::ServerState;
@@ -18,14 +29,21 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use runledger::{ErrorCode, IdempotencyBegin, IdempotencyKey, Tenant};
+use runledger::limits::IDEMPOTENCY_IN_FLIGHT_TOUCH_MS;
+use runledger::{ErrorCode, IdempotencyBegin, IdempotencyKey, RunId, Tenant};
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// Set on a replayed response.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The run id a create without one takes: planned from its
+/// `Idempotency-Key`, the same on every attempt (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRunId(pub RunId);
 
 /// Middleware: applies `Idempotency-Key` to POST requests that carry one.
 pub async fn idempotency(
@@ -47,7 +65,7 @@ async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Re
         // Outside /v1 there is no tenant and nothing to replay.
         return Ok(next.run(request).await);
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .map_err(|error| {
@@ -59,7 +77,13 @@ async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Re
         .idempotency_begin(&tenant, &key, &fingerprint)
         .await?;
     match begun {
-        IdempotencyBegin::Started => {}
+        IdempotencyBegin::Started { since } => {
+            parts
+                .extensions
+                .insert(PlannedRunId(runledger::planned_run_id(
+                    &tenant, &key, since,
+                )));
+        }
         IdempotencyBegin::InFlight => {
             return Err(Problem::new(
                 ErrorCode::IdempotencyKeyInFlight,
@@ -82,7 +106,7 @@ async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Re
     let task = {
         let (ledger, tenant, key) = (ledger.clone(), tenant.clone(), key.clone());
         tokio::spawn(async move {
-            let response = next.run(request).await;
+            let response = keeping_alive(&ledger, &tenant, &key, next.run(request)).await;
             settle(&ledger, &tenant, &key, response).await
         })
     };
@@ -94,6 +118,29 @@ async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Re
             Err(Problem::internal(format!(
                 "an idempotent request's task failed: {error}"
             )))
+        }
+    }
+}
+
+/// Runs `request`, touching the key every second while it runs, so the
+/// key stays "in flight" exactly as long as a live request holds it.
+async fn keeping_alive(
+    ledger: &runledger::Ledger,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    request: impl Future<Output = Response>,
+) -> Response {
+    let period = Duration::from_millis(IDEMPOTENCY_IN_FLIGHT_TOUCH_MS);
+    let mut touches = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tokio::pin!(request);
+    loop {
+        tokio::select! {
+            response = &mut request => return response,
+            _ = touches.tick() => {
+                if let Err(error) = ledger.idempotency_touch(tenant, key).await {
+                    tracing::warn!(%error, "an in-flight Idempotency-Key could not be touched");
+                }
+            }
         }
     }
 }
@@ -122,12 +169,19 @@ async fn settle(
         }
     };
     let text = String::from_utf8_lossy(&bytes);
-    if let Err(error) = ledger
+    let mut attempts = 0;
+    while let Err(error) = ledger
         .idempotency_complete(tenant, key, status.as_u16(), &text)
         .await
     {
-        // The answer stands; a retry after the in-flight window runs afresh.
-        tracing::error!(%error, "an idempotent response could not be stored");
+        attempts += 1;
+        if attempts == 3 {
+            // The answer stands; a retry after the in-flight window re-runs
+            // the request, which is safe to repeat (see the module doc).
+            tracing::error!(%error, "an idempotent response could not be stored");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50 * attempts)).await;
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
@@ -166,14 +220,25 @@ fn key_of(request: &Request) -> Result<IdempotencyKey, Problem> {
     Ok(IdempotencyKey::parse(text)?)
 }
 
-/// SHA-256 of method, path and body, in hex.
-fn fingerprint(method: &Method, path: &str, body: &Bytes) -> String {
+/// SHA-256 of method, path and body, in hex. A JSON body counts as its RFC
+/// 8785 canonical text (so spacing and key order do not matter); any other
+/// body (which the handler refuses) as its bytes.
+pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_str().as_bytes());
     hasher.update(b"\n");
     hasher.update(path.as_bytes());
     hasher.update(b"\n");
-    hasher.update(body);
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => {
+            hasher.update(b"json\n");
+            hasher.update(runledger::canonical_json(&value).as_bytes());
+        }
+        Err(_) => {
+            hasher.update(b"bytes\n");
+            hasher.update(body);
+        }
+    }
     hasher
         .finalize()
         .iter()

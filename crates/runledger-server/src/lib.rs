@@ -25,6 +25,7 @@ mod state;
 pub use auth::{AUTH_REQUIRED_RECHECK, TOKEN_COOKIE};
 pub use body::REQUEST_BODY_BYTES_MAX;
 pub use head::{HEADERS_MAX, URI_BYTES_MAX};
+pub use idempotency::{PlannedRunId, fingerprint};
 pub use json::JSON_DEPTH_MAX;
 pub use problem::{PROBLEM_JSON, ProblemBody, status};
 pub use rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT};

@@ -9,7 +9,6 @@ mod support;
 
 use runledger::{IdempotencyKey, Tenant};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::{Call, TestApp};
@@ -104,14 +103,12 @@ async fn refusals_are_replayed_and_keys_are_per_tenant() {
 async fn a_retry_while_the_first_is_running_is_409_and_bad_keys_are_422() {
     let app = TestApp::fresh("idem-in-flight").await;
     let body = br#"{"kind":"etl"}"#;
-    let mut hasher = Sha256::new();
-    hasher.update(b"POST\n/v1/runs\n");
-    hasher.update(body);
-    let fingerprint: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    // Spaced differently from the retry: bodies compare as canonical JSON.
+    let fingerprint = runledger_server::fingerprint(
+        &axum::http::Method::POST,
+        "/v1/runs",
+        br#"{ "kind" : "etl" }"#,
+    );
     // The first request holds the key (as a server mid-request would).
     app.ledger
         .idempotency_begin(

@@ -10,7 +10,6 @@ use axum::http::Method;
 use runledger::{ErrorCode, IdempotencyKey, Tenant};
 use runledger_server::{HEADERS_MAX, REQUEST_BODY_BYTES_MAX, ServerConfig, URI_BYTES_MAX, status};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use support::{Call, TestApp, fresh_db_url};
 
 async fn unknown_routes_wrong_methods_and_media_types_are_problems() {
@@ -93,16 +92,7 @@ async fn bodies_over_one_mebibyte_are_413_problems() {
 
 /// The fingerprint the server computes for `POST path` with `body`.
 fn fingerprint(path: &str, body: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"POST\n");
-    hasher.update(path.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(body);
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    runledger_server::fingerprint(&axum::http::Method::POST, path, body)
 }
 
 /// Answers a request that gets `code`, checking it is a problem with the

@@ -2,7 +2,7 @@
 //! SPEC §4 "Auth" and "Idempotency-Key". Tokens are random, shown once, and
 //! stored only as their SHA-256.
 
-use runledger_core::{Error, Tenant};
+use runledger_core::{Error, IdempotencyKey, RunId, Tenant, Timestamp};
 use sha2::{Digest, Sha256};
 
 /// A token just created: the only time its text exists outside the caller.
@@ -31,12 +31,37 @@ fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The run id a create without one gets when it carries an
+/// `Idempotency-Key`: a UUIDv7 whose time is the key's first claim and whose
+/// random bits come from the tenant, key and that time. Every attempt of the
+/// request (a retry after a crash included) plans the same id, so a create
+/// whose first attempt committed is answered as that run, never a second.
+pub fn planned_run_id(tenant: &Tenant, key: &IdempotencyKey, since: Timestamp) -> RunId {
+    let digest = Sha256::new()
+        .chain_update(tenant.as_str().as_bytes())
+        .chain_update([0])
+        .chain_update(key.as_str().as_bytes())
+        .chain_update([0])
+        .chain_update(since.unix_ms().to_be_bytes())
+        .finalize();
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&digest[..10]);
+    let millis = u64::try_from(since.unix_ms()).unwrap_or(0);
+    let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+    RunId::parse(&uuid.to_string()).expect("a UUID is a valid run id segment")
+}
+
 /// What the first look at an `Idempotency-Key` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyBegin {
     /// The key is new (or expired, or abandoned): this request runs, and must
     /// end with `idempotency_complete` or `idempotency_release`.
-    Started,
+    Started {
+        /// When the key was first claimed. A retry that takes over an
+        /// abandoned claim gets the same date, so a run id planned from it
+        /// ([`crate::planned_run_id`]) is the same on every attempt.
+        since: Timestamp,
+    },
     /// The first request with this key is still running (`409`).
     InFlight,
     /// The first request was answered: replay its response.

@@ -147,7 +147,8 @@ impl Ledger {
         request: Heartbeat,
     ) -> Result<Run, Error> {
         request.check()?;
-        self.inner.store.heartbeat(tenant, id, request).await
+        let answer = self.inner.store.heartbeat(tenant, id, request).await;
+        self.reap_if_refused_for_expiry(tenant, answer).await
     }
 
     /// running → succeeded | failed. `if_version` is `If-Match`.
@@ -159,10 +160,12 @@ impl Ledger {
         if_version: Option<u64>,
     ) -> Result<Run, Error> {
         check_finish(&request)?;
-        self.inner
+        let answer = self
+            .inner
             .store
             .finish(tenant, id, request, if_version)
-            .await
+            .await;
+        self.reap_if_refused_for_expiry(tenant, answer).await
     }
 
     /// pending | queued | running → cancelled.
@@ -178,7 +181,27 @@ impl Ledger {
         id: &RunId,
         request: AppendEvent,
     ) -> Result<Appended, Error> {
-        self.inner.store.append(tenant, id, request).await
+        request.check()?;
+        let answer = self.inner.store.append(tenant, id, request).await;
+        self.reap_if_refused_for_expiry(tenant, answer).await
+    }
+
+    /// SPEC §2.5: a heartbeat, append or finish after `expires_at` is
+    /// refused `stale_lease` and the run is timed out before the caller
+    /// hears so, whenever the reaper would have come by. The refusal wrote
+    /// nothing; the reap is the reaper's own conditional change, so a run
+    /// is still timed out exactly once however many calls and reapers race.
+    async fn reap_if_refused_for_expiry<T>(
+        &self,
+        tenant: &Tenant,
+        answer: Result<T, Error>,
+    ) -> Result<T, Error> {
+        if let Err(error @ Error::StaleLease { id, .. }) = &answer
+            && runledger_core::transition::refused_for_expiry(error)
+        {
+            self.inner.store.reap_run(tenant, id).await?;
+        }
+        answer
     }
 
     /// A run's events with seq > `after_seq`, at most `limit` (default 50, max 1,000).
@@ -303,7 +326,19 @@ impl Ledger {
             .await
     }
 
-    /// Lets go of `key` after a server-side failure, so a retry runs afresh.
+    /// Shows the request holding `key` is still running, so no retry takes
+    /// it over; a holder that stops touching it (its server died) is taken
+    /// over [`limits::IDEMPOTENCY_IN_FLIGHT_STALE_MS`] later.
+    pub async fn idempotency_touch(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        self.inner.store.idempotency_touch(tenant, key).await
+    }
+
+    /// Lets go of `key` after a server-side failure, so a retry runs afresh
+    /// (with the same planned run id).
     pub async fn idempotency_release(
         &self,
         tenant: &Tenant,

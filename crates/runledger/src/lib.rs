@@ -22,7 +22,7 @@ mod requests;
 mod store;
 mod subscribe;
 
-pub use access::{IdempotencyBegin, NewToken};
+pub use access::{IdempotencyBegin, NewToken, planned_run_id};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
@@ -33,6 +33,6 @@ pub use runledger_core::transition::{Finish, StartLease};
 pub use runledger_core::{
     Children, ConcurrencyGroup, ConcurrencyKey, Epoch, Error, ErrorCode, Event, EventType,
     IdempotencyKey, Kind, Lease, OnFull, Outcome, Owner, Run, RunId, RunState, Segment, Tenant,
-    Timestamp, limits,
+    Timestamp, canonical_json, limits,
 };
 pub use subscribe::{SUBSCRIBER_BUFFER_EVENTS_MAX, Subscription};

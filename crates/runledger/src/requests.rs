@@ -276,6 +276,11 @@ impl AppendEvent {
             if_version: None,
         }
     }
+
+    /// Checks the payload before any storage sees it (no NUL in any string).
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        runledger_core::text::check_json_text("data", &self.data)
+    }
 }
 
 /// An append's answer.

@@ -225,6 +225,83 @@ async fn refused_requests_write_nothing_and_name_the_rule(db: TestDb) {
                 .unwrap_err(),
             "error is 65537 bytes",
         ),
+        // SPEC §4 "Limits": no string may hold U+0000, on every backend
+        // alike (PostgreSQL cannot store it; it used to answer 500 there).
+        (
+            ledger
+                .cancel(
+                    &tenant,
+                    &run,
+                    Cancel {
+                        reason: Some("stop\0now".into()),
+                        if_version: None,
+                    },
+                )
+                .await
+                .unwrap_err(),
+            "reason contains U+0000",
+        ),
+        (
+            ledger
+                .finish(
+                    &tenant,
+                    &running,
+                    Finish {
+                        lease_epoch: 1,
+                        outcome: Outcome::Failed,
+                        result: None,
+                        error: Some("boom\0".into()),
+                    },
+                    None,
+                )
+                .await
+                .unwrap_err(),
+            "error contains U+0000",
+        ),
+        (
+            ledger
+                .finish(
+                    &tenant,
+                    &running,
+                    Finish {
+                        lease_epoch: 1,
+                        outcome: Outcome::Succeeded,
+                        result: Some(json!({"rows": ["a", "b\u{0}"]})),
+                        error: None,
+                    },
+                    None,
+                )
+                .await
+                .unwrap_err(),
+            "U+0000 (NUL) at /rows/1",
+        ),
+        (
+            ledger
+                .append_event(
+                    &tenant,
+                    &running,
+                    AppendEvent {
+                        lease_epoch: Some(1),
+                        ..AppendEvent::new(
+                            EventType::parse("log").unwrap(),
+                            json!({"line": "\u{0}"}),
+                        )
+                    },
+                )
+                .await
+                .unwrap_err(),
+            "data holds a string with U+0000",
+        ),
+        (
+            ledger
+                .create_run(
+                    &tenant,
+                    CreateRun::new(kind.clone()).attributes(json!({"k\u{0}ey": 1})),
+                )
+                .await
+                .unwrap_err(),
+            "attributes holds a string with U+0000",
+        ),
         (
             ledger
                 .list_runs(

@@ -29,7 +29,9 @@ conformance!(
     a_late_worker_after_the_reap_cannot_overwrite_the_outcome,
     the_background_reaper_times_out_an_expired_run,
     racing_reaper_processes_reap_each_expiry_once,
-    finish_racing_the_reaper_has_exactly_one_winner,
+    finishes_after_expiry_are_refused_and_each_expiry_is_reaped_once,
+    calls_after_expiry_are_refused_and_time_the_run_out_without_a_reaper,
+    heartbeat_or_finish_of_a_run_that_never_started_is_an_invalid_transition,
 );
 
 async fn running(ledger: &Ledger, id: &str, lease_ttl_ms: u64) -> RunId {
@@ -237,7 +239,7 @@ async fn racing_reaper_processes_reap_each_expiry_once(db: TestDb) {
     assert!(ledger.audit().await.unwrap().is_clean());
 }
 
-async fn finish_racing_the_reaper_has_exactly_one_winner(db: TestDb) {
+async fn finishes_after_expiry_are_refused_and_each_expiry_is_reaped_once(db: TestDb) {
     let ledger = db.open_without_reaper().await;
     let ids: Vec<String> = (0..LEASED_RUNS).map(|n| format!("r{n}")).collect();
     for id in &ids {
@@ -274,38 +276,24 @@ async fn finish_racing_the_reaper_has_exactly_one_winner(db: TestDb) {
         },
     ];
     let reports = race(&db, scripts, &[]).await;
+    // SPEC §2.5: expiry is decided by the clock. Every finish comes after
+    // `expires_at`, so every one is refused, and each run is timed out
+    // exactly once, by a reaper or by the refused finish that met it first.
     let tenant = Tenant::default();
-    let mut winners_by_finish = 0;
     for (index, id) in ids.iter().enumerate() {
-        // Each finisher sends its own result, so a second finish is "finished differently".
         let answers = [
             &reports[0].result.as_ref().unwrap()[index],
             &reports[1].result.as_ref().unwrap()[LEASED_RUNS - 1 - index],
         ];
-        let succeeded = answers
-            .iter()
-            .filter(|answer| answer["state"] == "succeeded")
-            .count();
         assert!(
-            answers
-                .iter()
-                .all(|answer| answer["state"] == "succeeded" || answer["code"] == "stale_lease"),
-            "{answers:?}"
+            answers.iter().all(|answer| answer["code"] == "stale_lease"),
+            "{id}: a finish after expiry is stale: {answers:?}"
         );
         let run = ledger
             .get_run(&tenant, &RunId::parse(id).unwrap())
             .await
             .unwrap();
-        match run.state {
-            RunState::Succeeded => {
-                assert_eq!(succeeded, 1, "{id}: exactly one finisher won");
-                winners_by_finish += 1;
-            }
-            RunState::TimedOut => {
-                assert_eq!(succeeded, 0, "{id}: the reaper won; no finish may succeed")
-            }
-            other => panic!("{id} ended {other}"),
-        }
+        assert_eq!(run.state, RunState::TimedOut, "{id}");
         let terminal = db.count(&format!(
             "SELECT COUNT(*) FROM events WHERE run_id = '{id}' AND type IN ('succeeded', 'failed', 'timed_out')"
         ));
@@ -315,11 +303,96 @@ async fn finish_racing_the_reaper_has_exactly_one_winner(db: TestDb) {
         .iter()
         .map(|report| report.result.as_ref().unwrap()["reaped"].as_u64().unwrap())
         .sum();
+    assert!(reaped as usize <= LEASED_RUNS, "{reaped} reaped");
     assert_eq!(
-        reaped as usize + winners_by_finish,
-        LEASED_RUNS,
-        "{winners_by_finish} finished, {reaped} reaped"
+        db.count("SELECT COUNT(*) FROM events WHERE type = 'timed_out'"),
+        LEASED_RUNS as i64
     );
-    eprintln!("finish won {winners_by_finish}, the reaper won {reaped}");
+    eprintln!("the reapers timed out {reaped}, refused finishes the rest");
     assert!(ledger.audit().await.unwrap().is_clean());
+}
+
+/// SPEC §2.5 as amended: expiry is decided by the clock, not by when the
+/// reaper runs. No reaper runs here; each fenced call after `expires_at` is
+/// refused `stale_lease` and finds the run already timed out when it is
+/// answered, with the reaper's own `error` (SPEC §2.9).
+async fn calls_after_expiry_are_refused_and_time_the_run_out_without_a_reaper(db: TestDb) {
+    let ledger = db.open_without_reaper().await;
+    let tenant = Tenant::default();
+    let ids = [
+        running(&ledger, "heartbeat", 60_000).await,
+        running(&ledger, "append", 60_000).await,
+        running(&ledger, "finish", 60_000).await,
+    ];
+    expire_all(&db);
+    let mut append = AppendEvent::new(EventType::parse("log").unwrap(), json!("late"));
+    append.lease_epoch = Some(1);
+    let refusals = [
+        ledger
+            .heartbeat(&tenant, &ids[0], Heartbeat::new(1))
+            .await
+            .unwrap_err(),
+        ledger
+            .append_event(&tenant, &ids[1], append)
+            .await
+            .unwrap_err(),
+        ledger
+            .finish(&tenant, &ids[2], finish(1), None)
+            .await
+            .unwrap_err(),
+    ];
+    for (id, refusal) in ids.iter().zip(refusals) {
+        assert_eq!(refusal.code(), ErrorCode::StaleLease, "{id}: {refusal}");
+        let run = ledger.get_run(&tenant, id).await.unwrap();
+        assert_eq!(run.state, RunState::TimedOut, "{id} is timed out at once");
+        let error = run.error.unwrap();
+        assert!(
+            error.starts_with("lease of worker-1 (epoch 1) expired at 20"),
+            "{id}: {error}"
+        );
+        let types: Vec<String> = ledger
+            .events(&tenant, id, 0, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(types, ["created", "started", "timed_out"], "{id}");
+    }
+    assert!(ledger.audit().await.unwrap().is_clean());
+}
+
+/// SPEC §2.9: a heartbeat or finish of a run that never started (queued,
+/// pending, or cancelled before it started) is `invalid_transition`.
+async fn heartbeat_or_finish_of_a_run_that_never_started_is_an_invalid_transition(db: TestDb) {
+    let ledger = db.open().await;
+    let tenant = Tenant::default();
+    let id = RunId::parse("never-started").unwrap();
+    ledger
+        .create_run(
+            &tenant,
+            CreateRun::new(Kind::parse("k").unwrap()).id(id.clone()),
+        )
+        .await
+        .unwrap();
+    ledger
+        .cancel(&tenant, &id, runledger::Cancel::default())
+        .await
+        .unwrap();
+    let before = db.snapshot();
+    let heartbeat = ledger
+        .heartbeat(&tenant, &id, Heartbeat::new(0))
+        .await
+        .unwrap_err();
+    let finished = ledger
+        .finish(&tenant, &id, finish(0), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        heartbeat.code(),
+        ErrorCode::InvalidTransition,
+        "{heartbeat}"
+    );
+    assert_eq!(finished.code(), ErrorCode::InvalidTransition, "{finished}");
+    assert_eq!(db.snapshot(), before, "refusals write nothing");
 }

@@ -45,13 +45,13 @@ async fn an_idempotency_key_is_claimed_once_then_replayed(db: TestDb) {
     let ledger = db.open().await;
     let tenant = Tenant::default();
     let key = IdempotencyKey::parse("retry-1").unwrap();
-    assert_eq!(
+    assert!(matches!(
         ledger
             .idempotency_begin(&tenant, &key, "body-a")
             .await
             .unwrap(),
-        IdempotencyBegin::Started
-    );
+        IdempotencyBegin::Started { .. }
+    ));
     assert_eq!(
         ledger
             .idempotency_begin(&tenant, &key, "body-a")
@@ -90,44 +90,59 @@ async fn an_idempotency_key_is_claimed_once_then_replayed(db: TestDb) {
     );
     // Keys are per tenant.
     let other = Tenant::parse("other").unwrap();
+    assert!(matches!(
+        ledger
+            .idempotency_begin(&other, &key, "body-b")
+            .await
+            .unwrap(),
+        IdempotencyBegin::Started { .. }
+    ));
+    // A released key (server-side failure) runs again, under its first
+    // date (so with the same planned run id); another body is a reuse.
+    let first = ledger
+        .idempotency_begin(&other, &key, "body-c")
+        .await
+        .unwrap();
+    assert_eq!(first, IdempotencyBegin::Reused, "other's key holds body-b");
+    ledger.idempotency_release(&other, &key).await.unwrap();
+    let IdempotencyBegin::Started { since } = ledger
+        .idempotency_begin(&other, &key, "body-b")
+        .await
+        .unwrap()
+    else {
+        panic!("a released key runs again");
+    };
+    ledger.idempotency_release(&other, &key).await.unwrap();
     assert_eq!(
         ledger
             .idempotency_begin(&other, &key, "body-b")
             .await
             .unwrap(),
-        IdempotencyBegin::Started
-    );
-    // A released key (server-side failure) runs again.
-    ledger.idempotency_release(&other, &key).await.unwrap();
-    assert_eq!(
-        ledger
-            .idempotency_begin(&other, &key, "body-c")
-            .await
-            .unwrap(),
-        IdempotencyBegin::Started
+        IdempotencyBegin::Started { since },
+        "the retry keeps the key's first date"
     );
     // An in-flight key whose holder died long ago may be taken over.
     db.execute_sql(
         "UPDATE idempotency_keys SET updated_at = updated_at - 3600000 WHERE tenant = 'other'",
     );
-    assert_eq!(
+    assert!(matches!(
         ledger
-            .idempotency_begin(&other, &key, "body-c")
+            .idempotency_begin(&other, &key, "body-b")
             .await
             .unwrap(),
-        IdempotencyBegin::Started
-    );
+        IdempotencyBegin::Started { since: taken } if taken == since
+    ));
     // Keys older than 24 h are forgotten.
     db.execute_sql(
         "UPDATE idempotency_keys SET created_at = created_at - 90000000 WHERE tenant = 'default'",
     );
-    assert_eq!(
+    assert!(matches!(
         ledger
             .idempotency_begin(&tenant, &key, "body-b")
             .await
             .unwrap(),
-        IdempotencyBegin::Started
-    );
+        IdempotencyBegin::Started { .. }
+    ));
 }
 
 async fn racing_requests_with_one_key_start_exactly_one(db: TestDb) {
@@ -149,7 +164,7 @@ async fn racing_requests_with_one_key_start_exactly_one(db: TestDb) {
     let mut started = 0;
     for handle in handles {
         match handle.await.unwrap() {
-            IdempotencyBegin::Started => started += 1,
+            IdempotencyBegin::Started { .. } => started += 1,
             IdempotencyBegin::InFlight => {}
             other => panic!("unexpected {other:?}"),
         }

@@ -5,10 +5,12 @@
 
 use crate::auth::AuthTenant;
 use crate::extract::{RunIdPath, StrictQuery, parse_number};
+use crate::idempotency::PlannedRunId;
 use crate::json::{JsonBody, json_response};
 use crate::problem::{Problem, ProblemBody};
 use crate::schema::RunBody;
 use crate::state::ServerState;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -138,9 +140,16 @@ pub struct RunList {
 pub async fn create_run(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
+    planned: Option<Extension<PlannedRunId>>,
     JsonBody(body): JsonBody<CreateRunRequest>,
 ) -> Result<Response, Problem> {
-    let request = create_request(body)?;
+    let mut request = create_request(body)?;
+    if let (None, None, None, Some(Extension(PlannedRunId(id)))) =
+        (&request.id, &request.parent_id, &request.key, planned)
+    {
+        // Every attempt of a keyed create plans the same id (idempotency.rs).
+        request.id = Some(id);
+    }
     let created = state.ledger().create_run(&tenant, request).await?;
     let status = if created.created {
         StatusCode::CREATED

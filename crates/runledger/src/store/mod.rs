@@ -156,6 +156,14 @@ impl Store {
         }
     }
 
+    /// Times out the run `id` if its lease expired; answers whether it did.
+    pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
+        match self {
+            Store::Sqlite(store) => store.reap_run(tenant, id).await,
+            Store::Postgres(store) => store.reap_run(tenant, id).await,
+        }
+    }
+
     pub(crate) async fn add_token(
         &self,
         tenant: &Tenant,
@@ -217,6 +225,17 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.idempotency_release(tenant, key).await,
             Store::Postgres(store) => store.idempotency_release(tenant, key).await,
+        }
+    }
+
+    pub(crate) async fn idempotency_touch(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(store) => store.idempotency_touch(tenant, key).await,
+            Store::Postgres(store) => store.idempotency_touch(tenant, key).await,
         }
     }
 

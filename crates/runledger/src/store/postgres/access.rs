@@ -6,7 +6,7 @@ use super::rows::NOW_MS;
 use super::write::storage;
 use crate::access::IdempotencyBegin;
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
-use runledger_core::{Error, IdempotencyKey, Tenant};
+use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
 use sqlx::{Acquire, AssertSqlSafe, PgPool, Row};
 
 /// Records the tenant (if new) and a token for it.
@@ -72,10 +72,11 @@ pub(crate) async fn begin(
         "INSERT INTO idempotency_keys AS k (tenant, key, fingerprint, state, created_at, updated_at)
          VALUES ($1, $2, $3, 'in_flight', {NOW_MS}, {NOW_MS})
          ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, state = 'in_flight',
-             status = NULL, body = NULL, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+             status = NULL, body = NULL, updated_at = EXCLUDED.updated_at,
+             created_at = CASE WHEN k.created_at < EXCLUDED.created_at - $4 THEN EXCLUDED.created_at ELSE k.created_at END
          WHERE k.created_at < EXCLUDED.created_at - $4
             OR (k.fingerprint = EXCLUDED.fingerprint AND k.state = 'in_flight' AND k.updated_at < EXCLUDED.updated_at - $5)
-         RETURNING 1"
+         RETURNING created_at"
     );
     let claimed = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
@@ -86,8 +87,11 @@ pub(crate) async fn begin(
         .fetch_optional(pool)
         .await
         .map_err(storage)?;
-    if claimed.is_some() {
-        return Ok(IdempotencyBegin::Started);
+    if let Some(claimed) = claimed {
+        let since: i64 = claimed.try_get(0).map_err(storage)?;
+        return Ok(IdempotencyBegin::Started {
+            since: Timestamp::from_unix_ms(since),
+        });
     }
     let row = sqlx::query("SELECT fingerprint, state, status, body FROM idempotency_keys WHERE tenant = $1 AND key = $2")
         .bind(tenant.as_str())
@@ -138,20 +142,39 @@ pub(crate) async fn complete(
     Ok(())
 }
 
-/// Forgets an in-flight key after a server-side failure.
+/// Lets a retry take an in-flight key over at once (its request failed on
+/// the server's side), keeping its `created_at` and so its planned run id.
 pub(crate) async fn release(
     pool: &PgPool,
     tenant: &Tenant,
     key: &IdempotencyKey,
 ) -> Result<(), Error> {
     sqlx::query(
-        "DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND state = 'in_flight'",
+        "UPDATE idempotency_keys SET updated_at = 0 WHERE tenant = $1 AND key = $2 AND state = 'in_flight'",
     )
     .bind(tenant.as_str())
     .bind(key.as_str())
     .execute(pool)
     .await
     .map_err(storage)?;
+    Ok(())
+}
+
+/// Shows the request holding `key` is alive, so no retry takes it over.
+pub(crate) async fn touch(
+    pool: &PgPool,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+) -> Result<(), Error> {
+    let sql = format!(
+        "UPDATE idempotency_keys SET updated_at = {NOW_MS} WHERE tenant = $1 AND key = $2 AND state = 'in_flight'"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .execute(pool)
+        .await
+        .map_err(storage)?;
     Ok(())
 }
 

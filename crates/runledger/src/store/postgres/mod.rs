@@ -342,6 +342,14 @@ impl Store {
         Ok(reaped)
     }
 
+    pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
+        let reaped = retrying(|| write::reap_one(&self.pool, tenant, id)).await?;
+        if reaped {
+            self.sequencer.request(tenant);
+        }
+        Ok(reaped)
+    }
+
     pub(crate) async fn add_token(
         &self,
         tenant: &Tenant,
@@ -386,6 +394,14 @@ impl Store {
         key: &IdempotencyKey,
     ) -> Result<(), Error> {
         access::release(&self.pool, tenant, key).await
+    }
+
+    pub(crate) async fn idempotency_touch(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        access::touch(&self.pool, tenant, key).await
     }
 
     pub(crate) async fn idempotency_purge(&self, retention_ms: i64) -> Result<u64, Error> {

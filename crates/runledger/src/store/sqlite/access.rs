@@ -80,33 +80,37 @@ pub(crate) fn begin(
         })
         .optional()
         .map_err(Error::storage)?;
+    // `Some(since)`: the key may be claimed, its record dating from `since`.
     let claimable = match &existing {
-        None => true,
+        None => Some(now.unix_ms()),
         Some((_, _, _, _, created_at, _))
             if *created_at < now.unix_ms() - IDEMPOTENCY_KEY_KEPT_MS =>
         {
-            true
+            Some(now.unix_ms())
         }
-        Some((stored, state, _, _, _, updated_at))
+        Some((stored, state, _, _, created_at, updated_at))
             if stored == fingerprint && state == "in_flight" =>
         {
-            // The first request's server died mid-request: let the retry run.
-            *updated_at < now.unix_ms() - IDEMPOTENCY_IN_FLIGHT_STALE_MS
+            // The request holding it died or failed: the retry runs, under
+            // the record's first date (so with the same planned run id).
+            (*updated_at < now.unix_ms() - IDEMPOTENCY_IN_FLIGHT_STALE_MS).then_some(*created_at)
         }
-        Some(_) => false,
+        Some(_) => None,
     };
-    if claimable {
+    if let Some(since) = claimable {
         connection
             .execute(
                 "INSERT INTO idempotency_keys (tenant, key, fingerprint, state, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, 'in_flight', ?4, ?4) \
+                 VALUES (?1, ?2, ?3, 'in_flight', ?4, ?5) \
                  ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
                  state = 'in_flight', status = NULL, body = NULL, created_at = excluded.created_at, \
                  updated_at = excluded.updated_at",
-                params![tenant.as_str(), key.as_str(), fingerprint, now.unix_ms()],
+                params![tenant.as_str(), key.as_str(), fingerprint, since, now.unix_ms()],
             )
             .map_err(Error::storage)?;
-        return Ok(IdempotencyBegin::Started);
+        return Ok(IdempotencyBegin::Started {
+            since: Timestamp::from_unix_ms(since),
+        });
     }
     let (stored, state, status, body, _, _) = existing.expect("an unclaimable key exists");
     Ok(
@@ -146,8 +150,8 @@ pub(crate) fn complete(
     Ok(())
 }
 
-/// Forgets an in-flight key whose request failed on the server's side, so a
-/// retry runs again.
+/// Lets a retry take an in-flight key over at once (its request failed on
+/// the server's side), keeping its `created_at` and so its planned run id.
 pub(crate) fn release(
     connection: &Connection,
     tenant: &Tenant,
@@ -155,8 +159,24 @@ pub(crate) fn release(
 ) -> Result<(), Error> {
     connection
         .execute(
-            "DELETE FROM idempotency_keys WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
+            "UPDATE idempotency_keys SET updated_at = 0 WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
             params![tenant.as_str(), key.as_str()],
+        )
+        .map_err(Error::storage)?;
+    Ok(())
+}
+
+/// Shows the request holding `key` is alive, so no retry takes it over.
+pub(crate) fn touch(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    now: Timestamp,
+) -> Result<(), Error> {
+    connection
+        .execute(
+            "UPDATE idempotency_keys SET updated_at = ?3 WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
+            params![tenant.as_str(), key.as_str(), now.unix_ms()],
         )
         .map_err(Error::storage)?;
     Ok(())

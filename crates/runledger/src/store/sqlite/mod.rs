@@ -255,6 +255,13 @@ impl Store {
             .await
     }
 
+    pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.writer
+            .write(move |connection, now| write::reap_run(connection, &tenant, &id, now))
+            .await
+    }
+
     pub(crate) async fn add_token(
         &self,
         tenant: &Tenant,
@@ -318,6 +325,17 @@ impl Store {
         let (tenant, key) = (tenant.clone(), key.clone());
         self.writer
             .write(move |connection, _| access::release(connection, &tenant, &key))
+            .await
+    }
+
+    pub(crate) async fn idempotency_touch(
+        &self,
+        tenant: &Tenant,
+        key: &IdempotencyKey,
+    ) -> Result<(), Error> {
+        let (tenant, key) = (tenant.clone(), key.clone());
+        self.writer
+            .write(move |connection, now| access::touch(connection, &tenant, &key, now))
             .await
     }
 

@@ -275,6 +275,22 @@ pub(crate) fn reap(connection: &Connection, now: Timestamp, limit: i64) -> Resul
     Ok(reaped)
 }
 
+/// Times out the run `id` if its lease expired by `now`; answers whether it did.
+pub(crate) fn reap_run(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+    now: Timestamp,
+) -> Result<bool, Error> {
+    let Some(stored) = read::record(connection, tenant, id)? else {
+        return Ok(false);
+    };
+    match transition::reap(&stored, now) {
+        Some(timed_out) => apply(connection, &stored, &timed_out, "reap", now).map(|_| true),
+        None => Ok(false),
+    }
+}
+
 /// Writes a transition, then hands a freed slot to the group's oldest
 /// pending run(s), all in the caller's transaction. Answers the position of
 /// the transition's first event.
