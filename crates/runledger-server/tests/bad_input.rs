@@ -111,6 +111,8 @@ fn bad_creates() -> Vec<(String, Vec<u8>)> {
         "{\"kind\":\"\\x41\"}",
         "{\"kind\":NaN}",
         "{\"kind\":\"etl\",\"attributes\":{\"n\":1e999}}",
+        "{\"kind\":\"etl\",\"attributes\":{\"n\":\"a\\u0000b\"}}",
+        "{\"kind\":\"etl\",\"attributes\":{\"\\u0000\":1}}",
         "\u{feff}{\"kind\":\"etl\"}",
         "{} ",
         " ",
@@ -321,6 +323,20 @@ async fn bad_lifecycle_and_event_bodies_change_nothing() {
             "finish",
             json!({"lease_epoch": 1, "outcome": "succeeded", "state": "failed"}),
         ),
+        // U+0000 in any string: 422 on both backends (PostgreSQL used to 500).
+        ("cancel", json!({"reason": "stop\u{0}"})),
+        (
+            "finish",
+            json!({"lease_epoch": 1, "outcome": "failed", "error": "boom\u{0}"}),
+        ),
+        (
+            "finish",
+            json!({"lease_epoch": 1, "outcome": "succeeded", "result": {"k": ["\u{0}"]}}),
+        ),
+        (
+            "events",
+            json!({"type": "log", "data": {"\u{0}": 1}, "lease_epoch": 1}),
+        ),
         ("cancel", json!({"reason": 5})),
         ("cancel", json!({"reason": "r".repeat(64 * 1024 + 1)})),
         ("cancel", json!({"why": "x"})),
@@ -476,7 +492,7 @@ fn uri_safe(bytes: &[u8]) -> String {
 
 /// A JSON value of a random type, for field replacement.
 fn random_value(rng: &mut Rng) -> Value {
-    match rng.below(9) {
+    match rng.below(10) {
         0 => Value::Null,
         1 => json!(rng.next().is_multiple_of(3)),
         2 => json!(rng.next() as i64),
@@ -485,6 +501,7 @@ fn random_value(rng: &mut Rng) -> Value {
         5 => json!("x".repeat(rng.below(300))),
         6 => json!([1, "a", null]),
         7 => json!({"nested": {"deep": [1, 2, {"k": "v"}]}}),
+        8 => json!("nul\u{0}inside"),
         _ => json!(""),
     }
 }
