@@ -32,10 +32,13 @@ Examples:
   # a free port chosen by the OS; the first line says which
   runledger serve --listen 127.0.0.1:0
 
+  # a browser app on another origin may call the API with its token
+  runledger serve --cors-origin https://app.example.com
+
 Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
 RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
 RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS, RUNLEDGER_PUBLISH,
-RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
+RUNLEDGER_CORS_ORIGIN, RUNLEDGER_PUBLIC_HOST, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
 
 Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 2 when the database
 cannot be opened or the address cannot be listened on.";
@@ -83,6 +86,21 @@ pub struct ServeArgs {
     /// publishes at a time.
     #[arg(long, value_name = "URL", env = "RUNLEDGER_PUBLISH", value_parser = parse_nats_url)]
     pub publish: Option<String>,
+    /// A browser app's origin (scheme://host[:port]) allowed to call the API
+    /// across origins (CORS) and to change state with the dashboard cookie.
+    /// Repeatable; none by default.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", env = "RUNLEDGER_CORS_ORIGIN",
+          value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+    /// A host name, besides loopback, that requests may be addressed to
+    /// while no API token exists (DNS-rebinding guard). Repeatable.
+    #[arg(
+        long = "public-host",
+        value_name = "NAME",
+        env = "RUNLEDGER_PUBLIC_HOST",
+        value_delimiter = ','
+    )]
+    pub public_hosts: Vec<String>,
     /// Log lines for people or for machines.
     #[arg(
         long,
@@ -136,6 +154,8 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
         rate_limit_rps: args.rate_limit_rps,
         rate_limit_burst: args.rate_limit_burst,
         stream_keep_alive_ms: args.stream_keep_alive_ms,
+        cors_origins: args.cors_origins,
+        public_hosts: args.public_hosts,
     };
     serve(
         listener,
@@ -147,6 +167,25 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     drop(relay);
     tracing::info!("stopped: in-flight requests answered, ledger closed");
     Ok(Verdict::Success)
+}
+
+/// A browser origin, `http(s)://host[:port]` with nothing after it.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let authority = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+        .ok_or_else(|| {
+            format!("'{text}' is not an origin; expected http://HOST[:PORT] or https://HOST[:PORT]")
+        })?;
+    if authority.is_empty()
+        || authority.contains(['/', '?', '#', '@'])
+        || authority.contains(char::is_whitespace)
+    {
+        return Err(format!(
+            "'{text}' is not an origin: only scheme, host and port, e.g. https://app.example.com:8443"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// A `nats://HOST:PORT` URL (also `tls://`), checked before anything starts.

@@ -69,11 +69,16 @@ fn add_tenant(db_url: &str, name: &str) -> String {
     answer["token"].as_str().expect("a token").to_owned()
 }
 
-/// Runs the browser script to its end (or kills it at the deadline).
+/// Runs the dashboard script to its end (or kills it at the deadline).
 fn run_browser(base: &str, token: &str, other_token: &str) -> (bool, String) {
+    run_script("dashboard.mjs", &[base, token, other_token])
+}
+
+/// Runs a browser script of `tests/dashboard/` with `args`.
+fn run_script(script: &str, args: &[&str]) -> (bool, String) {
     let mut child = Command::new("node")
-        .arg("dashboard.mjs")
-        .args([base, token, other_token])
+        .arg(script)
+        .args(args)
         .current_dir(driver_dir())
         .env("RUNLEDGER_CHROMIUM", chromium())
         .stdin(Stdio::null())
@@ -173,4 +178,49 @@ async fn signs_in_and_shows_runs_live(dir: &Path, db_url: &str) {
         .expect("the server answers");
     assert_eq!(run.json["state"], "succeeded");
     assert_eq!(run.json["last_seq"], 4);
+}
+
+/// SPEC §4 "Browsers": a page on another port of the same host (same site,
+/// so the SameSite=Strict cookie is sent) and a page of another site try to
+/// cancel a run and read the tenant's events with the signed-in operator's
+/// cookie, against a server with tokens and one without any; nothing is
+/// cancelled, nothing is read, and the dashboard itself still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_page_cannot_act_with_the_operators_cookie_in_chromium() {
+    assert_browser_tools_installed();
+    let _browser = ONE_BROWSER_AT_A_TIME.lock().await;
+    let dir = fresh_dir("dashboard-cross-site");
+    let db_url = sqlite_url(&dir, "guarded.db");
+    let token = add_tenant(&db_url, "acme");
+    let guarded = TestServer::start(&dir, &db_url);
+    let open = TestServer::start(&dir, &sqlite_url(&dir, "open.db"));
+    let guarded_client = Client::new(&guarded).with_token(&token);
+    let open_client = Client::new(&open);
+    for client in [&guarded_client, &open_client] {
+        let created = client
+            .post("/v1/runs", &json!({"id": "victim", "kind": "etl"}))
+            .await
+            .expect("the server answers");
+        assert_eq!(created.status, 201, "{}", created.json);
+    }
+    let (base, open_base) = (guarded.base.clone(), open.base.clone());
+    let (passed, transcript) = tokio::task::spawn_blocking(move || {
+        run_script(
+            "cross_site.mjs",
+            &[&base, &token, "victim", &open_base, "victim"],
+        )
+    })
+    .await
+    .expect("the browser task finishes");
+    assert!(
+        passed,
+        "the cross-site checks failed:\n{transcript}\nserver log:\n{}",
+        guarded.log()
+    );
+    assert!(transcript.contains(" passed, 0 failed"), "{transcript}");
+    for client in [&guarded_client, &open_client] {
+        let run = client.get("/v1/runs/victim").await.unwrap();
+        assert_eq!(run.json["state"], "queued", "{}", run.json);
+        assert_eq!(run.json["version"], 1, "nothing changed: {}", run.json);
+    }
 }

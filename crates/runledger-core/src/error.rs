@@ -41,13 +41,20 @@ pub enum ErrorCode {
     UriTooLong,
     /// The request has too many header fields.
     HeadersTooLarge,
+    /// A browser request from a page of another origin (SPEC §4 "Browsers").
+    ForbiddenOrigin,
+    /// While no token exists, a `Host` that is not loopback nor a
+    /// `--public-host` (DNS rebinding).
+    MisdirectedRequest,
+    /// A write was refused because the disk is full.
+    InsufficientStorage,
     /// The database failed or is unreachable; never caused by client input.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tables and tests.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidRunId,
         ErrorCode::InvalidRequest,
         ErrorCode::NotFound,
@@ -65,6 +72,9 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UriTooLong,
         ErrorCode::HeadersTooLarge,
+        ErrorCode::ForbiddenOrigin,
+        ErrorCode::MisdirectedRequest,
+        ErrorCode::InsufficientStorage,
         ErrorCode::Internal,
     ];
 
@@ -88,6 +98,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UriTooLong => "uri_too_long",
             ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::ForbiddenOrigin => "forbidden_origin",
+            ErrorCode::MisdirectedRequest => "misdirected_request",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
             ErrorCode::Internal => "internal",
         }
     }

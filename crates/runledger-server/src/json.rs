@@ -22,8 +22,9 @@ use std::fmt;
 /// object itself is level 1.
 pub const JSON_DEPTH_MAX: usize = 64;
 
-/// A request body parsed strictly into `T`. An empty body reads as `{}`, so
-/// a request whose fields are all optional (cancel) may send none.
+/// A request body parsed strictly into `T`. An empty body without a
+/// `Content-Type` reads as `{}`, so a request whose fields are all optional
+/// (cancel) may send none.
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
@@ -38,10 +39,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map_err(|error| {
                 Problem::invalid_body(format!("the request body could not be read: {error}"))
             })?;
+        // A bodiless POST with no Content-Type counts as `{}`; any other
+        // content type is 415 even when the body is empty (a form post).
+        if !bytes.is_empty() || parts.headers.contains_key(header::CONTENT_TYPE) {
+            require_json_content_type(&parts.headers)?;
+        }
         if bytes.is_empty() {
             return parse_strict(b"{}").map(JsonBody);
         }
-        require_json_content_type(&parts.headers)?;
         parse_strict(&bytes).map(JsonBody)
     }
 }

@@ -8,6 +8,7 @@
 
 mod auth;
 mod body;
+mod browser;
 mod dashboard;
 mod extract;
 mod head;

@@ -31,6 +31,9 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
         ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ErrorCode::ForbiddenOrigin => StatusCode::FORBIDDEN,
+        ErrorCode::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
+        ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -54,6 +57,9 @@ fn title(code: ErrorCode) -> &'static str {
         ErrorCode::RateLimited => "Rate limited",
         ErrorCode::PayloadTooLarge => "Payload too large",
         ErrorCode::UriTooLong => "URI too long",
+        ErrorCode::ForbiddenOrigin => "Forbidden origin",
+        ErrorCode::MisdirectedRequest => "Misdirected request",
+        ErrorCode::InsufficientStorage => "Insufficient storage",
         ErrorCode::HeadersTooLarge => "Request header fields too large",
         ErrorCode::Internal => "Internal server error",
     }
@@ -288,12 +294,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_has_a_status_and_only_internal_is_5xx() {
+    fn every_code_has_a_status_and_only_server_side_ones_are_5xx() {
         for code in ErrorCode::ALL {
             let status = status(code);
             assert_eq!(
                 status.is_server_error(),
-                code == ErrorCode::Internal,
+                matches!(code, ErrorCode::Internal | ErrorCode::InsufficientStorage),
                 "{code}"
             );
             let body = Problem::new(code, "x").body;

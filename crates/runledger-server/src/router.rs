@@ -14,6 +14,7 @@
 
 use crate::auth::authenticate;
 use crate::body::buffer_body;
+use crate::browser::guard_browsers;
 use crate::head::limit_request_head;
 use crate::http_metrics::record_http_metrics;
 use crate::idempotency::idempotency;
@@ -27,6 +28,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use runledger::ErrorCode;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{
@@ -49,11 +51,45 @@ pub fn router(state: ServerState) -> Router {
         .layer(from_fn_with_state(state.clone(), idempotency))
         .layer(from_fn(buffer_body))
         .layer(from_fn_with_state(state.clone(), authenticate))
+        .layer(from_fn_with_state(state.clone(), guard_browsers))
         .layer(from_fn(limit_request_head))
         .layer(from_fn(problem_for_bare_errors))
         .layer(CatchPanicLayer::custom(panic_problem))
         .layer(from_fn(record_http_metrics))
+        .layer(tower::util::option_layer(cors(state.cors_origins())))
         .with_state(state)
+}
+
+/// CORS for the `--cors-origin` apps (SPEC §4 "Auth"): their preflights are
+/// answered and their requests may read the answers; no other origin is
+/// allowed (with none given, there is no CORS layer at all).
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    let layer = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            crate::idempotency::IDEMPOTENCY_KEY,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::ETAG,
+            crate::idempotency::IDEMPOTENT_REPLAYED,
+        ])
+        .max_age(std::time::Duration::from_secs(600));
+    Some(layer)
 }
 
 /// Every route with its OpenAPI description.
@@ -148,9 +184,21 @@ fn describe_common_problems(operation: &mut Operation, api: bool, post: bool) {
             "`rate_limited`: the token's rate limit is exhausted; see `Retry-After`.",
         ));
         problems.push(("422", "`invalid_request` or `invalid_run_id`: the request is malformed; `detail` says what was expected."));
+        problems.push((
+            "421",
+            "`misdirected_request`: no token exists and `Host` is neither a loopback name nor a `--public-host`.",
+        ));
     }
     if post {
         problems.push(("413", "`payload_too_large`: the body is over 1 MiB."));
+        problems.push((
+            "403",
+            "`forbidden_origin`: a browser request from another origin than the server's own or a `--cors-origin`.",
+        ));
+        problems.push((
+            "507",
+            "`insufficient_storage`: the write was refused because the database's disk is full.",
+        ));
         problems.push((
             "415",
             "`unsupported_media_type`: the body is not application/json.",

@@ -18,6 +18,11 @@ pub struct ServerConfig {
     /// How often an idle event stream (SSE comment, WebSocket ping) shows
     /// it is alive, in milliseconds.
     pub stream_keep_alive_ms: u64,
+    /// Origins (`scheme://host[:port]`) of browser apps allowed to call the
+    /// API across origins (CORS) and to change state with the cookie.
+    pub cors_origins: Vec<String>,
+    /// Names besides loopback that `Host` may carry while no token exists.
+    pub public_hosts: Vec<String>,
 }
 
 /// The default [`ServerConfig::stream_keep_alive_ms`]: 15 s, well inside
@@ -30,6 +35,8 @@ impl Default for ServerConfig {
             rate_limit_rps: RATE_LIMIT_RPS_DEFAULT,
             rate_limit_burst: RATE_LIMIT_BURST_DEFAULT,
             stream_keep_alive_ms: STREAM_KEEP_ALIVE_MS_DEFAULT,
+            cors_origins: Vec::new(),
+            public_hosts: Vec::new(),
         }
     }
 }
@@ -46,6 +53,8 @@ struct Inner {
     rate_limiter: Option<RateLimiter>,
     shutdown: tokio::sync::watch::Sender<bool>,
     stream_keep_alive: Duration,
+    cors_origins: Vec<String>,
+    public_hosts: Vec<String>,
 }
 
 impl ServerState {
@@ -59,6 +68,8 @@ impl ServerState {
                 shutdown: tokio::sync::watch::Sender::new(false),
                 // Zero would make the keep-alive timers spin.
                 stream_keep_alive: Duration::from_millis(config.stream_keep_alive_ms.max(1)),
+                cors_origins: config.cors_origins,
+                public_hosts: config.public_hosts,
             }),
         }
     }
@@ -96,6 +107,16 @@ impl ServerState {
     /// How often an idle event stream shows it is alive.
     pub(crate) fn stream_keep_alive(&self) -> Duration {
         self.inner.stream_keep_alive
+    }
+
+    /// The origins allowed with `--cors-origin`.
+    pub(crate) fn cors_origins(&self) -> &[String] {
+        &self.inner.cors_origins
+    }
+
+    /// The names allowed with `--public-host`.
+    pub(crate) fn public_hosts(&self) -> &[String] {
+        &self.inner.public_hosts
     }
 
     /// The per-token limiter, when the limit is on.

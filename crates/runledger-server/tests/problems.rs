@@ -231,6 +231,24 @@ async fn provoke(code: ErrorCode) {
             app.send(call).await
         }
         // A storage failure; unit-tested in problem.rs (its body hides the cause).
+        // No token exists here: a state change from a foreign page.
+        ErrorCode::ForbiddenOrigin => {
+            app.send(
+                Call::post("/v1/runs/queued/cancel")
+                    .raw("application/json", &b"{}"[..])
+                    .header("origin", "http://evil.example"),
+            )
+            .await
+        }
+        // No token exists here: a rebinding page's Host.
+        ErrorCode::MisdirectedRequest => {
+            app.send(Call::get("/v1/runs").header("host", "evil.example:7878"))
+                .await
+        }
+        // A full disk; provoked on a real SQLite file in
+        // runledger/tests/storage_faults.rs (the ledger answers
+        // insufficient_storage) and mapped by the one table here.
+        ErrorCode::InsufficientStorage => return,
         ErrorCode::Internal => return,
     };
     answer.problem(status(code).as_u16(), code.as_str());
