@@ -41,13 +41,15 @@ pub enum ErrorCode {
     UriTooLong,
     /// The request has too many header fields.
     HeadersTooLarge,
+    /// The caller already has as many open event streams as it may.
+    TooManyStreams,
     /// The database failed or is unreachable; never caused by client input.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tables and tests.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRunId,
         ErrorCode::InvalidRequest,
         ErrorCode::NotFound,
@@ -65,6 +67,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UriTooLong,
         ErrorCode::HeadersTooLarge,
+        ErrorCode::TooManyStreams,
         ErrorCode::Internal,
     ];
 
@@ -88,6 +91,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UriTooLong => "uri_too_long",
             ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::Internal => "internal",
         }
     }
