@@ -39,6 +39,26 @@ Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
 RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
 RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS, RUNLEDGER_PUBLISH,
 RUNLEDGER_CORS_ORIGIN, RUNLEDGER_PUBLIC_HOST, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
+  # many subscribers on one token (a load test); 0 lifts the cap
+  runledger serve --max-streams-per-token 2000
+
+Limits: each API token (or, while no token exists, each tenant) may hold
+--max-streams-per-token open event streams: an SSE stream counts one, a
+WebSocket connection one and each of its subscriptions one more; past it,
+429 too_many_streams. A subscriber that does not read holds at most about
+1 MiB of events on the server. A revoked token's streams close within a
+second. A client must send a request's head within --header-read-timeout-ms
+(a kept-alive connection must send its next request within it too), and a
+connection on which no byte moves for --idle-timeout-ms is closed (live
+streams send keep-alives every --stream-keep-alive-ms, which must be
+shorter).
+
+Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
+RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
+RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS,
+RUNLEDGER_MAX_STREAMS_PER_TOKEN, RUNLEDGER_HEADER_READ_TIMEOUT_MS,
+RUNLEDGER_IDLE_TIMEOUT_MS, RUNLEDGER_PUBLISH, RUNLEDGER_LOG_FORMAT. RUST_LOG
+sets the log filter.
 
 Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 2 when the database
 cannot be opened or the address cannot be listened on.";
@@ -81,6 +101,26 @@ pub struct ServeArgs {
           default_value_t = runledger_server::STREAM_KEEP_ALIVE_MS_DEFAULT,
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub stream_keep_alive_ms: u64,
+    /// Open event streams per API token, or per tenant while no token
+    /// exists (SSE streams, WebSocket connections and their subscriptions;
+    /// 0 turns the cap off).
+    #[arg(long, value_name = "N", env = "RUNLEDGER_MAX_STREAMS_PER_TOKEN",
+          default_value_t = runledger_server::MAX_STREAMS_PER_TOKEN_DEFAULT)]
+    pub max_streams_per_token: u32,
+    /// How long a client may take to send a request's head, and a
+    /// kept-alive connection to start its next request, in milliseconds
+    /// (0 turns it off).
+    #[arg(long, value_name = "MS", env = "RUNLEDGER_HEADER_READ_TIMEOUT_MS",
+          default_value_t = runledger_server::HEADER_READ_TIMEOUT_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub header_read_timeout_ms: u64,
+    /// How long a connection may move no byte either way before it is
+    /// closed, in milliseconds (0 turns it off); must exceed
+    /// --stream-keep-alive-ms.
+    #[arg(long, value_name = "MS", env = "RUNLEDGER_IDLE_TIMEOUT_MS",
+          default_value_t = runledger_server::IDLE_TIMEOUT_MS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    pub idle_timeout_ms: u64,
     /// Relay every event to NATS JetStream at this URL (SPEC §8), e.g.
     /// nats://127.0.0.1:4222. Any number of servers may pass it: one
     /// publishes at a time.
@@ -123,6 +163,12 @@ pub enum LogFormat {
 /// Runs `runledger serve` until a shutdown signal.
 pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     init_logging(args.log_format);
+    if args.idle_timeout_ms != 0 && args.idle_timeout_ms <= args.stream_keep_alive_ms {
+        return Err(Failure::Usage(format!(
+            "--idle-timeout-ms {} must be greater than --stream-keep-alive-ms {}: an idle stream would be closed between two keep-alives",
+            args.idle_timeout_ms, args.stream_keep_alive_ms
+        )));
+    }
     let address = resolve(&args.listen).await?;
     let options = Options {
         reap_interval: Some(Duration::from_millis(args.reap_interval_ms)),
@@ -156,6 +202,9 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
         stream_keep_alive_ms: args.stream_keep_alive_ms,
         cors_origins: args.cors_origins,
         public_hosts: args.public_hosts,
+        max_streams_per_token: args.max_streams_per_token,
+        header_read_timeout_ms: args.header_read_timeout_ms,
+        idle_timeout_ms: args.idle_timeout_ms,
     };
     serve(
         listener,

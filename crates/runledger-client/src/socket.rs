@@ -355,6 +355,7 @@ impl Task {
                             | ErrorCode::InvalidRunId
                             | ErrorCode::InvalidRequest
                             | ErrorCode::Unauthorized
+                            | ErrorCode::TooManyStreams
                     )
                 );
                 match wire.pending.front() {

@@ -48,13 +48,15 @@ pub enum ErrorCode {
     MisdirectedRequest,
     /// A write was refused because the disk is full.
     InsufficientStorage,
+    /// The caller already has as many open event streams as it may.
+    TooManyStreams,
     /// The database failed or is unreachable; never caused by client input.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tables and tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidRunId,
         ErrorCode::InvalidRequest,
         ErrorCode::NotFound,
@@ -75,6 +77,7 @@ impl ErrorCode {
         ErrorCode::ForbiddenOrigin,
         ErrorCode::MisdirectedRequest,
         ErrorCode::InsufficientStorage,
+        ErrorCode::TooManyStreams,
         ErrorCode::Internal,
     ];
 
@@ -101,6 +104,7 @@ impl ErrorCode {
             ErrorCode::ForbiddenOrigin => "forbidden_origin",
             ErrorCode::MisdirectedRequest => "misdirected_request",
             ErrorCode::InsufficientStorage => "insufficient_storage",
+            ErrorCode::TooManyStreams => "too_many_streams",
             ErrorCode::Internal => "internal",
         }
     }

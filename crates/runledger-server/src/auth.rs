@@ -76,21 +76,45 @@ pub async fn authenticate(
     if !is_api_path(request.uri().path()) {
         return next.run(request).await;
     }
-    match tenant_for(&state, request.headers()).await {
-        Ok(tenant) => {
+    match caller_for(&state, request.headers()).await {
+        Ok((tenant, caller)) => {
             request.extensions_mut().insert(tenant);
+            request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(problem) => problem.into_response(),
     }
 }
 
-async fn tenant_for(state: &ServerState, headers: &HeaderMap) -> Result<Tenant, Problem> {
+/// Who a request acts as: the token it brought, or — while no token exists
+/// — the tokenless caller of its tenant. Open streams are counted (and
+/// closed on revocation) per caller.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// A valid API token (its text).
+    Token(String),
+    /// No token exists on this server: every request acts for the tenant.
+    Tokenless(Tenant),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, Problem> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Problem::internal("a /v1 route ran without the auth layer"))
+    }
+}
+
+async fn caller_for(state: &ServerState, headers: &HeaderMap) -> Result<(Tenant, Caller), Problem> {
     let token = presented_token(headers);
     // A request that brings a token is never let in as `default` on a stale
     // "no token exists" answer: the first token may have just been made.
     if !state.auth_required(token.is_ok()).await? {
-        return Ok(Tenant::default());
+        return Ok((Tenant::default(), Caller::Tokenless(Tenant::default())));
     }
     let token = token?;
     let tenant = state
@@ -101,7 +125,7 @@ async fn tenant_for(state: &ServerState, headers: &HeaderMap) -> Result<Tenant, 
     if let Some(limiter) = state.rate_limiter() {
         limiter.check(&token).map_err(Problem::rate_limited)?;
     }
-    Ok(tenant)
+    Ok((tenant, Caller::Token(token)))
 }
 
 /// The token from `Authorization: Bearer`, else from the cookie.

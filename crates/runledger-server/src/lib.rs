@@ -12,8 +12,10 @@ mod browser;
 mod dashboard;
 mod extract;
 mod head;
+mod head_timer;
 mod http_metrics;
 mod idempotency;
+mod idle;
 mod json;
 mod problem;
 mod rate_limit;
@@ -22,6 +24,7 @@ mod routes;
 mod schema;
 mod serve;
 mod state;
+mod stream_slots;
 
 pub use auth::{AUTH_REQUIRED_RECHECK, TOKEN_COOKIE};
 pub use body::REQUEST_BODY_BYTES_MAX;
@@ -33,4 +36,8 @@ pub use rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT};
 pub use router::{openapi, openapi_json, router};
 pub use schema::{EventBody, RunBody};
 pub use serve::{ListenRefused, check_exposure, serve};
-pub use state::{STREAM_KEEP_ALIVE_MS_DEFAULT, ServerConfig, ServerState};
+pub use state::{
+    HEADER_READ_TIMEOUT_MS_DEFAULT, IDLE_TIMEOUT_MS_DEFAULT, STREAM_KEEP_ALIVE_MS_DEFAULT,
+    ServerConfig, ServerState,
+};
+pub use stream_slots::{MAX_STREAMS_PER_TOKEN_DEFAULT, STREAM_REVALIDATE_INTERVAL};

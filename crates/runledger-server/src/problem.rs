@@ -27,7 +27,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited | ErrorCode::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
         ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -61,6 +61,7 @@ fn title(code: ErrorCode) -> &'static str {
         ErrorCode::MisdirectedRequest => "Misdirected request",
         ErrorCode::InsufficientStorage => "Insufficient storage",
         ErrorCode::HeadersTooLarge => "Request header fields too large",
+        ErrorCode::TooManyStreams => "Too many open streams",
         ErrorCode::Internal => "Internal server error",
     }
 }
@@ -101,7 +102,8 @@ pub struct ProblemBody {
     /// `concurrency_limit`: the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency_key: Option<String>,
-    /// `concurrency_limit`: the limit applied.
+    /// `concurrency_limit`: the limit applied; `too_many_streams`: the
+    /// caller's cap on open streams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
     /// `concurrency_limit`: the active runs of the group, oldest first.
@@ -194,6 +196,18 @@ impl Problem {
         );
         problem.body.retry_after_s = Some(retry_after_s);
         problem.with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_s))
+    }
+
+    /// `429 too_many_streams`: the caller already holds `limit` open streams.
+    pub fn too_many_streams(limit: u32) -> Problem {
+        let mut problem = Problem::new(
+            ErrorCode::TooManyStreams,
+            format!(
+                "this caller already has {limit} open event streams (SSE streams, WebSocket connections and their subscriptions), the server's --max-streams-per-token; close one first"
+            ),
+        );
+        problem.body.limit = Some(limit);
+        problem
     }
 
     /// Adds a response header (`WWW-Authenticate`, `Allow`, …).

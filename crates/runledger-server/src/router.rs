@@ -234,11 +234,22 @@ fn describe_common_problems(operation: &mut Operation, api: bool, post: bool) {
         "default",
         "Any other error (e.g. `method_not_allowed`), as problem+json.",
     ));
+    let retry_after = || {
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+            .description(Some("Seconds until the bucket has a token again."))
+            .build()
+    };
     for (status, description) in problems {
         let responses = &mut operation.responses.responses;
         match responses.get_mut(status) {
             Some(RefOr::T(existing)) => {
                 existing.description = format!("{} Or {}", existing.description, description);
+                if status == "429" {
+                    existing
+                        .headers
+                        .insert("Retry-After".to_owned(), RefOr::T(retry_after()));
+                }
             }
             Some(RefOr::Ref(_)) => {}
             None => {
@@ -249,13 +260,7 @@ fn describe_common_problems(operation: &mut Operation, api: bool, post: bool) {
                         .build(),
                 );
                 if status == "429" {
-                    response = response.header(
-                        "Retry-After",
-                        HeaderBuilder::new()
-                            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
-                            .description(Some("Seconds until the bucket has a token again."))
-                            .build(),
-                    );
+                    response = response.header("Retry-After", retry_after());
                 }
                 responses.insert(status.to_owned(), RefOr::T(response.build()));
             }

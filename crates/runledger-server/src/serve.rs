@@ -1,9 +1,14 @@
 //! Serving: the refusal to expose an unauthenticated API beyond loopback
 //! (SPEC §4 "Auth"), and the server loop with its background tasks and a
 //! graceful shutdown (stop accepting, finish in-flight requests, then let
-//! go of the ledger).
+//! go of the ledger). Each connection has a header-read timeout (hyper's,
+//! on a timer that costs nothing per request: head_timer.rs; it also ends a
+//! kept-alive connection that sends no next request), an idle timeout
+//! (idle.rs) and a [`ConnectionCloser`] its responses can use to drop it.
 
+use crate::head_timer::HeadTimer;
 use crate::http_metrics::spawn_background;
+use crate::idle::IdleIo;
 use crate::router::router;
 use crate::state::ServerState;
 use axum::Router;
@@ -15,10 +20,39 @@ use hyper_util::service::TowerToHyperService;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
+
+/// Drops the connection a request came on (a request extension, set for
+/// every request [`serve`] reads): a long response whose client reads
+/// nothing is never polled by hyper again, so it cannot end itself.
+#[derive(Clone)]
+pub struct ConnectionCloser {
+    close: Arc<Notify>,
+}
+
+impl ConnectionCloser {
+    fn new() -> ConnectionCloser {
+        ConnectionCloser {
+            close: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Closes the connection now, whatever it is doing.
+    pub fn close(&self) {
+        self.close.notify_one();
+    }
+}
+
+/// The timeouts of every connection.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header_read: Option<Duration>,
+    idle: Option<Duration>,
+}
 
 /// Why the server will not listen where it was asked to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +113,10 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(());
     let (closed_sender, closed) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
+    let timeouts = Timeouts {
+        header_read: state.header_read_timeout(),
+        idle: state.idle_timeout(),
+    };
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -92,7 +130,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        serve_connection(stream, app.clone(), stopped.clone(), closed.clone());
+        serve_connection(
+            stream,
+            app.clone(),
+            timeouts,
+            stopped.clone(),
+            closed.clone(),
+        );
     }
     state.begin_shutdown();
     drop((stop, stopped, closed));
@@ -109,24 +153,40 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 const CONNECTION_HEADERS_MAX: usize = 1_000;
 
 /// Serves HTTP/1.1 (and upgrades to WebSocket) on one connection in its own
-/// task, until the client is done or `stopped` says to finish; drops its
-/// `closed` receiver when the connection has ended.
+/// task, until the client is done, a timeout or a [`ConnectionCloser`] ends
+/// it, or `stopped` says to finish; drops its `closed` receiver when the
+/// connection has ended.
 fn serve_connection(
     stream: TcpStream,
     app: Router,
+    timeouts: Timeouts,
     mut stopped: watch::Receiver<()>,
     closed: watch::Receiver<()>,
 ) {
     // Small answers go out at once rather than waiting for an ACK.
     let _ = stream.set_nodelay(true);
-    let service = TowerToHyperService::new(
-        app.map_request(|request: hyper::Request<Incoming>| request.map(Body::new)),
-    );
+    let closer = ConnectionCloser::new();
+    let close = Arc::clone(&closer.close);
+    let service = TowerToHyperService::new(app.map_request(
+        move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(closer.clone());
+            request.map(Body::new)
+        },
+    ));
     tokio::spawn(async move {
         let mut builder = http1::Builder::new();
         builder.max_headers(CONNECTION_HEADERS_MAX);
+        match timeouts.header_read {
+            Some(timeout) => {
+                builder.timer(HeadTimer::new()).header_read_timeout(timeout);
+            }
+            None => {
+                builder.header_read_timeout(None);
+            }
+        }
+        let io = IdleIo::new(stream, timeouts.idle);
         let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         let mut connection = std::pin::pin!(connection);
         let mut stopping = false;
@@ -136,6 +196,10 @@ fn serve_connection(
                     if let Err(error) = served {
                         tracing::debug!(%error, "connection ended with an error");
                     }
+                    break;
+                }
+                () = close.notified() => {
+                    tracing::debug!("connection closed by its response");
                     break;
                 }
                 _ = stopped.changed(), if !stopping => {

@@ -1,11 +1,13 @@
 //! What every handler and layer shares: the ledger, the cached "are tokens
-//! required" answer, the rate limiter and the server's settings.
+//! required" answer, the rate limiter, the open streams per caller and the
+//! server's settings.
 
-use crate::auth::AuthRequired;
+use crate::auth::{AuthRequired, Caller};
 use crate::problem::Problem;
 use crate::rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT, RateLimiter};
+use crate::stream_slots::{MAX_STREAMS_PER_TOKEN_DEFAULT, StreamSlot, StreamSlots, revalidate};
 use runledger::Ledger;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// The server's settings (the `runledger serve` flags that reach HTTP).
@@ -23,11 +25,27 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Names besides loopback that `Host` may carry while no token exists.
     pub public_hosts: Vec<String>,
+    /// Open event streams per caller (token, or tokenless tenant); 0 turns
+    /// the cap off.
+    pub max_streams_per_token: u32,
+    /// How long a client may take to send a request's head (and how long a
+    /// kept-alive connection may wait for its next request), in
+    /// milliseconds; 0 turns it off.
+    pub header_read_timeout_ms: u64,
+    /// How long a connection may move no byte either way before it is
+    /// closed, in milliseconds; 0 turns it off. Live streams send
+    /// keep-alives, so only a stuck or silent connection reaches it.
+    pub idle_timeout_ms: u64,
 }
 
 /// The default [`ServerConfig::stream_keep_alive_ms`]: 15 s, well inside
 /// the idle timeouts of common proxies.
 pub const STREAM_KEEP_ALIVE_MS_DEFAULT: u64 = 15_000;
+/// The default [`ServerConfig::header_read_timeout_ms`]: 30 s.
+pub const HEADER_READ_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+/// The default [`ServerConfig::idle_timeout_ms`]: 120 s, well above the
+/// keep-alive interval of the streams.
+pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 120_000;
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
@@ -37,6 +55,9 @@ impl Default for ServerConfig {
             stream_keep_alive_ms: STREAM_KEEP_ALIVE_MS_DEFAULT,
             cors_origins: Vec::new(),
             public_hosts: Vec::new(),
+            max_streams_per_token: MAX_STREAMS_PER_TOKEN_DEFAULT,
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
+            idle_timeout_ms: IDLE_TIMEOUT_MS_DEFAULT,
         }
     }
 }
@@ -55,6 +76,28 @@ struct Inner {
     stream_keep_alive: Duration,
     cors_origins: Vec<String>,
     public_hosts: Vec<String>,
+    stream_slots: Arc<StreamSlots>,
+    header_read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+/// A [`ServerState`] that does not keep the server alive (for its
+/// background tasks).
+#[derive(Clone)]
+pub(crate) struct WeakServerState {
+    inner: Weak<Inner>,
+}
+
+impl WeakServerState {
+    /// The state, while the server holds it.
+    pub(crate) fn upgrade(&self) -> Option<ServerState> {
+        self.inner.upgrade().map(|inner| ServerState { inner })
+    }
+}
+
+/// `Some(ms)` unless 0.
+fn timeout(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 impl ServerState {
@@ -70,6 +113,9 @@ impl ServerState {
                 stream_keep_alive: Duration::from_millis(config.stream_keep_alive_ms.max(1)),
                 cors_origins: config.cors_origins,
                 public_hosts: config.public_hosts,
+                stream_slots: Arc::new(StreamSlots::new(config.max_streams_per_token)),
+                header_read_timeout: timeout(config.header_read_timeout_ms),
+                idle_timeout: timeout(config.idle_timeout_ms),
             }),
         }
     }
@@ -117,6 +163,33 @@ impl ServerState {
     /// The names allowed with `--public-host`.
     pub(crate) fn public_hosts(&self) -> &[String] {
         &self.inner.public_hosts
+    }
+
+    /// How long a client may take to send a request head, if limited.
+    pub(crate) fn header_read_timeout(&self) -> Option<Duration> {
+        self.inner.header_read_timeout
+    }
+
+    /// How long a connection may stay silent both ways, if limited.
+    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
+        self.inner.idle_timeout
+    }
+
+    /// Takes a stream slot for `caller` (`429 too_many_streams` past the
+    /// cap); the slot ends when the caller is revoked.
+    pub(crate) fn open_stream(&self, caller: &Caller) -> Result<StreamSlot, Problem> {
+        let slot = self.inner.stream_slots.open(caller)?;
+        if self.inner.stream_slots.start_revalidating() {
+            tokio::spawn(revalidate(WeakServerState {
+                inner: Arc::downgrade(&self.inner),
+            }));
+        }
+        Ok(slot)
+    }
+
+    /// The open streams per caller.
+    pub(crate) fn stream_slots(&self) -> &StreamSlots {
+        &self.inner.stream_slots
     }
 
     /// The per-token limiter, when the limit is on.

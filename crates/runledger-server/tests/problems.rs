@@ -230,6 +230,18 @@ async fn provoke(code: ErrorCode) {
             }
             app.send(call).await
         }
+        ErrorCode::TooManyStreams => {
+            let config = ServerConfig {
+                max_streams_per_token: 1,
+                ..ServerConfig::default()
+            };
+            let capped = TestApp::start_with(&fresh_db_url("code-too-many-streams"), config).await;
+            let held = capped.open(Call::get("/v1/events/stream")).await;
+            assert_eq!(held.status(), 200);
+            let refused = capped.get("/v1/events/stream").await;
+            drop(held);
+            refused
+        }
         // A storage failure; unit-tested in problem.rs (its body hides the cause).
         // No token exists here: a state change from a foreign page.
         ErrorCode::ForbiddenOrigin => {

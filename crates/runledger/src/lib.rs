@@ -15,6 +15,7 @@ mod access;
 mod audit;
 mod clock;
 mod failpoints;
+mod fanout;
 mod ledger;
 mod reaper;
 pub mod relay;
@@ -35,4 +36,6 @@ pub use runledger_core::{
     IdempotencyKey, Kind, Lease, OnFull, Outcome, Owner, Run, RunId, RunState, Segment, Tenant,
     Timestamp, canonical_json, limits,
 };
-pub use subscribe::{SUBSCRIBER_BUFFER_EVENTS_MAX, Subscription};
+pub use subscribe::{
+    CATCH_UP_PAGE_BYTES_MAX, FEED_BUFFER_BYTES_MAX, SUBSCRIBER_BUFFER_EVENTS_MAX, Subscription,
+};

@@ -1,22 +1,37 @@
 //! Live event streams that lose nothing (SPEC §2.7). One feed per tenant per
 //! process reads each newly committed event once from the database and
-//! broadcasts it to that tenant's subscriptions through a bounded buffer. A
-//! subscription first catches up from the database, then follows the
-//! broadcast; if it falls behind (the buffer overflows) or sees a gap, it
-//! catches up from the database again from the last event it delivered.
-//! Writers never wait for subscribers.
+//! hands it to that tenant's subscriptions through a buffer bounded in
+//! events and in bytes (fanout.rs). A subscription first catches up from
+//! the database, then follows the buffer; if it falls behind (the buffer
+//! dropped events it had not taken) or sees a gap, it catches up from the
+//! database again from the last event it delivered. Catch-up reads one
+//! page at a time, at most [`CATCH_UP_PAGE_BYTES_MAX`], and only when the
+//! previous page has been taken: a subscriber that stops reading holds one
+//! page, never its whole backlog. Writers never wait for subscribers.
 
+use crate::fanout::{Fanout, Received, Receiver};
 use crate::store::Store;
 use runledger_core::{Error, Event, RunId, Tenant};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 /// Events a subscription may fall behind the feed before it catches up from the database.
 pub const SUBSCRIBER_BUFFER_EVENTS_MAX: usize = 1_024;
+/// Bytes of events (data plus an envelope allowance) a tenant's feed keeps
+/// for its subscriptions in a process, shared by all of them; one falling
+/// further behind catches up from the database.
+pub const FEED_BUFFER_BYTES_MAX: usize = 1024 * 1024;
+/// Bytes of events one catch-up page holds at most (but always one event):
+/// what a subscription that does not read keeps on top of its transport's
+/// own buffer.
+pub const CATCH_UP_PAGE_BYTES_MAX: usize = 256 * 1024;
 /// Events read from the database per catch-up page.
 const CATCH_UP_PAGE_EVENTS: u32 = 1_000;
+/// More than any one event counts for (data ≤ 256 KiB, a finish's result
+/// and error ≤ 320 KiB, plus the envelope).
+const FEED_PAGE_ROOM_BYTES: usize = 512 * 1024;
 /// A feed reads the database at least this often even without a commit signal.
 const FEED_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -29,7 +44,7 @@ pub(crate) struct Hub {
 }
 
 struct TenantFeed {
-    sender: broadcast::Sender<Arc<Event>>,
+    fanout: Arc<Fanout>,
 }
 
 impl Hub {
@@ -65,8 +80,12 @@ impl Hub {
         if let Some(feed) = feeds.get(tenant).and_then(Weak::upgrade) {
             return Ok(feed);
         }
-        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER_EVENTS_MAX);
-        let feed = Arc::new(TenantFeed { sender });
+        let feed = Arc::new(TenantFeed {
+            fanout: Arc::new(Fanout::new(
+                SUBSCRIBER_BUFFER_EVENTS_MAX,
+                FEED_BUFFER_BYTES_MAX,
+            )),
+        });
         feeds.retain(|_, feed| feed.strong_count() > 0);
         feeds.insert(tenant.clone(), Arc::downgrade(&feed));
         tokio::spawn(follow(
@@ -98,7 +117,7 @@ impl Hub {
     ) -> Result<Subscription, Error> {
         let feed = self.feed(tenant).await?;
         // Receive first, then catch up: whatever the catch-up misses is in the buffer.
-        let receiver = feed.sender.subscribe();
+        let receiver = feed.fanout.subscribe();
         Ok(Subscription {
             store,
             tenant: tenant.clone(),
@@ -117,7 +136,7 @@ fn closed() -> Error {
 }
 
 /// The feed task: after every commit signal, read the tenant's new events
-/// once and broadcast them.
+/// once and hand them to the fanout, a bounded page at a time.
 async fn follow(
     store: Weak<Store>,
     tenant: Tenant,
@@ -132,17 +151,27 @@ async fn follow(
         };
         loop {
             match store
-                .tenant_events(&tenant, last, CATCH_UP_PAGE_EVENTS)
+                .event_page(
+                    &tenant,
+                    None,
+                    last,
+                    CATCH_UP_PAGE_EVENTS,
+                    FEED_BUFFER_BYTES_MAX,
+                )
                 .await
             {
                 Ok(events) => {
-                    let full = events.len() == CATCH_UP_PAGE_EVENTS as usize;
-                    for event in events {
-                        last = event.position;
-                        // No receiver is fine: nobody is listening right now.
-                        let _ = feed.sender.send(Arc::new(event));
-                    }
-                    if !full {
+                    let Some((newest, _)) = events.last() else {
+                        break;
+                    };
+                    last = newest.position;
+                    let bytes: usize = events.iter().map(|(_, bytes)| bytes).sum();
+                    // A page that stopped short of both bounds, with room
+                    // for any event left, was the end of the log.
+                    let more = events.len() == CATCH_UP_PAGE_EVENTS as usize
+                        || bytes + FEED_PAGE_ROOM_BYTES > FEED_BUFFER_BYTES_MAX;
+                    feed.fanout.publish(events);
+                    if !more {
                         break;
                     }
                 }
@@ -164,7 +193,8 @@ pub struct Subscription {
     run: Option<RunId>,
     /// The last position (tenant) or seq (run) delivered.
     after: u64,
-    receiver: broadcast::Receiver<Arc<Event>>,
+    receiver: Receiver,
+    /// The current catch-up page, at most [`CATCH_UP_PAGE_BYTES_MAX`].
     backlog: VecDeque<Event>,
     catching_up: bool,
     _feed: Arc<TenantFeed>,
@@ -188,7 +218,7 @@ impl Subscription {
                 continue;
             }
             match self.receiver.recv().await {
-                Ok(event) => {
+                Received::Event(event) => {
                     if self.run.as_ref().is_some_and(|run| *run != event.run_id) {
                         continue;
                     }
@@ -203,8 +233,7 @@ impl Subscription {
                     // A gap: read it from the database.
                     self.catching_up = true;
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
-                Err(broadcast::error::RecvError::Closed) => return Err(closed()),
+                Received::Lagged => self.catching_up = true,
             }
         }
     }
@@ -222,17 +251,16 @@ impl Subscription {
     }
 
     async fn read_page(&self) -> Result<Vec<Event>, Error> {
-        match &self.run {
-            Some(run) => {
-                self.store
-                    .events(&self.tenant, run, self.after, CATCH_UP_PAGE_EVENTS)
-                    .await
-            }
-            None => {
-                self.store
-                    .tenant_events(&self.tenant, self.after, CATCH_UP_PAGE_EVENTS)
-                    .await
-            }
-        }
+        let page = self
+            .store
+            .event_page(
+                &self.tenant,
+                self.run.as_ref(),
+                self.after,
+                CATCH_UP_PAGE_EVENTS,
+                CATCH_UP_PAGE_BYTES_MAX,
+            )
+            .await?;
+        Ok(page.into_iter().map(|(event, _)| event).collect())
     }
 }

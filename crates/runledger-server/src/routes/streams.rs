@@ -5,12 +5,19 @@
 //! while idle, and end when the server starts shutting down, so a graceful
 //! shutdown is never held open by a subscriber. Each stream is a library
 //! [`Subscription`]: lossless, in order, caught up from the database when
-//! it falls behind.
+//! it falls behind; it is taken only as fast as hyper writes it, so a
+//! client that stops reading holds one catch-up page plus hyper's write
+//! buffer. Each stream holds one of its caller's stream slots
+//! (`429 too_many_streams` past the cap); when the caller is revoked, the
+//! connection is closed at once, even if the client reads nothing.
 
-use crate::auth::AuthTenant;
+use crate::auth::{AuthTenant, Caller};
 use crate::extract::{RunIdPath, StrictQuery, parse_number};
 use crate::problem::{Problem, ProblemBody};
+use crate::serve::ConnectionCloser;
 use crate::state::ServerState;
+use crate::stream_slots::StreamSlot;
+use axum::Extension;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -18,9 +25,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use runledger::{Event, RunState, Subscription};
 use serde::Deserialize;
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use tokio::sync::oneshot;
 use utoipa::IntoParams;
 
 /// The request header an `EventSource` resumes with.
@@ -109,14 +116,18 @@ fn parse_last_event_id(text: &str) -> Result<u64, Problem> {
     responses(
         (status = 200, description = "Server-Sent Events: `id:` the seq, `event:` the event type, `data:` the event JSON `{run_id, seq, position, type, data, at}`; keep-alive comments while idle. Ends after the run's terminal event (at once when that was already sent).", body = String, content_type = "text/event-stream"),
         (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_streams`: the caller already holds `--max-streams-per-token` open streams.", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn run_events_stream(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
+    caller: Caller,
+    closer: Option<Extension<ConnectionCloser>>,
     RunIdPath(id): RunIdPath,
     Resume(after): Resume,
 ) -> Result<Response, Problem> {
+    let slot = state.open_stream(&caller)?;
     let run = state.ledger().get_run(&tenant, &id).await?;
     // Nothing follows a terminal event, so a stream resumed past it ends at once.
     let ended = run.state.is_terminal() && after >= run.last_seq;
@@ -125,7 +136,7 @@ pub async fn run_events_stream(
     } else {
         Some(state.ledger().subscribe_run(&tenant, &id, after).await?)
     };
-    Ok(sse(&state, subscription, Cursor::Seq))
+    Ok(sse(&state, slot, closer, subscription, Cursor::Seq))
 }
 
 /// Follows the tenant's events as Server-Sent Events, after position
@@ -140,15 +151,25 @@ pub async fn run_events_stream(
     ),
     responses(
         (status = 200, description = "Server-Sent Events: `id:` the position, `event:` the event type, `data:` the event JSON `{run_id, seq, position, type, data, at}`; keep-alive comments while idle. Does not end until the client or the server goes away.", body = String, content_type = "text/event-stream"),
+        (status = 429, description = "`too_many_streams`: the caller already holds `--max-streams-per-token` open streams.", body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn tenant_events_stream(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
+    caller: Caller,
+    closer: Option<Extension<ConnectionCloser>>,
     Resume(after): Resume,
 ) -> Result<Response, Problem> {
+    let slot = state.open_stream(&caller)?;
     let subscription = state.ledger().subscribe(&tenant, after).await?;
-    Ok(sse(&state, Some(subscription), Cursor::Position))
+    Ok(sse(
+        &state,
+        slot,
+        closer,
+        Some(subscription),
+        Cursor::Position,
+    ))
 }
 
 /// Which number an event's SSE `id:` carries.
@@ -172,12 +193,46 @@ pub fn is_terminal_event(event: &Event) -> bool {
     .any(|state| state.as_str() == event.event_type)
 }
 
-/// The SSE response over `subscription` (`None`: an empty stream).
-fn sse(state: &ServerState, subscription: Option<Subscription>, cursor: Cursor) -> Response {
+/// Why a stream's body failed: hyper then closes the connection.
+#[derive(Debug)]
+struct StreamRevoked;
+
+impl std::fmt::Display for StreamRevoked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the stream's token is no longer valid")
+    }
+}
+
+impl std::error::Error for StreamRevoked {}
+
+/// The SSE response over `subscription` (`None`: an empty stream), holding
+/// `slot` until it ends. On revocation the body fails (hyper drops the
+/// connection) and, for a client whose socket is full — hyper then does not
+/// poll the body —, a watcher closes the connection through `closer`.
+fn sse(
+    state: &ServerState,
+    slot: StreamSlot,
+    closer: Option<Extension<ConnectionCloser>>,
+    subscription: Option<Subscription>,
+    cursor: Cursor,
+) -> Response {
+    let (ended, body_gone) = oneshot::channel::<()>();
+    if let Some(Extension(closer)) = closer {
+        let revoked = slot.revoked();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = revoked => closer.close(),
+                _ = body_gone => {}
+            }
+        });
+    }
     let follow = Follow {
         subscription,
         shutdown: Box::pin(state.shutdown_started()),
+        revoked: Box::pin(slot.revoked()),
         cursor,
+        _slot: slot,
+        _ended: ended,
     };
     Sse::new(frames(follow))
         .keep_alive(
@@ -193,16 +248,25 @@ struct Follow {
     /// `None` once the stream has ended.
     subscription: Option<Subscription>,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
+    revoked: Pin<Box<dyn Future<Output = ()> + Send>>,
     cursor: Cursor,
+    _slot: StreamSlot,
+    /// Dropped with the body: stops the revocation watcher.
+    _ended: oneshot::Sender<()>,
 }
 
-/// One SSE frame per event until the run ends, the server shuts down or
-/// the subscription fails (the client then resumes from its last id).
-fn frames(follow: Follow) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send {
+/// One SSE frame per event until the run ends, the server shuts down, the
+/// caller is revoked (an error: the connection is dropped) or the
+/// subscription fails (the client then resumes from its last id).
+fn frames(follow: Follow) -> impl Stream<Item = Result<SseEvent, StreamRevoked>> + Send {
     futures_util::stream::unfold(follow, |mut follow| async move {
         let subscription = follow.subscription.as_mut()?;
         let event = tokio::select! {
             () = &mut follow.shutdown => return None,
+            () = &mut follow.revoked => {
+                follow.subscription = None;
+                return Some((Err(StreamRevoked), follow));
+            }
             next = subscription.next() => match next {
                 Ok(event) => event,
                 Err(error) => {

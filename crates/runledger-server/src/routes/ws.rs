@@ -7,18 +7,28 @@
 //! `{"op":"event","run_id","seq","position","type","data","at"}`.
 //!
 //! Each subscription is a library [`Subscription`] in its own task, feeding
-//! one bounded queue per connection: a slow socket makes those tasks wait,
-//! and the library catches them up from the database, so nothing is ever
-//! skipped and no writer waits. Subscribing again to the same run (or to
-//! the tenant) replaces the earlier subscription; events already queued for
-//! the old one are dropped. A run subscription finishes by itself after the
-//! run's terminal event. The server pings every keep-alive interval and
-//! closes the socket (1001) when it shuts down.
+//! one queue per connection bounded in events and in bytes
+//! ([`OUTGOING_BYTES_MAX`] of serialized frames): a slow socket makes those
+//! tasks wait, and the library catches them up from the database, so
+//! nothing is ever skipped, no writer waits, and a client that reads
+//! nothing holds the queue plus one catch-up page per subscription.
+//! Subscribing again to the same run (or to the tenant) replaces the
+//! earlier subscription; events already queued for the old one are dropped.
+//! A run subscription finishes by itself after the run's terminal event.
+//! The server pings every keep-alive interval and closes the socket (1001)
+//! when it shuts down.
+//!
+//! The connection holds one of its caller's stream slots and each live
+//! subscription one more (`429 too_many_streams` refuses the upgrade; a
+//! subscribe past the cap is answered `too_many_streams` and the connection
+//! stays open). When the caller is revoked the socket is closed (1008) at
+//! once, even if the client reads nothing.
 
-use crate::auth::AuthTenant;
+use crate::auth::{AuthTenant, Caller};
 use crate::problem::Problem;
 use crate::routes::streams::is_terminal_event;
 use crate::state::ServerState;
+use crate::stream_slots::StreamSlot;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
@@ -27,7 +37,9 @@ use runledger::{Error, ErrorCode, Event, RunId, Subscription, Tenant};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// Subscriptions one connection may hold at once.
 pub const WS_SUBSCRIPTIONS_MAX: usize = 1_000;
@@ -35,6 +47,11 @@ pub const WS_SUBSCRIPTIONS_MAX: usize = 1_000;
 pub const WS_MESSAGE_BYTES_MAX: usize = 64 * 1024;
 /// Events queued per connection between its subscriptions and its socket.
 const OUTGOING_EVENTS_MAX: usize = 256;
+/// Bytes of event frames queued per connection (a larger frame waits for
+/// the queue to empty).
+pub const OUTGOING_BYTES_MAX: usize = 512 * 1024;
+/// How long a revoked connection's close frame may take to go out.
+const REVOKED_CLOSE_WAIT: Duration = Duration::from_millis(100);
 
 /// Opens the WebSocket of live event subscriptions.
 #[utoipa::path(
@@ -42,12 +59,14 @@ const OUTGOING_EVENTS_MAX: usize = 256;
     path = "/v1/ws",
     tag = "events",
     responses(
-        (status = 101, description = "Switching to the WebSocket protocol. Client messages: `{\"op\":\"subscribe\",\"run_id\": id or null,\"after\": n}` (null: the whole tenant; `after` is a seq for a run, a position for the tenant) and `{\"op\":\"unsubscribe\",\"run_id\": …}`. Server messages: `{\"op\":\"subscribed\",\"run_id\"}`, `{\"op\":\"unsubscribed\",\"run_id\"}`, `{\"op\":\"error\",\"code\",\"detail\"}` (`not_found`, `invalid_run_id`, `invalid_request`; the connection stays open) and `{\"op\":\"event\",\"run_id\",\"seq\",\"position\",\"type\",\"data\",\"at\"}`."),
+        (status = 429, description = "`too_many_streams`: the caller already holds `--max-streams-per-token` open streams (the connection counts one, each of its subscriptions one more).", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 101, description = "Switching to the WebSocket protocol. Client messages: `{\"op\":\"subscribe\",\"run_id\": id or null,\"after\": n}` (null: the whole tenant; `after` is a seq for a run, a position for the tenant) and `{\"op\":\"unsubscribe\",\"run_id\": …}`. Server messages: `{\"op\":\"subscribed\",\"run_id\"}`, `{\"op\":\"unsubscribed\",\"run_id\"}`, `{\"op\":\"error\",\"code\",\"detail\"}` (`not_found`, `invalid_run_id`, `invalid_request`, `too_many_streams`; the connection stays open) and `{\"op\":\"event\",\"run_id\",\"seq\",\"position\",\"type\",\"data\",\"at\"}`."),
     )
 )]
 pub async fn websocket(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
+    caller: Caller,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Problem> {
     let upgrade = upgrade.map_err(|rejection| {
@@ -56,9 +75,10 @@ pub async fn websocket(
             rejection.body_text()
         ))
     })?;
+    let slot = state.open_stream(&caller)?;
     Ok(upgrade
         .max_message_size(WS_MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| Connection::new(state, tenant).run(socket)))
+        .on_upgrade(move |socket| Connection::new(state, tenant, slot).run(socket)))
 }
 
 /// Which log a subscription follows: one run's, or (`None`) the tenant's.
@@ -66,8 +86,15 @@ type Target = Option<RunId>;
 
 /// What a subscription task hands the connection.
 enum Delivery {
-    /// The next event of the subscription `generation`.
-    Event { generation: u64, event: Event },
+    /// The next event of the subscription `generation`, as the frame to
+    /// send; `last` after a run's terminal event. The permit holds its
+    /// bytes of the queue until it is sent.
+    Event {
+        generation: u64,
+        frame: String,
+        last: bool,
+        _bytes: OwnedSemaphorePermit,
+    },
     /// The subscription `generation` failed and has ended.
     Failed {
         generation: u64,
@@ -80,6 +107,8 @@ enum Delivery {
 struct Active {
     generation: u64,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Its stream slot, until the subscription has ended.
+    slot: Option<StreamSlot>,
 }
 
 impl Drop for Active {
@@ -94,29 +123,60 @@ impl Drop for Active {
 struct Connection {
     state: ServerState,
     tenant: Tenant,
+    /// The connection's own stream slot.
+    slot: StreamSlot,
     subscriptions: HashMap<Target, Active>,
     next_generation: u64,
     sender: mpsc::Sender<Delivery>,
     receiver: mpsc::Receiver<Delivery>,
+    /// Bytes of frames the queue may still take.
+    queue_bytes: Arc<Semaphore>,
 }
 
 /// Why the socket loop stopped.
 struct Closed;
 
 impl Connection {
-    fn new(state: ServerState, tenant: Tenant) -> Connection {
+    fn new(state: ServerState, tenant: Tenant, slot: StreamSlot) -> Connection {
         let (sender, receiver) = mpsc::channel(OUTGOING_EVENTS_MAX);
         Connection {
             state,
             tenant,
+            slot,
             subscriptions: HashMap::new(),
             next_generation: 0,
             sender,
             receiver,
+            queue_bytes: Arc::new(Semaphore::new(OUTGOING_BYTES_MAX)),
         }
     }
 
+    /// Serves the socket until it closes, the server shuts down or the
+    /// caller is revoked; then the socket is dropped (closing the TCP
+    /// connection even when the client reads nothing).
     async fn run(mut self, mut socket: WebSocket) {
+        let revoked = self.slot.revoked();
+        let was_revoked = {
+            let served = self.serve(&mut socket);
+            tokio::select! {
+                () = served => false,
+                () = revoked => true,
+            }
+        };
+        if was_revoked {
+            let frame = CloseFrame {
+                code: close_code::POLICY,
+                reason: "the token is no longer valid".into(),
+            };
+            // A socket whose client reads nothing may not take it: then
+            // dropping it is the close.
+            let _ =
+                tokio::time::timeout(REVOKED_CLOSE_WAIT, socket.send(Message::Close(Some(frame))))
+                    .await;
+        }
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket) {
         let mut shutdown = Box::pin(self.state.shutdown_started());
         let keep_alive = self.state.stream_keep_alive();
         let mut ping =
@@ -130,10 +190,10 @@ impl Connection {
                 }
                 incoming = socket.recv() => match incoming {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                    Some(Ok(message)) => self.answer(&mut socket, message).await,
+                    Some(Ok(message)) => self.answer(socket, message).await,
                 },
-                Some(delivery) = self.receiver.recv() => self.deliver(&mut socket, delivery).await,
-                _ = ping.tick() => send(&mut socket, Message::Ping(Default::default())).await,
+                Some(delivery) = self.receiver.recv() => self.deliver(socket, delivery).await,
+                _ = ping.tick() => send(socket, Message::Ping(Default::default())).await,
             };
             if step.is_err() {
                 break;
@@ -174,9 +234,8 @@ impl Connection {
     }
 
     async fn subscribe(&mut self, target: Target, after: u64) -> Result<(), Problem> {
-        if !self.subscriptions.contains_key(&target)
-            && self.subscriptions.len() >= WS_SUBSCRIPTIONS_MAX
-        {
+        let replacing = self.subscriptions.contains_key(&target);
+        if !replacing && self.subscriptions.len() >= WS_SUBSCRIPTIONS_MAX {
             return Err(Problem::invalid_request(
                 "op",
                 format!(
@@ -197,6 +256,19 @@ impl Connection {
             }
             None => Some(ledger.subscribe(&self.tenant, after).await?),
         };
+        // A replaced subscription hands its slot on; a new one takes one
+        // (a subscription that ended at once needs none).
+        let slot = match subscription {
+            None => None,
+            Some(_) => match self
+                .subscriptions
+                .get_mut(&target)
+                .and_then(|old| old.slot.take())
+            {
+                Some(slot) => Some(slot),
+                None => Some(self.slot.another()?),
+            },
+        };
         self.next_generation += 1;
         let generation = self.next_generation;
         let task = subscription.map(|subscription| {
@@ -205,11 +277,18 @@ impl Connection {
                 target.clone(),
                 generation,
                 self.sender.clone(),
+                Arc::clone(&self.queue_bytes),
             ))
         });
         // Replacing drops (and stops) an earlier subscription to the same log.
-        self.subscriptions
-            .insert(target, Active { generation, task });
+        self.subscriptions.insert(
+            target,
+            Active {
+                generation,
+                task,
+                slot,
+            },
+        );
         Ok(())
     }
 
@@ -222,18 +301,26 @@ impl Connection {
                 .any(|active| active.generation == generation)
         };
         match delivery {
-            Delivery::Event { generation, event } => {
+            Delivery::Event {
+                generation,
+                frame,
+                last,
+                _bytes,
+            } => {
                 if !current(generation) {
                     return Ok(());
                 }
-                send_json(
-                    socket,
-                    &EventFrame {
-                        op: "event",
-                        event: &event,
-                    },
-                )
-                .await
+                if last {
+                    // The run ended: its subscription no longer counts.
+                    let ended = self
+                        .subscriptions
+                        .values_mut()
+                        .find(|active| active.generation == generation);
+                    if let Some(active) = ended {
+                        active.slot = None;
+                    }
+                }
+                send(socket, Message::Text(frame.into())).await
             }
             Delivery::Failed {
                 generation,
@@ -256,23 +343,43 @@ impl Connection {
 }
 
 /// A subscription's task: its events into the connection's queue, until
-/// the run's terminal event, a failure, or the connection is gone.
+/// the run's terminal event, a failure, or the connection is gone. The next
+/// event is taken from the subscription only once the queue has room for
+/// this one's bytes.
 async fn forward(
     mut subscription: Subscription,
     target: Target,
     generation: u64,
     sender: mpsc::Sender<Delivery>,
+    queue_bytes: Arc<Semaphore>,
 ) {
     loop {
         match subscription.next().await {
             Ok(event) => {
                 let last = target.is_some() && is_terminal_event(&event);
-                if sender
-                    .send(Delivery::Event { generation, event })
-                    .await
-                    .is_err()
-                    || last
-                {
+                let frame = match serde_json::to_string(&EventFrame {
+                    op: "event",
+                    event: &event,
+                }) {
+                    Ok(frame) => frame,
+                    Err(error) => {
+                        // An event read from the database always serializes.
+                        tracing::error!(%error, "a WebSocket event could not be serialized");
+                        continue;
+                    }
+                };
+                drop(event);
+                let cost = u32::try_from(frame.len().min(OUTGOING_BYTES_MAX)).unwrap_or(u32::MAX);
+                let Ok(bytes) = Arc::clone(&queue_bytes).acquire_many_owned(cost).await else {
+                    return;
+                };
+                let delivery = Delivery::Event {
+                    generation,
+                    frame,
+                    last,
+                    _bytes: bytes,
+                };
+                if sender.send(delivery).await.is_err() || last {
                     return;
                 }
             }

@@ -183,6 +183,16 @@ impl TestApp {
         TestApp { ledger, router }
     }
 
+    /// Sends `call` through the router and answers the response as it is,
+    /// its body unread (a stream stays open while it is held).
+    pub async fn open(&self, call: Call) -> axum::response::Response {
+        self.router
+            .clone()
+            .oneshot(call.build())
+            .await
+            .expect("the router answers")
+    }
+
     /// Sends `call` through the router.
     pub async fn send(&self, call: Call) -> Answer {
         let response = self

@@ -13,6 +13,10 @@ use crate::requests::{
 use runledger_core::transition::Finish;
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 
+/// Bytes an event counts for in a stream's buffers beyond its data's
+/// length: its run id, type, numbers and JSON framing, roughly.
+pub(crate) const EVENT_ENVELOPE_BYTES: usize = 128;
+
 /// A ledger's database.
 pub(crate) enum Store {
     /// An embedded SQLite file.
@@ -286,6 +290,22 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.relay_events(tenant, after, limit).await,
             Store::Postgres(store) => store.relay_events(tenant, after, limit).await,
+        }
+    }
+
+    /// The next events after `after` (a position, or `run`'s seq), at most
+    /// `limit` and `bytes_max` bytes (the first event always), with their sizes.
+    pub(crate) async fn event_page(
+        &self,
+        tenant: &Tenant,
+        run: Option<&RunId>,
+        after: u64,
+        limit: u32,
+        bytes_max: usize,
+    ) -> Result<Vec<(Event, usize)>, Error> {
+        match self {
+            Store::Sqlite(store) => store.event_page(tenant, run, after, limit, bytes_max).await,
+            Store::Postgres(store) => store.event_page(tenant, run, after, limit, bytes_max).await,
         }
     }
 

@@ -1,11 +1,15 @@
 //! The commit signal on PostgreSQL: every stamping pass that numbers events
 //! sends `NOTIFY runledger_positions`; each ledger LISTENs (reconnecting
 //! after a failure) and bumps its signal. Its own passes bump it directly.
+//! Plus the pages subscriptions catch up with, bounded in bytes as well as
+//! in events.
 
+use super::rows;
 use super::write::storage;
-use runledger_core::{Error, Tenant};
+use crate::store::EVENT_ENVELOPE_BYTES;
+use runledger_core::{Error, Event, RunId, Tenant};
 use sqlx::postgres::PgListener;
-use sqlx::{PgPool, Row};
+use sqlx::{AssertSqlSafe, PgPool, Row};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -53,4 +57,55 @@ pub(crate) async fn last_position(pool: &PgPool, tenant: &Tenant) -> Result<u64,
         .await
         .map_err(storage)?;
     Ok(row.try_get::<i64, _>(0).map_err(storage)? as u64)
+}
+
+/// The next stamped events of `tenant`'s log after position `after` (or of
+/// `run`'s log after seq `after`), at most `limit` and, past the first, at
+/// most `bytes_max` bytes in all (each counted as its data's length plus
+/// [`EVENT_ENVELOPE_BYTES`]), each with its size. The sizes are summed in
+/// the database (`octet_length` of a stored text reads its header, not its
+/// value), so rows past the bound are never sent.
+pub(crate) async fn event_page(
+    pool: &PgPool,
+    tenant: &Tenant,
+    run: Option<&RunId>,
+    after: u64,
+    limit: u32,
+    bytes_max: usize,
+) -> Result<Vec<(Event, usize)>, Error> {
+    let (filter, order) = match run {
+        Some(_) => (
+            "tenant = $1 AND run_id = $5 AND seq > $2 AND position IS NOT NULL",
+            "seq",
+        ),
+        None => ("tenant = $1 AND position > $2", "position"),
+    };
+    let sql = format!(
+        "SELECT run_id, seq, position, type, data, at, size FROM ( \
+           SELECT *, SUM(size) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS through FROM ( \
+             SELECT run_id, seq, position, type, data, at, \
+                    octet_length(data)::bigint + {EVENT_ENVELOPE_BYTES} AS size \
+             FROM events WHERE {filter} ORDER BY {order} LIMIT $3 \
+           ) AS next \
+         ) AS sized WHERE through <= $4 OR through = size ORDER BY {order}"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .bind(i64::try_from(bytes_max).unwrap_or(i64::MAX));
+    if let Some(run) = run {
+        query = query.bind(run.as_str());
+    }
+    let found = query.fetch_all(pool).await.map_err(storage)?;
+    found
+        .iter()
+        .map(|row| {
+            let size: i64 = row.try_get(6).map_err(storage)?;
+            Ok((
+                rows::event(row)?,
+                usize::try_from(size).unwrap_or(usize::MAX),
+            ))
+        })
+        .collect()
 }

@@ -439,6 +439,17 @@ impl Store {
         relay::events(&self.pool, tenant, after, limit).await
     }
 
+    pub(crate) async fn event_page(
+        &self,
+        tenant: &Tenant,
+        run: Option<&RunId>,
+        after: u64,
+        limit: u32,
+        bytes_max: usize,
+    ) -> Result<Vec<(Event, usize)>, Error> {
+        feed::event_page(&self.pool, tenant, run, after, limit, bytes_max).await
+    }
+
     pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
         feed::last_position(&self.pool, tenant).await
     }

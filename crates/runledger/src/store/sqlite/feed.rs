@@ -1,11 +1,14 @@
 //! The commit signal on SQLite: a thread with its own connection watches
 //! `PRAGMA data_version`, which changes whenever any other connection — this
-//! process's writer or another process's — commits to the file.
+//! process's writer or another process's — commits to the file. Plus the
+//! pages subscriptions catch up with, bounded in bytes as well as in events.
 
 use super::SqliteOptions;
 use super::connection::{self, Location};
-use runledger_core::{Error, Tenant};
-use rusqlite::Connection;
+use super::rows::{self, EVENT_COLUMNS};
+use crate::store::EVENT_ENVELOPE_BYTES;
+use runledger_core::{Error, Event, RunId, Tenant};
+use rusqlite::{Connection, params};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -60,4 +63,54 @@ pub(crate) fn last_position(connection: &Connection, tenant: &Tenant) -> Result<
         .query_row([tenant.as_str()], |row| row.get(0))
         .map_err(Error::storage)?;
     Ok(position as u64)
+}
+
+/// The next events of `tenant`'s log after position `after` (or of `run`'s
+/// log after seq `after`), at most `limit` and, past the first, at most
+/// `bytes_max` bytes in all (each counted as its data's length plus
+/// [`EVENT_ENVELOPE_BYTES`]), each with its size. Rows past the bound are
+/// never read.
+pub(crate) fn event_page(
+    connection: &Connection,
+    tenant: &Tenant,
+    run: Option<&RunId>,
+    after: u64,
+    limit: u32,
+    bytes_max: usize,
+) -> Result<Vec<(Event, usize)>, Error> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut statement;
+    let mut found = match run {
+        Some(run) => {
+            statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS}, octet_length(data) FROM events \
+                     WHERE tenant = ?1 AND run_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
+                ))
+                .map_err(Error::storage)?;
+            statement.query(params![tenant.as_str(), run.as_str(), after, limit])
+        }
+        None => {
+            statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS}, octet_length(data) FROM events \
+                     WHERE tenant = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
+                ))
+                .map_err(Error::storage)?;
+            statement.query(params![tenant.as_str(), after, limit])
+        }
+    }
+    .map_err(Error::storage)?;
+    let mut page = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = found.next().map_err(Error::storage)? {
+        let data_bytes: i64 = row.get(6).map_err(Error::storage)?;
+        let size = usize::try_from(data_bytes).unwrap_or(usize::MAX) + EVENT_ENVELOPE_BYTES;
+        if !page.is_empty() && bytes.saturating_add(size) > bytes_max {
+            break;
+        }
+        bytes = bytes.saturating_add(size);
+        page.push((rows::event(row).map_err(Error::storage)?, size));
+    }
+    Ok(page)
 }

@@ -386,6 +386,22 @@ impl Store {
             .await
     }
 
+    pub(crate) async fn event_page(
+        &self,
+        tenant: &Tenant,
+        run: Option<&RunId>,
+        after: u64,
+        limit: u32,
+        bytes_max: usize,
+    ) -> Result<Vec<(Event, usize)>, Error> {
+        let (tenant, run) = (tenant.clone(), run.cloned());
+        self.readers
+            .read(move |connection| {
+                feed::event_page(connection, &tenant, run.as_ref(), after, limit, bytes_max)
+            })
+            .await
+    }
+
     pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
         let tenant = tenant.clone();
         self.readers
