@@ -35,10 +35,6 @@ Examples:
   # a browser app on another origin may call the API with its token
   runledger serve --cors-origin https://app.example.com
 
-Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
-RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
-RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS, RUNLEDGER_PUBLISH,
-RUNLEDGER_CORS_ORIGIN, RUNLEDGER_PUBLIC_HOST, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
   # many subscribers on one token (a load test); 0 lifts the cap
   runledger serve --max-streams-per-token 2000
 
@@ -57,8 +53,13 @@ Every flag can also be set by environment: RUNLEDGER_DB, RUNLEDGER_LISTEN,
 RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST,
 RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS,
 RUNLEDGER_MAX_STREAMS_PER_TOKEN, RUNLEDGER_HEADER_READ_TIMEOUT_MS,
-RUNLEDGER_IDLE_TIMEOUT_MS, RUNLEDGER_PUBLISH, RUNLEDGER_LOG_FORMAT. RUST_LOG
-sets the log filter.
+RUNLEDGER_IDLE_TIMEOUT_MS, RUNLEDGER_CORS_ORIGIN, RUNLEDGER_PUBLIC_HOST,
+RUNLEDGER_PUBLISH, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
+
+Browsers: while no token exists, requests must be addressed to a loopback
+name or a --public-host (421 otherwise); a state change by the dashboard's
+cookie (or by anyone while no token exists), and every WebSocket upgrade,
+must come from this server's own pages or a --cors-origin (403 otherwise).
 
 Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 2 when the database
 cannot be opened or the address cannot be listened on.";
