@@ -7,7 +7,7 @@ use crate::failure::{Failure, Verdict};
 use clap::{Args, ValueEnum};
 use runledger::relay::Relay;
 use runledger::{Ledger, Options};
-use runledger_server::{ServerConfig, ServerState, check_exposure, serve};
+use runledger_server::{MetricsToken, ServerConfig, ServerState, check_exposure, serve};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,7 +54,7 @@ RUNLEDGER_INSECURE_NO_AUTH, RUNLEDGER_RATE_LIMIT_RPS, RUNLEDGER_RATE_LIMIT_BURST
 RUNLEDGER_REAP_INTERVAL_MS, RUNLEDGER_STREAM_KEEP_ALIVE_MS,
 RUNLEDGER_MAX_STREAMS_PER_TOKEN, RUNLEDGER_HEADER_READ_TIMEOUT_MS,
 RUNLEDGER_IDLE_TIMEOUT_MS, RUNLEDGER_CORS_ORIGIN, RUNLEDGER_PUBLIC_HOST,
-RUNLEDGER_PUBLISH, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
+RUNLEDGER_METRICS_TOKEN, RUNLEDGER_PUBLISH, RUNLEDGER_LOG_FORMAT. RUST_LOG sets the log filter.
 
 Browsers: while no token exists, requests must be addressed to a loopback
 name or a --public-host (421 otherwise); a state change by the dashboard's
@@ -142,6 +142,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub public_hosts: Vec<String>,
+    /// The bearer token Prometheus must send to /metrics once API tokens
+    /// exist (until then /metrics is open, like the rest of the server).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "RUNLEDGER_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     /// Log lines for people or for machines.
     #[arg(
         long,
@@ -203,6 +212,7 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
         stream_keep_alive_ms: args.stream_keep_alive_ms,
         cors_origins: args.cors_origins,
         public_hosts: args.public_hosts,
+        metrics_token: args.metrics_token.as_deref().map(MetricsToken::new),
         max_streams_per_token: args.max_streams_per_token,
         header_read_timeout_ms: args.header_read_timeout_ms,
         idle_timeout_ms: args.idle_timeout_ms,

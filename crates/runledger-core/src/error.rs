@@ -201,6 +201,13 @@ pub enum Error {
         /// The current version.
         current: u64,
     },
+    /// The database refused a write because its disk is full (SQLite
+    /// `SQLITE_FULL`, PostgreSQL SQLSTATE 53100). Nothing was written.
+    #[error("the database's disk is full: {detail}")]
+    StorageFull {
+        /// What the database said (for logs).
+        detail: String,
+    },
     /// The database failed. The detail is for logs, never for clients.
     #[error("storage error: {detail}")]
     Storage {
@@ -246,6 +253,7 @@ impl Error {
             Error::InvalidTransition { .. } => ErrorCode::InvalidTransition,
             Error::StaleLease { .. } => ErrorCode::StaleLease,
             Error::VersionConflict { .. } => ErrorCode::VersionConflict,
+            Error::StorageFull { .. } => ErrorCode::InsufficientStorage,
             Error::Storage { .. } => ErrorCode::Internal,
         }
     }

@@ -37,7 +37,7 @@ pub use router::{openapi, openapi_json, router};
 pub use schema::{EventBody, RunBody};
 pub use serve::{ListenRefused, check_exposure, serve};
 pub use state::{
-    HEADER_READ_TIMEOUT_MS_DEFAULT, IDLE_TIMEOUT_MS_DEFAULT, STREAM_KEEP_ALIVE_MS_DEFAULT,
-    ServerConfig, ServerState,
+    HEADER_READ_TIMEOUT_MS_DEFAULT, IDLE_TIMEOUT_MS_DEFAULT, MetricsToken,
+    STREAM_KEEP_ALIVE_MS_DEFAULT, ServerConfig, ServerState,
 };
 pub use stream_slots::{MAX_STREAMS_PER_TOKEN_DEFAULT, STREAM_REVALIDATE_INTERVAL};

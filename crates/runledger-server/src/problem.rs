@@ -230,13 +230,23 @@ impl Problem {
 impl From<Error> for Problem {
     fn from(error: Error) -> Problem {
         let code = error.code();
-        if let Error::Storage { .. } = error {
-            return Problem::internal(&error);
+        match &error {
+            Error::Storage { .. } => return Problem::internal(&error),
+            Error::StorageFull { detail } => {
+                tracing::error!(%detail, "a write was refused: the database's disk is full");
+                crate::routes::system::record_storage_full();
+                return Problem::new(
+                    code,
+                    "the write was refused because the database's disk is full; nothing was \
+                     written: free space on the database's disk, then retry",
+                );
+            }
+            _ => {}
         }
         let mut problem = Problem::new(code, error.to_string());
         let body = &mut problem.body;
         match error {
-            Error::InvalidRunId { .. } | Error::Storage { .. } => {}
+            Error::InvalidRunId { .. } | Error::Storage { .. } | Error::StorageFull { .. } => {}
             Error::InvalidRequest { field, .. } => body.field = Some(field.to_owned()),
             Error::RunNotFound { id } => body.run_id = Some(id.to_string()),
             Error::ParentNotFound { parent_id } => body.parent_id = Some(parent_id.to_string()),

@@ -7,6 +7,7 @@ use crate::problem::Problem;
 use crate::rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT, RateLimiter};
 use crate::stream_slots::{MAX_STREAMS_PER_TOKEN_DEFAULT, StreamSlot, StreamSlots, revalidate};
 use runledger::Ledger;
+use sha2::{Digest, Sha256};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Names besides loopback that `Host` may carry while no token exists.
     pub public_hosts: Vec<String>,
+    /// The bearer token `/metrics` needs once API tokens exist.
+    pub metrics_token: Option<MetricsToken>,
     /// Open event streams per caller (token, or tokenless tenant); 0 turns
     /// the cap off.
     pub max_streams_per_token: u32,
@@ -36,6 +39,34 @@ pub struct ServerConfig {
     /// closed, in milliseconds; 0 turns it off. Live streams send
     /// keep-alives, so only a stuck or silent connection reaches it.
     pub idle_timeout_ms: u64,
+}
+
+/// The token Prometheus sends to `/metrics` (`--metrics-token`), kept as its
+/// SHA-256 so neither `Debug` nor a log line can show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken {
+    sha256: [u8; 32],
+}
+
+impl MetricsToken {
+    /// The token `text`.
+    pub fn new(text: &str) -> MetricsToken {
+        MetricsToken {
+            sha256: Sha256::digest(text.as_bytes()).into(),
+        }
+    }
+
+    /// Whether `presented` is this token (compared as digests, so the time
+    /// taken says nothing about the token).
+    pub fn matches(&self, presented: &str) -> bool {
+        MetricsToken::new(presented) == *self
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
 }
 
 /// The default [`ServerConfig::stream_keep_alive_ms`]: 15 s, well inside
@@ -55,6 +86,7 @@ impl Default for ServerConfig {
             stream_keep_alive_ms: STREAM_KEEP_ALIVE_MS_DEFAULT,
             cors_origins: Vec::new(),
             public_hosts: Vec::new(),
+            metrics_token: None,
             max_streams_per_token: MAX_STREAMS_PER_TOKEN_DEFAULT,
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS_DEFAULT,
             idle_timeout_ms: IDLE_TIMEOUT_MS_DEFAULT,
@@ -76,6 +108,7 @@ struct Inner {
     stream_keep_alive: Duration,
     cors_origins: Vec<String>,
     public_hosts: Vec<String>,
+    metrics_token: Option<MetricsToken>,
     stream_slots: Arc<StreamSlots>,
     header_read_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
@@ -113,6 +146,7 @@ impl ServerState {
                 stream_keep_alive: Duration::from_millis(config.stream_keep_alive_ms.max(1)),
                 cors_origins: config.cors_origins,
                 public_hosts: config.public_hosts,
+                metrics_token: config.metrics_token,
                 stream_slots: Arc::new(StreamSlots::new(config.max_streams_per_token)),
                 header_read_timeout: timeout(config.header_read_timeout_ms),
                 idle_timeout: timeout(config.idle_timeout_ms),
@@ -158,6 +192,11 @@ impl ServerState {
     /// The origins allowed with `--cors-origin`.
     pub(crate) fn cors_origins(&self) -> &[String] {
         &self.inner.cors_origins
+    }
+
+    /// The token `/metrics` needs once API tokens exist, if one was given.
+    pub(crate) fn metrics_token(&self) -> Option<&MetricsToken> {
+        self.inner.metrics_token.as_ref()
     }
 
     /// The names allowed with `--public-host`.

@@ -8,7 +8,7 @@
 mod support;
 
 use runledger::Tenant;
-use runledger_server::{AUTH_REQUIRED_RECHECK, ServerConfig};
+use runledger_server::{AUTH_REQUIRED_RECHECK, MetricsToken, ServerConfig};
 use serde_json::json;
 use std::time::Instant;
 use support::{Call, TestApp, fresh_db_url};
@@ -57,7 +57,7 @@ async fn without_tokens_everything_is_the_default_tenant_and_a_new_token_is_noti
     assert_eq!(mine.json["tenant"], "acme");
 }
 
-async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_metrics_are_open() {
+async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_is_open() {
     let app = TestApp::fresh("auth-required").await;
     let acme = token(&app, "acme").await;
     let routes = [
@@ -92,7 +92,6 @@ async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_met
             .problem(401, "unauthorized");
     }
     app.get("/healthz").await.status(200);
-    app.get("/metrics").await.status(200);
 
     app.send(Call::get("/v1/runs").token(&acme))
         .await
@@ -109,6 +108,40 @@ async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_met
         .await
         .problem(401, "unauthorized");
     assert_eq!(app.run_count_with(Some(&acme)).await, 0);
+}
+
+/// `/metrics` counts every tenant's runs: once API tokens exist it needs the
+/// server's `--metrics-token` (Prometheus' bearer auth), never a tenant's
+/// token; without any API token it is open like the rest of the server.
+async fn metrics_need_the_metrics_token_once_tokens_exist() {
+    let config = ServerConfig {
+        metrics_token: Some(MetricsToken::new("scrape-secret")),
+        ..ServerConfig::default()
+    };
+    let app = TestApp::start_with(&fresh_db_url("auth-metrics"), config).await;
+    app.get("/metrics").await.status(200);
+    let acme = token(&app, "acme").await;
+    app.get("/metrics").await.problem(401, "unauthorized");
+    app.send(Call::get("/metrics").token(&acme))
+        .await
+        .problem(401, "unauthorized");
+    app.send(Call::get("/metrics").token("scrape-secret-not"))
+        .await
+        .problem(401, "unauthorized");
+    let scraped = app.send(Call::get("/metrics").token("scrape-secret")).await;
+    scraped.status(200);
+    assert!(scraped.text().contains("runledger_"), "{}", scraped.text());
+    // Without a --metrics-token, tokens exist: the problem says what to do.
+    let unset = TestApp::start(&fresh_db_url("auth-metrics-unset")).await;
+    token(&unset, "acme").await;
+    let refused = unset.get("/metrics").await;
+    refused.problem(401, "unauthorized");
+    assert!(
+        refused.text().contains("--metrics-token"),
+        "{}",
+        refused.text()
+    );
+    assert!(!format!("{:?}", MetricsToken::new("scrape-secret")).contains("scrape"));
 }
 
 async fn another_tenants_run_is_404_on_every_route_and_ids_are_per_tenant() {
@@ -265,7 +298,8 @@ async fn each_token_has_its_own_bucket_and_429_says_when_to_retry() {
 
 crate::both_backends!(
     without_tokens_everything_is_the_default_tenant_and_a_new_token_is_noticed,
-    a_missing_or_invalid_token_is_401_on_every_api_route_but_health_and_metrics_are_open,
+    a_missing_or_invalid_token_is_401_on_every_api_route_but_health_is_open,
+    metrics_need_the_metrics_token_once_tokens_exist,
     another_tenants_run_is_404_on_every_route_and_ids_are_per_tenant,
     each_token_has_its_own_bucket_and_429_says_when_to_retry,
 );

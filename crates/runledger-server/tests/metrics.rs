@@ -67,7 +67,7 @@ async fn metrics_count_requests_by_route_and_runs_by_state() {
     assert!(queued >= 1.0, "{queued}");
 }
 
-async fn health_and_metrics_need_no_token() {
+async fn health_needs_no_token_but_metrics_do_once_tokens_exist() {
     let _turn = SCRAPING.lock().await;
     let app = TestApp::fresh("health").await;
     app.ledger
@@ -77,11 +77,13 @@ async fn health_and_metrics_need_no_token() {
     let health = app.get("/healthz").await;
     health.status(200);
     assert_eq!(health.json, json!({"status": "ok"}));
-    app.get("/metrics").await.status(200);
+    // /metrics counts every tenant's runs: it needs --metrics-token now
+    // (auth.rs tests the token itself).
+    app.get("/metrics").await.problem(401, "unauthorized");
     app.get("/v1/runs").await.problem(401, "unauthorized");
 }
 
 crate::both_backends!(
     metrics_count_requests_by_route_and_runs_by_state,
-    health_and_metrics_need_no_token,
+    health_needs_no_token_but_metrics_do_once_tokens_exist,
 );

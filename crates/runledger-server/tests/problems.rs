@@ -95,6 +95,25 @@ fn fingerprint(path: &str, body: &[u8]) -> String {
     runledger_server::fingerprint(&axum::http::Method::POST, path, body)
 }
 
+/// An app over a SQLite file that is already as large as it may grow: the
+/// next sizeable write is refused with `SQLITE_FULL`.
+async fn full_sqlite_app(test: &str) -> TestApp {
+    let url = fresh_db_url(test);
+    let pages = {
+        let ledger = runledger::Ledger::open(&url).await.unwrap();
+        drop(ledger);
+        let path = url.trim_start_matches("sqlite://");
+        std::fs::metadata(path).unwrap().len() / 4096
+    };
+    let options = runledger::Options {
+        reap_interval: None,
+        sqlite_max_page_count: Some(pages + 2),
+        ..runledger::Options::default()
+    };
+    let ledger = runledger::Ledger::open_with(&url, options).await.unwrap();
+    TestApp::over(ledger, ServerConfig::default())
+}
+
 /// Answers a request that gets `code`, checking it is a problem with the
 /// status of the one table.
 async fn provoke(code: ErrorCode) {
@@ -257,10 +276,25 @@ async fn provoke(code: ErrorCode) {
             app.send(Call::get("/v1/runs").header("host", "evil.example:7878"))
                 .await
         }
-        // A full disk; provoked on a real SQLite file in
-        // runledger/tests/storage_faults.rs (the ledger answers
-        // insufficient_storage) and mapped by the one table here.
-        ErrorCode::InsufficientStorage => return,
+        // A full disk: a SQLite file that may not grow (PostgreSQL's
+        // SQLSTATE 53100 maps to the same error; a full disk there is not
+        // provoked here).
+        ErrorCode::InsufficientStorage => {
+            if support::on_postgres() {
+                return;
+            }
+            let full = full_sqlite_app("code-insufficient-storage").await;
+            let refused = full
+                .post(
+                    "/v1/runs",
+                    json!({"kind": "etl", "attributes": {"x": "y".repeat(60_000)}}),
+                )
+                .await;
+            let health = full.get("/healthz").await;
+            health.problem(507, "insufficient_storage");
+            assert!(health.text().contains("disk is full"), "{}", health.text());
+            refused
+        }
         ErrorCode::Internal => return,
     };
     answer.problem(status(code).as_u16(), code.as_str());

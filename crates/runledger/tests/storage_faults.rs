@@ -88,7 +88,7 @@ async fn a_full_database_refuses_the_write_and_keeps_every_acknowledged_one(db: 
             "the page limit never refused a write"
         );
     };
-    assert_eq!(error.code(), ErrorCode::Internal);
+    assert_eq!(error.code(), ErrorCode::InsufficientStorage);
     assert!(error.to_string().contains("full"), "{error}");
     assert!(!acknowledged.is_empty());
     drop(ledger);

@@ -179,6 +179,11 @@ impl TestApp {
         let ledger = Ledger::open_with(db_url, options)
             .await
             .expect("the test database opens");
+        TestApp::over(ledger, config)
+    }
+
+    /// The app over an open `ledger` with `config`.
+    pub fn over(ledger: Ledger, config: ServerConfig) -> TestApp {
         let router = router(ServerState::new(ledger.clone(), config));
         TestApp { ledger, router }
     }

@@ -19,6 +19,10 @@ use sqlx::{Acquire, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, R
 pub(crate) fn storage(error: sqlx::Error) -> Error {
     match &error {
         sqlx::Error::Database(database) => match database.code() {
+            // disk_full: nothing was written (the statement failed whole).
+            Some(code) if code == "53100" => Error::StorageFull {
+                detail: format!("{} (SQLSTATE {code})", database.message()),
+            },
             Some(code) => Error::storage(format!("{} (SQLSTATE {code})", database.message())),
             None => Error::storage(error),
         },

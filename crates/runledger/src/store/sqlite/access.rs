@@ -1,5 +1,6 @@
 //! Tenants, tokens and idempotency records on SQLite.
 
+use super::error::storage;
 use crate::access::IdempotencyBegin;
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
 use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
@@ -17,13 +18,13 @@ pub(crate) fn add_token(
             "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
             params![tenant.as_str(), now.unix_ms()],
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     connection
         .execute(
             "INSERT INTO api_tokens (token_sha256, tenant, created_at) VALUES (?1, ?2, ?3)",
             params![token_sha256, tenant.as_str(), now.unix_ms()],
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(())
 }
 
@@ -34,11 +35,11 @@ pub(crate) fn tenant_for_token(
 ) -> Result<Option<Tenant>, Error> {
     let mut statement = connection
         .prepare_cached("SELECT tenant FROM api_tokens WHERE token_sha256 = ?1")
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let tenant: Option<String> = statement
         .query_row([token_sha256], |row| row.get(0))
         .optional()
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     tenant.map(|name| Tenant::parse(&name)).transpose()
 }
 
@@ -46,10 +47,8 @@ pub(crate) fn tenant_for_token(
 pub(crate) fn any_token(connection: &Connection) -> Result<bool, Error> {
     let mut statement = connection
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_tokens)")
-        .map_err(Error::storage)?;
-    statement
-        .query_row([], |row| row.get(0))
-        .map_err(Error::storage)
+        .map_err(storage)?;
+    statement.query_row([], |row| row.get(0)).map_err(storage)
 }
 
 /// Claims `key` for a request with `fingerprint`, or says why not.
@@ -65,7 +64,7 @@ pub(crate) fn begin(
             "SELECT fingerprint, state, status, body, created_at, updated_at FROM idempotency_keys \
              WHERE tenant = ?1 AND key = ?2",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     type Row = (String, String, Option<i64>, Option<String>, i64, i64);
     let existing: Option<Row> = statement
         .query_row(params![tenant.as_str(), key.as_str()], |row| {
@@ -79,7 +78,7 @@ pub(crate) fn begin(
             ))
         })
         .optional()
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     // `Some(since)`: the key may be claimed, its record dating from `since`.
     let claimable = match &existing {
         None => Some(now.unix_ms()),
@@ -107,7 +106,7 @@ pub(crate) fn begin(
                  updated_at = excluded.updated_at",
                 params![tenant.as_str(), key.as_str(), fingerprint, since, now.unix_ms()],
             )
-            .map_err(Error::storage)?;
+            .map_err(storage)?;
         return Ok(IdempotencyBegin::Started {
             since: Timestamp::from_unix_ms(since),
         });
@@ -146,7 +145,7 @@ pub(crate) fn complete(
                 now.unix_ms()
             ],
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(())
 }
 
@@ -162,7 +161,7 @@ pub(crate) fn release(
             "UPDATE idempotency_keys SET updated_at = 0 WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
             params![tenant.as_str(), key.as_str()],
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(())
 }
 
@@ -178,7 +177,7 @@ pub(crate) fn touch(
             "UPDATE idempotency_keys SET updated_at = ?3 WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
             params![tenant.as_str(), key.as_str(), now.unix_ms()],
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(())
 }
 
@@ -193,6 +192,6 @@ pub(crate) fn purge(
             "DELETE FROM idempotency_keys WHERE created_at < ?1",
             params![now.unix_ms() - retention_ms],
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(deleted as u64)
 }

@@ -1,6 +1,7 @@
 //! The audit's queries on SQLite. Each looks for one kind of violation and
 //! reports every instance; none trusts a constraint to have held.
 
+use super::error::storage;
 use crate::audit::{Audit, EXPIRED_LEASE_GRACE_MS, Problem, ProblemKind};
 use runledger_core::{Error, LifecycleEvent, RunState, Timestamp};
 use rusqlite::{Connection, params};
@@ -10,7 +11,7 @@ pub(crate) fn run(connection: &Connection, now: Timestamp) -> Result<Audit, Erro
     let mut problems = Vec::new();
     let mut check =
         |kind: ProblemKind, sql: &str, values: &[&dyn rusqlite::ToSql]| -> Result<(), Error> {
-            let mut statement = connection.prepare(sql).map_err(Error::storage)?;
+            let mut statement = connection.prepare(sql).map_err(storage)?;
             let found = statement
                 .query_map(values, |row| {
                     Ok(Problem {
@@ -20,9 +21,9 @@ pub(crate) fn run(connection: &Connection, now: Timestamp) -> Result<Audit, Erro
                         detail: row.get(2)?,
                     })
                 })
-                .map_err(Error::storage)?;
+                .map_err(storage)?;
             for problem in found {
-                problems.push(problem.map_err(Error::storage)?);
+                problems.push(problem.map_err(storage)?);
             }
             Ok(())
         };
@@ -111,7 +112,7 @@ fn lifecycle_problems(connection: &Connection) -> Result<Vec<Problem>, Error> {
              AND e.run_id = r.id AND e.type IN ('created', 'promoted', 'started', 'succeeded', 'failed', \
              'cancelled', 'timed_out') ORDER BY e.seq DESC LIMIT 1) FROM runs r",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let rows = statement
         .query_map(params![], |row| {
             Ok((
@@ -121,10 +122,10 @@ fn lifecycle_problems(connection: &Connection) -> Result<Vec<Problem>, Error> {
                 row.get::<_, Option<String>>(3)?,
             ))
         })
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let mut problems = Vec::new();
     for row in rows {
-        let (tenant, id, state, newest) = row.map_err(Error::storage)?;
+        let (tenant, id, state, newest) = row.map_err(storage)?;
         let state = RunState::parse(&state)?;
         let leads_to_state = newest
             .as_deref()

@@ -2,6 +2,7 @@
 //! connection is opened, and the pool of read connections.
 
 use super::SqliteOptions;
+use super::error::storage;
 use runledger_core::Error;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
@@ -75,6 +76,23 @@ impl Location {
     }
 }
 
+/// Creates the database file readable and writable by its owner only
+/// (0600), unless it exists (its mode is then the operator's choice). SQLite
+/// gives the `-wal` and `-shm` files the database file's mode.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// Opens one connection with every setting spelled out.
 pub(crate) fn open(location: &Location, options: &SqliteOptions) -> Result<Connection, Error> {
     let flags = if location.read_only {
@@ -85,6 +103,11 @@ pub(crate) fn open(location: &Location, options: &SqliteOptions) -> Result<Conne
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let path = location.path.display();
+    if !location.read_only {
+        create_private(&location.path).map_err(|error| {
+            Error::storage(format!("cannot create SQLite file {path}: {error}"))
+        })?;
+    }
     let connection = Connection::open_with_flags(&location.path, flags)
         .map_err(|error| Error::storage(format!("cannot open SQLite file {path}: {error}")))?;
     let configure = || -> Result<(), String> {
@@ -270,5 +293,5 @@ pub(crate) fn run_cached(connection: &Connection, sql: &str) -> Result<(), Error
         .prepare_cached(sql)
         .and_then(|mut statement| statement.execute([]))
         .map(drop)
-        .map_err(Error::storage)
+        .map_err(storage)
 }

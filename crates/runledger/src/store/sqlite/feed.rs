@@ -5,6 +5,7 @@
 
 use super::SqliteOptions;
 use super::connection::{self, Location};
+use super::error::storage;
 use super::rows::{self, EVENT_COLUMNS};
 use crate::store::EVENT_ENVELOPE_BYTES;
 use runledger_core::{Error, Event, RunId, Tenant};
@@ -58,10 +59,10 @@ fn poll(connection: Connection, signal: watch::Sender<u64>, active: impl Fn() ->
 pub(crate) fn last_position(connection: &Connection, tenant: &Tenant) -> Result<u64, Error> {
     let mut statement = connection
         .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events WHERE tenant = ?1")
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let position: i64 = statement
         .query_row([tenant.as_str()], |row| row.get(0))
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(position as u64)
 }
 
@@ -87,7 +88,7 @@ pub(crate) fn event_page(
                     "SELECT {EVENT_COLUMNS}, octet_length(data) FROM events \
                      WHERE tenant = ?1 AND run_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
                 ))
-                .map_err(Error::storage)?;
+                .map_err(storage)?;
             statement.query(params![tenant.as_str(), run.as_str(), after, limit])
         }
         None => {
@@ -96,21 +97,21 @@ pub(crate) fn event_page(
                     "SELECT {EVENT_COLUMNS}, octet_length(data) FROM events \
                      WHERE tenant = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
                 ))
-                .map_err(Error::storage)?;
+                .map_err(storage)?;
             statement.query(params![tenant.as_str(), after, limit])
         }
     }
-    .map_err(Error::storage)?;
+    .map_err(storage)?;
     let mut page = Vec::new();
     let mut bytes = 0usize;
-    while let Some(row) = found.next().map_err(Error::storage)? {
-        let data_bytes: i64 = row.get(6).map_err(Error::storage)?;
+    while let Some(row) = found.next().map_err(storage)? {
+        let data_bytes: i64 = row.get(6).map_err(storage)?;
         let size = usize::try_from(data_bytes).unwrap_or(usize::MAX) + EVENT_ENVELOPE_BYTES;
         if !page.is_empty() && bytes.saturating_add(size) > bytes_max {
             break;
         }
         bytes = bytes.saturating_add(size);
-        page.push((rows::event(row).map_err(Error::storage)?, size));
+        page.push((rows::event(row).map_err(storage)?, size));
     }
     Ok(page)
 }

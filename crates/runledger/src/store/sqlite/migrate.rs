@@ -2,6 +2,7 @@
 //! transaction, so several processes opening a new file at once migrate it
 //! exactly once; a file from a newer runledger is refused, never touched.
 
+use super::error::storage;
 use runledger_core::Error;
 use rusqlite::Connection;
 
@@ -35,14 +36,14 @@ pub(crate) fn run(connection: &Connection) -> Result<(), Error> {
     }
     connection
         .execute_batch("BEGIN IMMEDIATE")
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let outcome = migrate_locked(connection, newest);
     let end = if outcome.is_ok() {
         "COMMIT"
     } else {
         "ROLLBACK"
     };
-    connection.execute_batch(end).map_err(Error::storage)?;
+    connection.execute_batch(end).map_err(storage)?;
     outcome
 }
 
@@ -55,7 +56,7 @@ fn migrate_locked(connection: &Connection, newest: i64) -> Result<(), Error> {
                  applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
              )",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let current = applied_version(connection)?.unwrap_or(0);
     if current > newest {
         return Err(newer_schema(current, newest));
@@ -72,7 +73,7 @@ fn migrate_locked(connection: &Connection, newest: i64) -> Result<(), Error> {
                 "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
                 (version, name),
             )
-            .map_err(Error::storage)?;
+            .map_err(storage)?;
     }
     Ok(())
 }
@@ -85,7 +86,7 @@ fn applied_version(connection: &Connection) -> Result<Option<i64>, Error> {
             [],
             |row| row.get(0),
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     if !has_table {
         return Ok(None);
     }
@@ -93,7 +94,7 @@ fn applied_version(connection: &Connection) -> Result<Option<i64>, Error> {
         .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
             row.get(0)
         })
-        .map_err(Error::storage)
+        .map_err(storage)
 }
 
 fn newer_schema(current: i64, newest: i64) -> Error {

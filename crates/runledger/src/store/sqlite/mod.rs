@@ -9,6 +9,7 @@
 mod access;
 mod audit;
 mod connection;
+mod error;
 pub(crate) mod feed;
 mod migrate;
 mod read;

@@ -1,6 +1,7 @@
 //! Queries. Each takes a connection, so the writer (inside its transaction)
 //! and the read pool (inside a read snapshot) share them.
 
+use super::error::storage;
 use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
 use crate::requests::{ListRuns, RunPage};
 use runledger_core::transition::Record;
@@ -21,11 +22,11 @@ pub(crate) fn record(
         .prepare_cached(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1 AND id = ?2"
         ))
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_row(params![tenant.as_str(), id.as_str()], rows::record)
         .optional()
-        .map_err(Error::storage)
+        .map_err(storage)
 }
 
 /// Counts of `parent`'s direct children per state.
@@ -38,14 +39,14 @@ pub(crate) fn children(
         .prepare_cached(
             "SELECT state, COUNT(*) FROM runs WHERE tenant = ?1 AND parent_id = ?2 GROUP BY state",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let counts = statement
         .query_map(params![tenant.as_str(), parent.as_str()], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })
-        .map_err(Error::storage)?
+        .map_err(storage)?
         .map(|row| {
-            let (state, count) = row.map_err(Error::storage)?;
+            let (state, count) = row.map_err(storage)?;
             Ok((RunState::parse(&state)?, count as u64))
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -74,10 +75,10 @@ pub(crate) fn run(
 pub(crate) fn exists(connection: &Connection, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
     let mut statement = connection
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM runs WHERE tenant = ?1 AND id = ?2)")
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_row(params![tenant.as_str(), id.as_str()], |row| row.get(0))
-        .map_err(Error::storage)
+        .map_err(storage)
 }
 
 /// The active runs of a group, oldest first.
@@ -91,13 +92,13 @@ pub(crate) fn active_ids(
             "SELECT id FROM runs WHERE tenant = ?1 AND concurrency_key = ?2 \
              AND state IN ('queued', 'running') ORDER BY created_order",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_map(params![tenant.as_str(), key.as_str()], |row| {
             row.get::<_, String>(0)
         })
-        .map_err(Error::storage)?
-        .map(|id| RunId::parse(&id.map_err(Error::storage)?))
+        .map_err(storage)?
+        .map(|id| RunId::parse(&id.map_err(storage)?))
         .collect()
 }
 
@@ -112,11 +113,11 @@ pub(crate) fn pending_head(
             "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1 AND concurrency_key = ?2 \
              AND state = 'pending' ORDER BY created_order LIMIT 1"
         ))
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_row(params![tenant.as_str(), key.as_str()], rows::record)
         .optional()
-        .map_err(Error::storage)
+        .map_err(storage)
 }
 
 /// Running runs whose lease expired at or before `now`, soonest expiry first.
@@ -130,11 +131,11 @@ pub(crate) fn expired(
             "SELECT {RUN_COLUMNS} FROM runs WHERE state = 'running' AND lease_expires_at <= ?1 \
              ORDER BY lease_expires_at LIMIT ?2"
         ))
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_map(params![now.unix_ms(), limit], rows::record)
-        .map_err(Error::storage)?
-        .map(|record| record.map_err(Error::storage))
+        .map_err(storage)?
+        .map(|record| record.map_err(storage))
         .collect()
 }
 
@@ -144,10 +145,10 @@ pub(crate) fn has_expired_leases(connection: &Connection, now: Timestamp) -> Res
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE state = 'running' AND lease_expires_at <= ?1)",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_row([now.unix_ms()], |row| row.get(0))
-        .map_err(Error::storage)
+        .map_err(storage)
 }
 
 /// One page of a tenant's runs, oldest first, filtered.
@@ -186,14 +187,14 @@ pub(crate) fn list(
     );
     values.push(i64::from(limit + 1).into());
     sql.push_str(&format!(" ORDER BY created_order LIMIT ?{}", values.len()));
-    let mut statement = connection.prepare_cached(&sql).map_err(Error::storage)?;
+    let mut statement = connection.prepare_cached(&sql).map_err(storage)?;
     let rows: Vec<(Record, i64)> = statement
         .query_map(params_from_iter(values), |row| {
             Ok((rows::record(row)?, row.get(22)?))
         })
-        .map_err(Error::storage)?
+        .map_err(storage)?
         .collect::<Result<_, _>>()
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let more = rows.len() > limit as usize;
     let mut runs = Vec::with_capacity(rows.len().min(limit as usize));
     let mut last_order = None;
@@ -226,7 +227,7 @@ pub(crate) fn run_events(
         .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ?1 AND run_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"
         ))
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_map(
             params![
@@ -237,8 +238,8 @@ pub(crate) fn run_events(
             ],
             rows::event,
         )
-        .map_err(Error::storage)?
-        .map(|event| event.map_err(Error::storage))
+        .map_err(storage)?
+        .map(|event| event.map_err(storage))
         .collect()
 }
 
@@ -253,7 +254,7 @@ pub(crate) fn tenant_events(
         .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = ?1 AND position > ?2 ORDER BY position LIMIT ?3"
         ))
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     statement
         .query_map(
             params![
@@ -263,8 +264,8 @@ pub(crate) fn tenant_events(
             ],
             rows::event,
         )
-        .map_err(Error::storage)?
-        .map(|event| event.map_err(Error::storage))
+        .map_err(storage)?
+        .map(|event| event.map_err(storage))
         .collect()
 }
 
@@ -295,14 +296,14 @@ fn state_counts(
     sql: &str,
     params: &[&str],
 ) -> Result<Vec<(RunState, u64)>, Error> {
-    let mut statement = connection.prepare_cached(sql).map_err(Error::storage)?;
+    let mut statement = connection.prepare_cached(sql).map_err(storage)?;
     statement
         .query_map(rusqlite::params_from_iter(params), |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })
-        .map_err(Error::storage)?
+        .map_err(storage)?
         .map(|row| {
-            let (state, count) = row.map_err(Error::storage)?;
+            let (state, count) = row.map_err(storage)?;
             Ok((RunState::parse(&state)?, count as u64))
         })
         .collect()
@@ -326,7 +327,7 @@ pub(crate) fn records(
             "SELECT {RUN_COLUMNS} FROM runs WHERE (tenant, id) IN \
              (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
         ))
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let mut wanted_at: HashMap<(&str, &str), Vec<usize>> = HashMap::with_capacity(keys.len());
     for (index, (tenant, id)) in keys.iter().enumerate() {
         wanted_at
@@ -335,9 +336,9 @@ pub(crate) fn records(
             .push(index);
     }
     let mut found = vec![None; keys.len()];
-    let mut rows = statement.query([wanted]).map_err(Error::storage)?;
-    while let Some(row) = rows.next().map_err(Error::storage)? {
-        let record = rows::record(row).map_err(Error::storage)?;
+    let mut rows = statement.query([wanted]).map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let record = rows::record(row).map_err(storage)?;
         let at = wanted_at
             .get(&(record.run.tenant.as_str(), record.run.id.as_str()))
             .expect("the statement answers only the runs asked for");

@@ -1,6 +1,7 @@
 //! The relay's lease and cursors on SQLite. Writes run on the writer, under
 //! the write lock, so a conditional statement decides who holds the lease.
 
+use super::error::storage;
 use super::rows;
 use runledger_core::{Error, Event, Kind, Tenant, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -24,7 +25,7 @@ pub(crate) fn acquire(
             |row| row.get(0),
         )
         .optional()
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(epoch.map(|epoch| epoch as u64))
 }
 
@@ -43,7 +44,7 @@ pub(crate) fn advance(
             params![owner, epoch as i64, now.unix_ms()],
             |row| row.get(0),
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     if !holds {
         return Ok(false);
     }
@@ -53,7 +54,7 @@ pub(crate) fn advance(
              ON CONFLICT (tenant) DO UPDATE SET position = MAX(relay_cursors.position, excluded.position)",
             params![tenant.as_str(), position as i64],
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     Ok(true)
 }
 
@@ -64,14 +65,14 @@ pub(crate) fn cursors(connection: &Connection) -> Result<Vec<(Tenant, u64)>, Err
             "SELECT t.tenant, COALESCE(c.position, 0) FROM (SELECT DISTINCT tenant FROM events) AS t
              LEFT JOIN relay_cursors c ON c.tenant = t.tenant ORDER BY t.tenant",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let rows = statement
         .query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     rows.map(|row| {
-        let (tenant, position) = row.map_err(Error::storage)?;
+        let (tenant, position) = row.map_err(storage)?;
         Ok((Tenant::parse(&tenant)?, position as u64))
     })
     .collect()
@@ -90,14 +91,14 @@ pub(crate) fn events(
              JOIN runs r ON r.tenant = e.tenant AND r.id = e.run_id
              WHERE e.tenant = ?1 AND e.position > ?2 ORDER BY e.position LIMIT ?3",
         )
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     let rows = statement
         .query_map(params![tenant.as_str(), after as i64, limit], |row| {
             Ok((rows::event(row)?, row.get::<_, String>(6)?))
         })
-        .map_err(Error::storage)?;
+        .map_err(storage)?;
     rows.map(|row| {
-        let (event, kind) = row.map_err(Error::storage)?;
+        let (event, kind) = row.map_err(storage)?;
         Ok((event, Kind::parse(&kind)?))
     })
     .collect()

@@ -3,6 +3,7 @@
 //! state machine what to do, and writes the answer: a run row changed only
 //! `WHERE version = <the version read>`, plus its events, together.
 
+use super::error::storage;
 use super::{read, rows};
 use crate::failpoints;
 use crate::requests::{AppendEvent, Appended, Created, ResolvedCreate};
@@ -374,8 +375,4 @@ fn insert_events(
         .map_err(storage)?;
     }
     Ok(())
-}
-
-fn storage(error: rusqlite::Error) -> Error {
-    Error::storage(error)
 }
