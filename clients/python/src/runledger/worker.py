@@ -13,7 +13,8 @@ Per run the worker:
 2. heartbeats every third of the lease in the background;
 3. calls ``handler(ctx)``; ``ctx.append`` carries the lease epoch, and
    ``ctx.lease_lost`` is set as soon as a heartbeat or append answers
-   ``stale_lease`` (the run was cancelled, reaped or taken over): stop
+   ``stale_lease`` (the run was cancelled, reaped or taken over; a cancel
+   is noticed by the next heartbeat, within a third of the lease): stop
    working and return, nothing you write will count;
 4. finishes it with the epoch: the handler's return value is the
    ``succeeded`` run's ``result``; an exception makes it ``failed`` with the
@@ -284,8 +285,9 @@ class _Execution:
 
     def _heartbeat(self) -> None:
         interval_s = self.worker.lease_ttl_ms / 3 / 1000
-        lease = self.ctx.run.lease
-        expires_at = time.monotonic() + self.worker.lease_ttl_ms / 1000 if lease else 0.0
+        # Our own clock's bound on the lease, for when the server cannot be
+        # asked: past it, the run is presumed reaped.
+        expires_at = time.monotonic() + self.worker.lease_ttl_ms / 1000
         while not self.done.wait(interval_s):
             try:
                 self.worker.client.heartbeat(self.ctx.run.id, lease_epoch=self.ctx.epoch)
