@@ -136,7 +136,9 @@ class Worker:
 
     def run(self) -> None:
         """Starts the worker and blocks until it has stopped; SIGTERM and
-        SIGINT begin a graceful shutdown (from the main thread only).
+        SIGINT begin a graceful shutdown, a second one raises
+        ``KeyboardInterrupt`` at once (signals are handled only when called
+        from the main thread).
         Raises what made the worker give up (e.g. the server refusing claims)."""
         previous: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
@@ -185,7 +187,11 @@ class Worker:
     # -- slots ------------------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        logger.info("worker %s: %s, shutting down", self.owner, signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if self.stopping.is_set():
+            # A second signal: the operator does not want to wait for the grace period.
+            raise KeyboardInterrupt(f"{name} during the graceful shutdown")
+        logger.info("worker %s: %s, shutting down (again to stop at once)", self.owner, name)
         self.stop()
 
     def _slot(self) -> None:
