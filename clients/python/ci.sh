@@ -21,14 +21,16 @@ need psql
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+started=$SECONDS
+phase() { echo "python-ci: $1 (+$((SECONDS - started)) s)"; }
 
-echo "python-ci: fresh venv in $work/venv"
+phase "fresh venv in $work/venv"
 python3 -m venv "$work/venv"
 # shellcheck disable=SC1091
 source "$work/venv/bin/activate"
 python -m pip install --quiet --disable-pip-version-check -r "$here/ci-requirements.txt"
 
-echo "python-ci: maturin build (dev profile)"
+phase "maturin build (dev profile)"
 (cd "$here" && maturin build --quiet --out "$work/wheels")
 python -m pip install --quiet --disable-pip-version-check "$work"/wheels/runledger-*.whl
 
@@ -39,14 +41,16 @@ installed="$(command -v runledger)"
 }
 runledger --help >/dev/null
 
-echo "python-ci: mypy --strict on the installed package"
+phase "mypy --strict on the installed package, the examples and the tests"
 (cd "$work" && mypy --strict --cache-dir "$work/mypy-cache" -p runledger)
 (cd "$here/examples" && mypy --strict --cache-dir "$work/mypy-cache" app.py worker.py)
+(cd "$here/tests" && mypy --strict --cache-dir "$work/mypy-cache" .)
 
-echo "python-ci: pytest"
+phase "pytest"
 cd "$here"
 python - <<'PY'
 import runledger, sys
 assert runledger.__file__.startswith(sys.prefix), f"runledger imported from {runledger.__file__}, not the venv"
 PY
 python -m pytest -p no:cacheprovider -q tests
+phase "done"

@@ -22,6 +22,7 @@ from runledger import (
     RunConflictError,
 )
 from conftest import Ids
+from servers import Server
 
 
 @pytest.mark.usefixtures("claim_supported")
@@ -97,7 +98,5 @@ class TestBatch:
 
 
 @pytest.fixture
-def server_url(server: object) -> str:
-    url = getattr(server, "url", None)
-    assert isinstance(url, str)
-    return url
+def server_url(server: Server) -> str:
+    return server.url

@@ -5,12 +5,18 @@ and read with the client's own decoder."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import threading
+import time
+
 import httpx
 import pytest
 
 import runledger
 from runledger import (
     Client,
+    IdempotencyKeyInFlightError,
     Concurrency,
     ConcurrencyLimitError,
     HeadersTooLargeError,
@@ -34,7 +40,7 @@ from runledger import (
 from runledger._http import refusal
 from runledger.errors import ERROR_CLASSES
 from conftest import Ids, StartServer
-from servers import add_tenant
+from servers import Databases, Server, add_tenant
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 
@@ -137,6 +143,42 @@ def test_idempotency_key_reused(client: Client, ids: Ids) -> None:
     assert raised.value.status == 422
 
 
+def test_idempotency_key_in_flight_then_replayed(server: Server, databases: Databases, ids: Ids) -> None:
+    if databases.backend != "postgres":
+        pytest.skip("held in flight by a table lock, which only PostgreSQL can take from outside "
+                    "the server; test_claim_batch.py provokes it on both backends with a long poll")
+    psql = shutil.which("psql")
+    assert psql is not None
+    locker = subprocess.Popen(
+        [psql, server.db_url, "-qAtc",
+         "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT;"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        held = "SELECT count(*) FROM pg_locks JOIN pg_class ON pg_class.oid = relation " \
+               "WHERE relname = 'runs' AND mode = 'AccessExclusiveLock' AND granted"
+        deadline = time.monotonic() + 10
+        while subprocess.run([psql, server.db_url, "-qAtc", held], capture_output=True, text=True).stdout.strip() != "1":
+            assert time.monotonic() < deadline, "the lock was never taken"
+            time.sleep(0.05)
+        answers: list[object] = []
+        with Client(server.url) as first:
+            waiting = threading.Thread(
+                target=lambda: answers.append(first.create("a", id=ids("x"), idempotency_key=ids("key")))
+            )
+            waiting.start()
+            time.sleep(0.5)  # the first request holds the key, blocked behind the lock
+            with Client(server.url, retry=NO_RETRY) as impatient, pytest.raises(IdempotencyKeyInFlightError) as raised:
+                impatient.create("a", id=ids("x"), idempotency_key=ids("key"))
+            assert raised.value.status == 409
+            # With retries, the same call waits for the first answer and gets it replayed.
+            replayed = first.create("a", id=ids("x"), idempotency_key=ids("key"))
+            waiting.join()
+        assert replayed == answers[0] and replayed.created
+    finally:
+        locker.wait(30)
+
+
 def test_payload_too_large(client: Client, ids: Ids) -> None:
     with pytest.raises(PayloadTooLargeError) as raised:
         client.create("a", id=ids("big"), attributes={"blob": "x" * (1024 * 1024 + 1)})
@@ -163,10 +205,7 @@ def test_unsupported_media_type_and_method_not_allowed(server_url: str) -> None:
     assert isinstance(problem, MethodNotAllowedError) and problem.status == 405
 
 
-def test_unauthorized_then_the_token_decides_the_tenant(start_server: StartServer, databases: object) -> None:
-    from servers import Databases
-
-    assert isinstance(databases, Databases)
+def test_unauthorized_then_the_token_decides_the_tenant(start_server: StartServer, databases: Databases) -> None:
     db_url = databases.fresh()
     token = add_tenant(db_url, "acme")
     server = start_server(db_url=db_url)
@@ -180,11 +219,8 @@ def test_unauthorized_then_the_token_decides_the_tenant(start_server: StartServe
 
 
 def test_token_and_server_come_from_the_environment(
-    start_server: StartServer, databases: object, monkeypatch: pytest.MonkeyPatch
+    start_server: StartServer, databases: Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from servers import Databases
-
-    assert isinstance(databases, Databases)
     db_url = databases.fresh()
     token = add_tenant(db_url, "envy")
     server = start_server(db_url=db_url)
@@ -195,10 +231,7 @@ def test_token_and_server_come_from_the_environment(
         assert client.create("a", id="from-env").run.tenant == "envy"
 
 
-def test_rate_limited_carries_retry_after(start_server: StartServer, databases: object) -> None:
-    from servers import Databases
-
-    assert isinstance(databases, Databases)
+def test_rate_limited_carries_retry_after(start_server: StartServer, databases: Databases) -> None:
     db_url = databases.fresh()
     token = add_tenant(db_url, "slow")
     server = start_server("--rate-limit-rps", "1", "--rate-limit-burst", "1", db_url=db_url)
@@ -210,7 +243,5 @@ def test_rate_limited_carries_retry_after(start_server: StartServer, databases: 
 
 
 @pytest.fixture
-def server_url(server: object) -> str:
-    url = getattr(server, "url", None)
-    assert isinstance(url, str)
-    return url
+def server_url(server: Server) -> str:
+    return server.url

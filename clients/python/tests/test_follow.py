@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from runledger import Client, Event, NotFoundError
+from runledger import Client, Event, EventStream, NotFoundError
 from conftest import Ids, StartServer
 
 DEADLINE_S = 30.0
@@ -28,7 +28,7 @@ def eventually(condition: Callable[[], bool], what: str) -> None:
 class Follower(threading.Thread):
     """Collects a stream's events in a thread."""
 
-    def __init__(self, stream: object, stop_after: int | None = None) -> None:
+    def __init__(self, stream: EventStream, stop_after: int | None = None) -> None:
         super().__init__(daemon=True)
         self.stream = stream
         self.stop_after = stop_after
@@ -37,10 +37,10 @@ class Follower(threading.Thread):
 
     def run(self) -> None:
         try:
-            for event in self.stream:  # type: ignore[attr-defined]
+            for event in self.stream:
                 self.events.append(event)
                 if self.stop_after is not None and len(self.events) >= self.stop_after:
-                    self.stream.close()  # type: ignore[attr-defined]
+                    self.stream.close()
                     return
         except BaseException as error:  # surfaced by the test
             self.error = error
