@@ -12,6 +12,7 @@ import time
 from datetime import date
 
 from app import REPORT_KIND, report_run_id
+
 from runledger import Client, Created, RunContext, Worker
 
 

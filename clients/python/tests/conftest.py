@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from runledger import Client
+
 from servers import Databases, Server
 
 Ids = Callable[[str], str]

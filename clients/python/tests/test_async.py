@@ -21,28 +21,35 @@ from runledger import (
     StaleLeaseError,
     VersionConflictError,
 )
+
 from conftest import Ids, StartServer
 from faults import DroppingProxy
 from servers import Server
 
 
 def test_every_sync_method_has_an_async_twin_with_the_same_parameters() -> None:
-    public = [name for name in dir(Client) if not name.startswith("_") and callable(getattr(Client, name))]
+    public = [
+        name for name in dir(Client) if not name.startswith("_") and callable(getattr(Client, name))
+    ]
     for name in public:
         twin = "aclose" if name == "close" else name
         assert hasattr(AsyncClient, twin), name
         if name in ("close",):
             continue
-        assert inspect.signature(getattr(Client, name)) .parameters.keys() == inspect.signature(
-            getattr(AsyncClient, twin)
-        ).parameters.keys(), name
+        assert (
+            inspect.signature(getattr(Client, name)).parameters.keys()
+            == inspect.signature(getattr(AsyncClient, twin)).parameters.keys()
+        ), name
 
 
 def test_operations_and_errors(server: Server, ids: Ids) -> None:
     async def scenario() -> None:
         async with AsyncClient(server.url) as client:
             created = await client.create("a", id=ids("r"), attributes={"x": 1})
-            assert created.created and not (await client.create("a", id=ids("r"), attributes={"x": 1})).created
+            assert (
+                created.created
+                and not (await client.create("a", id=ids("r"), attributes={"x": 1})).created
+            )
             with pytest.raises(NotFoundError):
                 await client.get(ids("missing"))
             started = await client.start(ids("r"), owner="w", lease_ttl_ms=10_000)
@@ -66,7 +73,11 @@ def test_operations_and_errors(server: Server, ids: Ids) -> None:
             assert cancelled.error == "enough"
             running = (await client.create("b", id=ids("s"), start=LeaseRequest("w", 5_000))).run
             assert running.state == "running"
-            kinds = [run.id async for run in client.iter_runs(kind="a", page_size=1) if run.id.startswith(ids(""))]
+            kinds = [
+                run.id
+                async for run in client.iter_runs(kind="a", page_size=1)
+                if run.id.startswith(ids(""))
+            ]
             assert kinds == [ids("r"), ids("g1")]
             assert (await client.list_runs(kind="a", limit=1)).next_cursor is not None
             assert await client.health()
@@ -85,7 +96,9 @@ def test_a_lost_answer_is_retried_with_the_same_key(server: Server, ids: Ids) ->
         proxy.drop_answers = 1
         http = httpx.AsyncClient(event_hooks={"request": [record]})
         try:
-            async with AsyncClient(proxy.url, http_client=http, retry=RetryPolicy(backoff_initial_s=0.05)) as client:
+            async with AsyncClient(
+                proxy.url, http_client=http, retry=RetryPolicy(backoff_initial_s=0.05)
+            ) as client:
                 created = await client.create(ids("kind"))
                 page = await client.list_runs(kind=ids("kind"))
         finally:

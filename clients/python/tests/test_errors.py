@@ -16,10 +16,10 @@ import pytest
 import runledger
 from runledger import (
     Client,
-    IdempotencyKeyInFlightError,
     Concurrency,
     ConcurrencyLimitError,
     HeadersTooLargeError,
+    IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     InvalidRequestError,
     InvalidRunIdError,
@@ -39,6 +39,7 @@ from runledger import (
 )
 from runledger._http import refusal
 from runledger.errors import ERROR_CLASSES
+
 from conftest import Ids, StartServer
 from servers import Databases, Server, add_tenant
 
@@ -64,7 +65,11 @@ def test_not_found_carries_the_problem_members(client: Client, ids: Ids) -> None
     with pytest.raises(NotFoundError) as raised:
         client.get(ids("nope"))
     problem = raised.value
-    assert (problem.status, problem.code, problem.type) == (404, "not_found", "urn:runledger:problem:not_found")
+    assert (problem.status, problem.code, problem.type) == (
+        404,
+        "not_found",
+        "urn:runledger:problem:not_found",
+    )
     assert problem.title and ids("nope") in problem.detail
     assert problem.body["code"] == "not_found"
 
@@ -143,10 +148,14 @@ def test_idempotency_key_reused(client: Client, ids: Ids) -> None:
     assert raised.value.status == 422
 
 
-def test_idempotency_key_in_flight_then_replayed(server: Server, databases: Databases, ids: Ids) -> None:
+def test_idempotency_key_in_flight_then_replayed(
+    server: Server, databases: Databases, ids: Ids
+) -> None:
     if databases.backend != "postgres":
-        pytest.skip("held in flight by a table lock, which only PostgreSQL can take from outside "
-                    "the server; test_claim_batch.py provokes it on both backends with a long poll")
+        pytest.skip(
+            "held in flight by a table lock, which only PostgreSQL can take from outside "
+            "the server; test_claim_batch.py provokes it on both backends with a long poll"
+        )
     psql = shutil.which("psql")
     assert psql is not None
     locker = subprocess.Popen(
@@ -155,20 +164,32 @@ def test_idempotency_key_in_flight_then_replayed(server: Server, databases: Data
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        held = "SELECT count(*) FROM pg_locks JOIN pg_class ON pg_class.oid = relation " \
-               "WHERE relname = 'runs' AND mode = 'AccessExclusiveLock' AND granted"
+        held = (
+            "SELECT count(*) FROM pg_locks JOIN pg_class ON pg_class.oid = relation "
+            "WHERE relname = 'runs' AND mode = 'AccessExclusiveLock' AND granted"
+        )
         deadline = time.monotonic() + 10
-        while subprocess.run([psql, server.db_url, "-qAtc", held], capture_output=True, text=True).stdout.strip() != "1":
+        while (
+            subprocess.run(
+                [psql, server.db_url, "-qAtc", held], capture_output=True, text=True
+            ).stdout.strip()
+            != "1"
+        ):
             assert time.monotonic() < deadline, "the lock was never taken"
             time.sleep(0.05)
         answers: list[object] = []
         with Client(server.url) as first:
             waiting = threading.Thread(
-                target=lambda: answers.append(first.create("a", id=ids("x"), idempotency_key=ids("key")))
+                target=lambda: answers.append(
+                    first.create("a", id=ids("x"), idempotency_key=ids("key"))
+                )
             )
             waiting.start()
             time.sleep(0.5)  # the first request holds the key, blocked behind the lock
-            with Client(server.url, retry=NO_RETRY) as impatient, pytest.raises(IdempotencyKeyInFlightError) as raised:
+            with (
+                Client(server.url, retry=NO_RETRY) as impatient,
+                pytest.raises(IdempotencyKeyInFlightError) as raised,
+            ):
                 impatient.create("a", id=ids("x"), idempotency_key=ids("key"))
             assert raised.value.status == 409
             # With retries, the same call waits for the first answer and gets it replayed.
@@ -198,14 +219,18 @@ def test_headers_too_large(server_url: str) -> None:
 
 
 def test_unsupported_media_type_and_method_not_allowed(server_url: str) -> None:
-    answer = httpx.post(f"{server_url}/v1/runs", content=b"kind=a", headers={"content-type": "text/plain"})
+    answer = httpx.post(
+        f"{server_url}/v1/runs", content=b"kind=a", headers={"content-type": "text/plain"}
+    )
     assert isinstance(refusal(answer), UnsupportedMediaTypeError)
     answer = httpx.delete(f"{server_url}/v1/runs")
     problem = refusal(answer)
     assert isinstance(problem, MethodNotAllowedError) and problem.status == 405
 
 
-def test_unauthorized_then_the_token_decides_the_tenant(start_server: StartServer, databases: Databases) -> None:
+def test_unauthorized_then_the_token_decides_the_tenant(
+    start_server: StartServer, databases: Databases
+) -> None:
     db_url = databases.fresh()
     token = add_tenant(db_url, "acme")
     server = start_server(db_url=db_url)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from runledger import Client, Worker
+
 from conftest import Ids
 from servers import Server
 
@@ -23,7 +24,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture
-def examples(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ModuleType, ModuleType]]:
+def examples(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ModuleType, ModuleType]]:
     pytest.importorskip("fastapi")
     monkeypatch.setenv("RUNLEDGER_SERVER", server.url)
     monkeypatch.syspath_prepend(str(EXAMPLES))
@@ -52,7 +55,9 @@ def test_the_route_and_the_worker_make_one_record(
     assert first == {"run_id": f"report-{day}", "state": "queued", "created": True}
     assert again["created"] is False
     assert worker.ensure_report(client, day).created is False
-    assert [run.id for run in client.list_runs(kind="nightly-report").runs].count(f"report-{day}") == 1
+    assert [run.id for run in client.list_runs(kind="nightly-report").runs].count(
+        f"report-{day}"
+    ) == 1
 
 
 @pytest.mark.usefixtures("claim_supported")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from runledger import Client, Event, EventStream, NotFoundError
+
 from conftest import Ids, StartServer
 
 DEADLINE_S = 30.0
@@ -46,7 +47,9 @@ class Follower(threading.Thread):
             self.error = error
 
 
-def test_follow_delivers_everything_and_ends_after_the_terminal_event(client: Client, ids: Ids) -> None:
+def test_follow_delivers_everything_and_ends_after_the_terminal_event(
+    client: Client, ids: Ids
+) -> None:
     client.create("a", id=ids("r"))
     follower = Follower(client.follow(ids("r")))
     follower.start()
@@ -56,7 +59,14 @@ def test_follow_delivers_everything_and_ends_after_the_terminal_event(client: Cl
     client.finish(ids("r"), lease_epoch=epoch, outcome="succeeded")
     follower.join(DEADLINE_S)
     assert not follower.is_alive() and follower.error is None
-    assert [e.type for e in follower.events] == ["created", "started", "progress", "progress", "progress", "succeeded"]
+    assert [e.type for e in follower.events] == [
+        "created",
+        "started",
+        "progress",
+        "progress",
+        "progress",
+        "succeeded",
+    ]
     assert [e.seq for e in follower.events] == [1, 2, 3, 4, 5, 6]
     assert follower.events[3].data == {"n": 1}
 
@@ -103,7 +113,9 @@ def test_follow_across_a_server_restart_loses_and_repeats_nothing(
         tenant.start()
         for n in range(4):
             client.append_event(ids("r"), "before", n, lease_epoch=epoch)
-        eventually(lambda: len(follower.events) == 6 and len(tenant.events) == 6, "the first six events")
+        eventually(
+            lambda: len(follower.events) == 6 and len(tenant.events) == 6, "the first six events"
+        )
         server.restart(kill=kill)
         for n in range(4):
             client.append_event(ids("r"), "after", n, lease_epoch=epoch)

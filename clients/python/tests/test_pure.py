@@ -4,8 +4,8 @@ decisions and ``Retry-After`` parsing."""
 from __future__ import annotations
 
 import json
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 
@@ -15,8 +15,16 @@ from runledger._sse import ResumeCursor, SseDecoder, SseMessage
 
 
 def _event(seq: int, position: int, type: str = "log") -> str:
-    return json.dumps({"run_id": "r", "seq": seq, "position": position, "type": type, "data": None,
-                       "at": "2025-01-02T03:04:05.678Z"})
+    return json.dumps(
+        {
+            "run_id": "r",
+            "seq": seq,
+            "position": position,
+            "type": type,
+            "data": None,
+            "at": "2025-01-02T03:04:05.678Z",
+        }
+    )
 
 
 def test_the_decoder_joins_data_lines_and_skips_comments() -> None:
@@ -63,7 +71,9 @@ def test_retry_after_is_seconds_or_a_date() -> None:
 
 
 def test_the_policy_honours_retry_after_and_stops() -> None:
-    policy = RetryPolicy(max_attempts=3, backoff_initial_s=0.1, backoff_max_s=1.0, retry_after_max_s=10)
+    policy = RetryPolicy(
+        max_attempts=3, backoff_initial_s=0.1, backoff_max_s=1.0, retry_after_max_s=10
+    )
     assert policy.delay_s(1, "2") == 2.0
     assert policy.delay_s(1, "11") is None  # longer than we are willing to wait
     assert 0.05 <= (policy.delay_s(1, None) or 0) <= 0.1

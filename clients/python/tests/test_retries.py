@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from runledger import Client, NotFoundError, RetryPolicy, RunConflictError
+
 from conftest import Ids, StartServer
 from faults import DroppingProxy
 from servers import Databases, Server, add_tenant
@@ -73,7 +74,11 @@ def test_a_retry_across_a_server_restart_writes_once(
         created = client.create(ids("kind"))
         assert time.monotonic() - started >= 0.9
         assert [run.id for run in client.list_runs(kind=ids("kind")).runs] == [created.run.id]
-    posts = [key for key, request in zip(recorder.keys(), recorder.requests) if request.method == "POST"]
+    posts = [
+        key
+        for key, request in zip(recorder.keys(), recorder.requests, strict=True)
+        if request.method == "POST"
+    ]
     assert len(posts) > 1 and len(set(posts)) == 1
 
 

@@ -18,6 +18,7 @@ from runledger import (
     RunConflictError,
     VersionConflictError,
 )
+
 from conftest import Ids
 
 
@@ -27,7 +28,13 @@ def test_create_is_idempotent_and_a_repeat_is_200(client: Client, ids: Ids) -> N
     assert first.created and not again.created
     assert first.run == again.run
     run = first.run
-    assert (run.id, run.kind, run.state, run.version, run.last_seq) == (ids("a"), "etl", "queued", 1, 1)
+    assert (run.id, run.kind, run.state, run.version, run.last_seq) == (
+        ids("a"),
+        "etl",
+        "queued",
+        1,
+        1,
+    )
     assert run.attributes == {"day": "2025-01-02"}
     assert run.children == {"total": 0}
     assert run.created_at.tzinfo is not None and run.lease is None
@@ -40,7 +47,9 @@ def test_create_without_id_gets_a_generated_id_and_a_key_replays_it(client: Clie
     assert first.run.id and first.run.id == again.run.id
 
 
-def test_child_ids_are_parent_colon_key_and_the_parent_counts_them(client: Client, ids: Ids) -> None:
+def test_child_ids_are_parent_colon_key_and_the_parent_counts_them(
+    client: Client, ids: Ids
+) -> None:
     client.create("job", id=ids("p"))
     child = client.create("step", parent_id=ids("p"), key="acme").run
     assert (child.id, child.parent_id, child.key) == (f"{ids('p')}:acme", ids("p"), "acme")
@@ -78,7 +87,12 @@ def test_lifecycle_start_heartbeat_append_finish(client: Client, ids: Ids) -> No
     repeat = client.finish(ids("l"), lease_epoch=epoch, outcome="succeeded", result={"rows": 7})
     assert repeat == finished
     events = client.list_events(ids("l"))
-    assert [(e.seq, e.type) for e in events] == [(1, "created"), (2, "started"), (3, "progress"), (4, "succeeded")]
+    assert [(e.seq, e.type) for e in events] == [
+        (1, "created"),
+        (2, "started"),
+        (3, "progress"),
+        (4, "succeeded"),
+    ]
     assert events[2].data == {"done": 1} and events[2].run_id == ids("l")
     assert [e.seq for e in client.list_events(ids("l"), after=1, limit=2)] == [2, 3]
 
@@ -119,7 +133,9 @@ def test_concurrency_groups_reject_enqueue_and_cancel_active(client: Client, ids
         client.create("etl", id=ids("r2"), concurrency=Concurrency(group))
     assert full.value.active_run_ids == [ids("r1")]
     assert (full.value.concurrency_key, full.value.limit) == (group, 1)
-    pending = client.create("etl", id=ids("r3"), concurrency=Concurrency(group, on_full="enqueue")).run
+    pending = client.create(
+        "etl", id=ids("r3"), concurrency=Concurrency(group, on_full="enqueue")
+    ).run
     assert pending.state == "pending" and pending.concurrency_key == group
     # Ending the active run promotes the pending one (FIFO).
     client.cancel(ids("r1"))
@@ -141,7 +157,9 @@ def test_list_filters_and_pages(client: Client, ids: Ids) -> None:
     assert page.next_cursor is not None
     second = client.list_runs(kind=kind, limit=2, cursor=page.next_cursor)
     assert [run.id for run in second.runs] == [ids("k2"), ids("k3")]
-    assert [run.id for run in client.iter_runs(kind=kind, page_size=2)] == [ids(f"k{n}") for n in range(5)]
+    assert [run.id for run in client.iter_runs(kind=kind, page_size=2)] == [
+        ids(f"k{n}") for n in range(5)
+    ]
     assert [run.id for run in client.list_runs(kind=kind, state="cancelled").runs] == [ids("k0")]
     client.create("step", parent_id=ids("k1"), key="x")
     assert [run.key for run in client.list_runs(parent_id=ids("k1")).runs] == ["x"]

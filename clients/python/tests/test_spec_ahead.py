@@ -13,6 +13,7 @@ from typing import TypeVar
 import pytest
 
 from runledger import Client, Concurrency, InvalidRequestError
+
 from conftest import Ids
 
 T = TypeVar("T")
@@ -24,7 +25,9 @@ def supported(call: Callable[[], T], feature: str) -> T:
         return call()
     except InvalidRequestError as refused:
         if "unknown field" in refused.detail or "unknown variant" in refused.detail:
-            pytest.skip(f"SKIPPED: THE SERVER DOES NOT KNOW {feature} YET (SPEC §4): {refused.detail}")
+            pytest.skip(
+                f"SKIPPED: THE SERVER DOES NOT KNOW {feature} YET (SPEC §4): {refused.detail}"
+            )
         raise
 
 
@@ -47,7 +50,9 @@ def test_list_newest_first_and_by_creation_time(client: Client, ids: Ids) -> Non
 def test_cancel_cascade_cancels_the_descendants(client: Client, ids: Ids) -> None:
     client.create("job", id=ids("p"))
     child = client.create("step", parent_id=ids("p"), key="c").run
-    cancelled = supported(lambda: client.cancel(ids("p"), reason="stop", cascade=True), "cancel cascade")
+    cancelled = supported(
+        lambda: client.cancel(ids("p"), reason="stop", cascade=True), "cancel cascade"
+    )
     assert cancelled.state == "cancelled"
     child_now = client.get(child.id)
     assert (child_now.state, child_now.error) == ("cancelled", f"parent {ids('p')} cancelled: stop")
@@ -55,7 +60,9 @@ def test_cancel_cascade_cancels_the_descendants(client: Client, ids: Ids) -> Non
 
 def test_replace_pending_keeps_one_pending_run(client: Client, ids: Ids) -> None:
     group = Concurrency(ids("g"), on_full="replace_pending")
-    supported(lambda: client.create("a", id=ids("active"), concurrency=group), "on_full=replace_pending")
+    supported(
+        lambda: client.create("a", id=ids("active"), concurrency=group), "on_full=replace_pending"
+    )
     client.create("a", id=ids("p1"), concurrency=group)
     client.create("a", id=ids("p2"), concurrency=group)
     assert client.get(ids("p1")).state == "cancelled"

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from runledger import Client, RunContext, StaleLeaseError, Worker
+
 from conftest import Ids
 from servers import Server
 
@@ -74,7 +75,9 @@ def test_a_handler_result_succeeds_and_its_appends_carry_the_epoch(
     assert [(e.type, e.data) for e in client.list_events(ids("r"))][2] == ("progress", {"half": 10})
 
 
-def test_an_exception_fails_the_run_with_it(client: Client, ids: Ids, running: Callable[[Worker], Worker]) -> None:
+def test_an_exception_fails_the_run_with_it(
+    client: Client, ids: Ids, running: Callable[[Worker], Worker]
+) -> None:
     def handle(_ctx: RunContext) -> None:
         raise ValueError("the input file is empty")
 
@@ -89,7 +92,11 @@ def test_heartbeats_hold_the_lease_past_its_length(
     client: Client, ids: Ids, running: Callable[[Worker], Worker]
 ) -> None:
     client.create(ids("kind"), id=ids("r"))
-    running(Worker(client, lambda _ctx: time.sleep(2.0), kinds=ids("kind"), lease_ttl_ms=600, wait_ms=200))
+    running(
+        Worker(
+            client, lambda _ctx: time.sleep(2.0), kinds=ids("kind"), lease_ttl_ms=600, wait_ms=200
+        )
+    )
     assert _final(client, ids("r")) == "succeeded"
 
 
@@ -167,7 +174,9 @@ def test_runs_still_busy_after_the_grace_period_fail_naming_the_shutdown(
     assert run.state == "failed" and "shut down before the handler returned" in (run.error or "")
 
 
-def test_sigterm_stops_claiming_and_lets_the_handler_finish(server: Server, client: Client, ids: Ids) -> None:
+def test_sigterm_stops_claiming_and_lets_the_handler_finish(
+    server: Server, client: Client, ids: Ids
+) -> None:
     script = Path(__file__).with_name("worker_process.py")
     process = subprocess.Popen(
         [sys.executable, str(script), server.url, ids("kind"), "1.5", "20"],

@@ -15,8 +15,8 @@ from .errors import problem_error
 from .models import (
     Appended,
     BatchItem,
-    CreateRun,
     Created,
+    CreateRun,
     Event,
     Order,
     Outcome,
@@ -242,7 +242,9 @@ def create_batch(
             if "run" in item and item["run"] is not None:
                 items.append(BatchItem(status=status, run=Run.from_json(item["run"])))
             else:
-                items.append(BatchItem(status=status, problem=problem_error(status, item.get("problem"))))
+                items.append(
+                    BatchItem(status=status, problem=problem_error(status, item.get("problem")))
+                )
         return items
 
     return Call("POST", "/v1/runs/batch", parse, json=body, idempotency_key=idempotency_key)

@@ -62,7 +62,8 @@ def is_retryable_answer(status: int, code: str | None) -> bool:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds or an HTTP date; ``None`` when absent or unreadable."""
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date); ``None``
+    when absent or unreadable."""
     if value is None:
         return None
     text = value.strip()

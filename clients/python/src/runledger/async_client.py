@@ -30,8 +30,8 @@ from .models import (
     Appended,
     BatchItem,
     Concurrency,
-    CreateRun,
     Created,
+    CreateRun,
     Event,
     LeaseRequest,
     Order,
@@ -130,7 +130,9 @@ class AsyncClient:
         one :class:`~runledger.BatchItem` per run, in order. ``atomic``: all
         or nothing; a refusal raises the first refused item's problem, whose
         ``index`` names the item."""
-        return await self._send(ops.create_batch(runs, atomic=atomic, idempotency_key=idempotency_key))
+        return await self._send(
+            ops.create_batch(runs, atomic=atomic, idempotency_key=idempotency_key)
+        )
 
     async def get(self, run_id: str) -> Run:
         """The run; :class:`~runledger.NotFoundError` when there is none."""
@@ -337,7 +339,9 @@ class AsyncClient:
             )
         )
 
-    async def list_events(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
+    async def list_events(
+        self, run_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
         """The run's events after seq ``after``, in seq order (one page)."""
         return await self._send(ops.list_events(run_id, after=after, limit=limit))
 
@@ -346,7 +350,9 @@ class AsyncClient:
         terminal event. Reconnects (resuming after the last seq delivered)
         whenever the connection breaks or the server restarts: every event
         exactly once, in order. Close it (or use ``with``) to stop early."""
-        return AsyncEventStream(follow_async(self, ops.run_path(run_id, "events", "stream"), after, run_id))
+        return AsyncEventStream(
+            follow_async(self, ops.run_path(run_id, "events", "stream"), after, run_id)
+        )
 
     def follow_tenant(self, after: int = 0) -> AsyncEventStream:
         """Every event of the tenant after position ``after``, live, forever

@@ -31,8 +31,8 @@ from .models import (
     Appended,
     BatchItem,
     Concurrency,
-    CreateRun,
     Created,
+    CreateRun,
     Event,
     LeaseRequest,
     Order,
@@ -346,7 +346,9 @@ class Client:
         terminal event. Reconnects (resuming after the last seq delivered)
         whenever the connection breaks or the server restarts: every event
         exactly once, in order. Close it (or use ``with``) to stop early."""
-        return EventStream(follow_sync(self, ops.run_path(run_id, "events", "stream"), after, run_id))
+        return EventStream(
+            follow_sync(self, ops.run_path(run_id, "events", "stream"), after, run_id)
+        )
 
     def follow_tenant(self, after: int = 0) -> EventStream:
         """Every event of the tenant after position ``after``, live, forever

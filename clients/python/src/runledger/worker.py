@@ -157,7 +157,9 @@ class Worker:
         """Starts the claiming slots and returns."""
         if self._slots:
             raise RuntimeError("this worker was already started")
-        logger.info("worker %s claiming %s (concurrency %d)", self.owner, self.kinds, self.concurrency)
+        logger.info(
+            "worker %s claiming %s (concurrency %d)", self.owner, self.kinds, self.concurrency
+        )
         for index in range(self.concurrency):
             slot = threading.Thread(
                 target=self._slot, name=f"runledger-worker-{index}", daemon=True
@@ -181,8 +183,10 @@ class Worker:
         with self._lock:
             abandoned = list(self._in_flight.values())
         for execution in abandoned:
-            execution.abandon(f"worker {self.owner} shut down before the handler returned "
-                              f"(grace period {self.grace_s:g} s)")
+            execution.abandon(
+                f"worker {self.owner} shut down before the handler returned "
+                f"(grace period {self.grace_s:g} s)"
+            )
 
     # -- slots ------------------------------------------------------------------
 
