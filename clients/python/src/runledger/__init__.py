@@ -53,11 +53,15 @@ from .models import (
     Event,
     Lease,
     LeaseRequest,
+    OnFull,
+    Order,
+    Outcome,
     Run,
     RunPage,
+    RunState,
 )
 from .streams import AsyncEventStream, EventStream
-from .worker import RunContext, Worker
+from .worker import Handler, RunContext, Worker
 
 __all__ = [
     "Appended",
@@ -72,6 +76,7 @@ __all__ = [
     "Event",
     "EventStream",
     "ForbiddenOriginError",
+    "Handler",
     "HeadersTooLargeError",
     "IdempotencyKeyInFlightError",
     "IdempotencyKeyReusedError",
@@ -85,6 +90,9 @@ __all__ = [
     "MethodNotAllowedError",
     "MisdirectedRequestError",
     "NotFoundError",
+    "OnFull",
+    "Order",
+    "Outcome",
     "PayloadTooLargeError",
     "ProblemError",
     "RateLimitedError",
@@ -93,6 +101,7 @@ __all__ = [
     "RunContext",
     "RunConflictError",
     "RunPage",
+    "RunState",
     "RunledgerError",
     "StaleLeaseError",
     "TooManyStreamsError",
