@@ -108,7 +108,6 @@ async fn full_sqlite_app(test: &str) -> TestApp {
     let options = runledger::Options {
         reap_interval: None,
         sqlite_max_page_count: Some(pages + 2),
-        ..runledger::Options::default()
     };
     let ledger = runledger::Ledger::open_with(&url, options).await.unwrap();
     TestApp::over(ledger, ServerConfig::default())
