@@ -46,3 +46,7 @@ pub const IDEMPOTENCY_KEY_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
 pub const IDEMPOTENCY_IN_FLIGHT_STALE_MS: i64 = 5 * 1000;
 /// How often a running request touches its in-flight idempotency key.
 pub const IDEMPOTENCY_IN_FLIGHT_TOUCH_MS: u64 = 1_000;
+/// Most kinds a claim may filter on.
+pub const CLAIM_KINDS_MAX: usize = 100;
+/// Longest a claim may wait for a run to be queued.
+pub const CLAIM_WAIT_MS_MAX: u64 = 30_000;

@@ -4,8 +4,8 @@
 use crate::access::{self, IdempotencyBegin, NewToken};
 use crate::audit::Audit;
 use crate::requests::{
-    AppendEvent, Appended, Cancel, CreateRun, Created, Heartbeat, ListRuns, RunPage, StartRun,
-    event_page_limit,
+    AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Heartbeat, ListRuns, RunPage,
+    StartRun, event_page_limit,
 };
 use crate::store::{Store, postgres, sqlite};
 use crate::subscribe::{Hub, Subscription};
@@ -137,6 +137,47 @@ impl Ledger {
     ) -> Result<Run, Error> {
         request.check()?;
         self.inner.store.start(tenant, id, request).await
+    }
+
+    /// Takes the oldest queued run matching `request`'s filters and starts
+    /// it for its owner, exactly as [`Ledger::start`] would; `None` when no
+    /// run matches within `wait_ms`. The database decides: two claims never
+    /// get the same run, from any process or server, and `pending` runs are
+    /// never claimed. A waiting claim follows the tenant's event feed and
+    /// tries again when a run is created or promoted (by any process: the
+    /// feed is fed by the commit signal), so it does not poll the database
+    /// per waiter.
+    pub async fn claim(&self, tenant: &Tenant, request: ClaimRun) -> Result<Option<Run>, Error> {
+        request.check()?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(request.wait_ms);
+        // Subscribed before the first try: a run queued after that try is in
+        // the feed, whatever the timing.
+        let mut feed = if request.wait_ms > 0 {
+            let now = self.inner.store.last_position(tenant).await?;
+            Some(self.subscribe(tenant, now).await?)
+        } else {
+            None
+        };
+        loop {
+            if let Some(run) = self.inner.store.claim(tenant, &request).await? {
+                return Ok(Some(run));
+            }
+            let Some(feed) = feed.as_mut() else {
+                return Ok(None);
+            };
+            loop {
+                match tokio::time::timeout_at(deadline, feed.next()).await {
+                    Err(_) => return Ok(None),
+                    Ok(Err(error)) => return Err(error),
+                    Ok(Ok(event))
+                        if matches!(event.event_type.as_str(), "created" | "promoted") =>
+                    {
+                        break;
+                    }
+                    Ok(Ok(_)) => {}
+                }
+            }
+        }
     }
 
     /// Extends the lease of a running run.

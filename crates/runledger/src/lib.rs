@@ -28,7 +28,8 @@ pub use audit::{Audit, Problem, ProblemKind};
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
 pub use requests::{
-    AppendEvent, Appended, Cancel, CreateRun, Created, Heartbeat, ListRuns, RunPage, StartRun,
+    AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Heartbeat, ListRuns, RunPage,
+    StartRun,
 };
 pub use runledger_core::transition::{Finish, StartLease};
 pub use runledger_core::{

@@ -1,7 +1,9 @@
 //! The ledger's requests and answers. A request is checked once, here, into
 //! the core's trusted types; the store never sees unchecked input.
 
-use runledger_core::limits::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
+use runledger_core::limits::{
+    CLAIM_KINDS_MAX, CLAIM_WAIT_MS_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX,
+};
 use runledger_core::transition::{StartLease, check_error_text, check_lease_ttl_ms};
 use runledger_core::{
     ConcurrencyGroup, ConcurrencyKey, CreationParams, Epoch, Error, EventType, Kind, Owner, Run,
@@ -209,6 +211,70 @@ impl StartRun {
 
     pub(crate) fn check(&self) -> Result<(), Error> {
         check_lease_ttl_ms(self.lease.lease_ttl_ms)
+    }
+}
+
+/// Take the oldest queued run matching the filters and start it (SPEC `POST
+/// /v1/runs/claim`). Build with [`ClaimRun::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRun {
+    /// The worker and its lease length, exactly as `start` takes them.
+    pub lease: StartLease,
+    /// Only runs of these kinds (any kind when empty); at most 100.
+    pub kinds: Vec<Kind>,
+    /// Only runs of this concurrency group.
+    pub concurrency_key: Option<ConcurrencyKey>,
+    /// How long to wait for a matching run to be queued, 0–30,000 ms.
+    pub wait_ms: u64,
+}
+
+impl ClaimRun {
+    /// A claim by `owner` with a lease of `lease_ttl_ms`, of any kind, not waiting.
+    pub fn new(owner: Owner, lease_ttl_ms: u64) -> ClaimRun {
+        ClaimRun {
+            lease: StartLease {
+                owner,
+                lease_ttl_ms,
+            },
+            kinds: Vec::new(),
+            concurrency_key: None,
+            wait_ms: 0,
+        }
+    }
+
+    /// Only runs of `kind` (callable more than once).
+    pub fn kind(mut self, kind: Kind) -> ClaimRun {
+        self.kinds.push(kind);
+        self
+    }
+
+    /// Waiting up to `wait_ms` for a matching run.
+    pub fn wait_ms(mut self, wait_ms: u64) -> ClaimRun {
+        self.wait_ms = wait_ms;
+        self
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        check_lease_ttl_ms(self.lease.lease_ttl_ms)?;
+        if self.kinds.len() > CLAIM_KINDS_MAX {
+            return Err(Error::invalid(
+                "kind",
+                format!(
+                    "kind lists {} kinds; at most {CLAIM_KINDS_MAX} are allowed",
+                    self.kinds.len()
+                ),
+            ));
+        }
+        if self.wait_ms > CLAIM_WAIT_MS_MAX {
+            return Err(Error::invalid(
+                "wait_ms",
+                format!(
+                    "wait_ms {} is out of range; expected 0 to {CLAIM_WAIT_MS_MAX}",
+                    self.wait_ms
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

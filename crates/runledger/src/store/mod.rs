@@ -8,7 +8,8 @@ pub(crate) mod sqlite;
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::requests::{
-    AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
+    AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
+    StartRun,
 };
 use runledger_core::transition::Finish;
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
@@ -48,6 +49,17 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.list(tenant, filter).await,
             Store::Postgres(store) => store.list(tenant, filter).await,
+        }
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        tenant: &Tenant,
+        request: &ClaimRun,
+    ) -> Result<Option<Run>, Error> {
+        match self {
+            Store::Sqlite(store) => store.claim(tenant, request).await,
+            Store::Postgres(store) => store.claim(tenant, request).await,
         }
     }
 

@@ -121,6 +121,9 @@ pub enum Script {
     },
     /// Reaps every `interval_ms` for `duration_ms`; answers how many it reaped.
     Reaper { duration_ms: u64, interval_ms: u64 },
+    /// Claims (as `owner`, waiting up to `wait_ms` each time) until a claim
+    /// finds nothing; answers the ids it claimed, in order.
+    Claimer { owner: String, wait_ms: u64 },
     /// Samples the active count of each group for `duration_ms`; answers the maxima.
     Sampler {
         groups: Vec<String>,
@@ -382,6 +385,22 @@ async fn run(ledger: &Ledger, script: Script) -> Value {
                 tokio::time::sleep(Duration::from_millis(interval_ms)).await;
             }
             json!({"reaped": reaped})
+        }
+        Script::Claimer { owner, wait_ms } => {
+            let mut claimed = Vec::new();
+            loop {
+                let request =
+                    runledger::ClaimRun::new(Owner::parse(&owner).expect("owner"), 60_000)
+                        .wait_ms(wait_ms);
+                match ledger.claim(&tenant, request).await.expect("claim works") {
+                    Some(run) => {
+                        assert_eq!(run.lease.as_ref().expect("a lease").owner.as_str(), owner.as_str());
+                        claimed.push(run.id.to_string());
+                    }
+                    None => break,
+                }
+            }
+            json!({"claimed": claimed})
         }
         Script::Sampler {
             groups,

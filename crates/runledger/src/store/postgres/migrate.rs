@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "created_order_index_for_lists_only",
         include_str!("../../../migrations/postgres/0004_created_order_index_for_lists_only.sql"),
     ),
+    (
+        5,
+        "queued_runs_for_claims",
+        include_str!("../../../migrations/postgres/0005_queued_runs_for_claims.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

@@ -12,6 +12,7 @@ mod access;
 mod append_batch;
 mod audit;
 mod batch;
+mod claim;
 pub(crate) mod feed;
 mod group_batch;
 mod group_statement;
@@ -26,7 +27,8 @@ mod write;
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::requests::{
-    AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
+    AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
+    StartRun,
 };
 use append_batch::AppendBatcher;
 use batch::CreateBatcher;
@@ -195,6 +197,18 @@ impl Store {
         .await?;
         if operation != "heartbeat" {
             // Stamped soon; readers wait for it (see `settle`), writers don't.
+            self.sequencer.request(tenant);
+        }
+        Ok(run)
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        tenant: &Tenant,
+        request: &ClaimRun,
+    ) -> Result<Option<Run>, Error> {
+        let run = retrying(|| claim::claim(&self.pool, tenant, request)).await?;
+        if run.is_some() {
             self.sequencer.request(tenant);
         }
         Ok(run)

@@ -550,7 +550,7 @@ pub(crate) async fn reap_one(pool: &PgPool, tenant: &Tenant, id: &RunId) -> Resu
 }
 
 /// Writes a transition, then hands a freed slot to the oldest pending runs.
-async fn apply(
+pub(super) async fn apply(
     connection: &mut PgConnection,
     stored: &Record,
     change: &Transition,

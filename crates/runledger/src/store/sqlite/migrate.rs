@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "relay",
         include_str!("../../../migrations/sqlite/0003_relay.sql"),
     ),
+    (
+        4,
+        "queued_runs_for_claims",
+        include_str!("../../../migrations/sqlite/0004_queued_runs_for_claims.sql"),
+    ),
 ];
 
 /// Brings the file to the newest schema this build knows.

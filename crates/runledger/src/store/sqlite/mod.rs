@@ -23,7 +23,8 @@ use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::clock;
 use crate::requests::{
-    AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
+    AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
+    StartRun,
 };
 use connection::{Location, ReadPool};
 use runledger_core::transition::{self, Finish};
@@ -107,6 +108,17 @@ impl Store {
         let tenant = tenant.clone();
         self.readers
             .read(move |connection| read::list(connection, &tenant, &filter))
+            .await
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        tenant: &Tenant,
+        request: &ClaimRun,
+    ) -> Result<Option<Run>, Error> {
+        let (tenant, request) = (tenant.clone(), request.clone());
+        self.writer
+            .write(move |connection, now| write::claim(connection, &tenant, &request, now))
             .await
     }
 

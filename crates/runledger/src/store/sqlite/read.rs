@@ -3,7 +3,7 @@
 
 use super::error::storage;
 use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
-use crate::requests::{ListRuns, RunPage};
+use crate::requests::{ClaimRun, ListRuns, RunPage};
 use runledger_core::transition::Record;
 use runledger_core::{
     Children, ConcurrencyKey, Error, Event, Run, RunId, RunState, Tenant, Timestamp,
@@ -347,4 +347,43 @@ pub(crate) fn records(
         }
     }
     Ok(found)
+}
+
+/// The oldest queued run of `tenant` matching the claim's filters (kinds
+/// given as one JSON array, so one cached statement serves every list).
+pub(crate) fn oldest_queued(
+    connection: &Connection,
+    tenant: &Tenant,
+    request: &ClaimRun,
+) -> Result<Option<RunId>, Error> {
+    let kinds = (!request.kinds.is_empty()).then(|| {
+        serde_json::Value::from(
+            request
+                .kinds
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    });
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id FROM runs WHERE tenant = ?1 AND state = 'queued' \
+             AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2))) \
+             AND (?3 IS NULL OR concurrency_key = ?3) \
+             ORDER BY created_order LIMIT 1",
+        )
+        .map_err(storage)?;
+    let id: Option<String> = statement
+        .query_row(
+            rusqlite::params![
+                tenant.as_str(),
+                kinds,
+                request.concurrency_key.as_ref().map(|key| key.as_str())
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(storage)?;
+    id.map(|id| RunId::parse(&id)).transpose()
 }

@@ -6,7 +6,7 @@
 use super::error::storage;
 use super::{read, rows};
 use crate::failpoints;
-use crate::requests::{AppendEvent, Appended, Created, ResolvedCreate};
+use crate::requests::{AppendEvent, Appended, ClaimRun, Created, ResolvedCreate};
 use runledger_core::transition::{self, Admission, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, Run, RunId, RunState, Tenant, Timestamp};
 use rusqlite::Connection;
@@ -235,6 +235,24 @@ pub(crate) fn change(
             read::with_children(connection, transition.after)
         }
     }
+}
+
+/// Starts the oldest queued run matching `request` (SPEC `POST
+/// /v1/runs/claim`): under the write lock no other claim, in this process or
+/// another, can see it queued. `None` when no run matches.
+pub(crate) fn claim(
+    connection: &Connection,
+    tenant: &Tenant,
+    request: &ClaimRun,
+    now: Timestamp,
+) -> Result<Option<Run>, Error> {
+    let Some(id) = read::oldest_queued(connection, tenant, request)? else {
+        return Ok(None);
+    };
+    change(connection, tenant, &id, "start", None, now, |stored| {
+        transition::start(stored, &request.lease, now)
+    })
+    .map(Some)
 }
 
 /// Appends a caller event (guarantee 5: fenced by the lease epoch).

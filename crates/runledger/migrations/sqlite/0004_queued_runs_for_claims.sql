@@ -1,0 +1,4 @@
+-- Claims take the oldest queued run of a tenant: this index holds exactly
+-- the queued runs in creation order, so a claim reads one entry however many
+-- runs have ended.
+CREATE INDEX runs_queued_by_age ON runs (tenant, created_order) WHERE state = 'queued';
