@@ -83,17 +83,6 @@ def _route_exists(server: Server, path: str, body: dict[str, object]) -> bool:
 
 
 @pytest.fixture
-def claim_supported(server: Server) -> None:
-    """Skips — loudly — while the server has no ``POST /v1/runs/claim``."""
-    body = {"owner": "probe", "lease_ttl_ms": 1000, "kind": "probe-nothing-queued"}
-    if not _route_exists(server, "/v1/runs/claim", body):
-        pytest.skip(
-            "SKIPPED: THE SERVER HAS NO POST /v1/runs/claim YET (issue 14, built in parallel); "
-            "remove this skip in conftest.py when it lands"
-        )
-
-
-@pytest.fixture
 def batch_supported(server: Server) -> None:
     """Skips — loudly — while the server has no ``POST /v1/runs/batch``."""
     if not _route_exists(server, "/v1/runs/batch", {"runs": []}):

@@ -27,7 +27,6 @@ from conftest import Ids
 from servers import Server
 
 
-@pytest.mark.usefixtures("claim_supported")
 class TestClaim:
     def test_claims_the_oldest_queued_run_of_the_kinds(self, client: Client, ids: Ids) -> None:
         client.create(ids("k"), id=ids("first"))

@@ -60,7 +60,6 @@ def test_the_route_and_the_worker_make_one_record(
     ) == 1
 
 
-@pytest.mark.usefixtures("claim_supported")
 def test_the_worker_claims_and_builds_the_report(
     examples: tuple[ModuleType, ModuleType], client: Client, ids: Ids
 ) -> None:

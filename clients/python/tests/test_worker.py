@@ -1,10 +1,7 @@
 """``Worker`` against the real server's claim: results and failures become
 the run's outcome, appends carry the epoch, heartbeats hold the lease,
 ``lease_lost`` fires on cancel and on ``stale_lease``, concurrency is
-bounded, no run is handled twice, and SIGTERM shuts down gracefully.
-
-Every test needs ``POST /v1/runs/claim``; ``claim_supported`` skips them,
-loudly, while the server answers 404/405 to it."""
+bounded, no run is handled twice, and SIGTERM shuts down gracefully."""
 
 from __future__ import annotations
 
@@ -23,8 +20,6 @@ from runledger import Client, RunContext, StaleLeaseError, Worker
 
 from conftest import Ids
 from servers import Server
-
-pytestmark = pytest.mark.usefixtures("claim_supported")
 
 DEADLINE_S = 30.0
 

@@ -9,6 +9,7 @@
 mod bench;
 mod cli;
 mod doctor;
+mod duration;
 mod failure;
 mod http_audit;
 mod import;

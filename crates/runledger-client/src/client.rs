@@ -4,7 +4,7 @@
 use crate::answers::{Appended, Created, EventPage, Health, RunPage};
 use crate::error::ClientError;
 use crate::requests::{
-    AppendEventRequest, CallOptions, CancelRequest, CreateRunRequest, FinishRequest,
+    AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, CreateRunRequest, FinishRequest,
     HeartbeatRequest, ListRunsQuery, StartRequest,
 };
 use crate::socket::Socket;
@@ -92,6 +92,18 @@ impl Client {
         options: &CallOptions,
     ) -> Result<Run, ClientError> {
         self.post(&run_path(id, "/start"), request, options).await
+    }
+
+    /// `POST /v1/runs/claim`: the oldest queued run matching the filters,
+    /// started for `owner`; `None` when none was queued within `wait_ms`.
+    /// Send an `Idempotency-Key` in `options` so a retry after a lost answer
+    /// replays the same run.
+    pub async fn claim(
+        &self,
+        request: &ClaimRequest,
+        options: &CallOptions,
+    ) -> Result<Option<Run>, ClientError> {
+        self.post("/v1/runs/claim", request, options).await
     }
 
     /// `POST /v1/runs/{id}/heartbeat`.

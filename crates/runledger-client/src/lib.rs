@@ -43,8 +43,8 @@ pub use backoff::{BACKOFF_BASE, BACKOFF_MAX};
 pub use client::Client;
 pub use error::{ClientError, error_code};
 pub use requests::{
-    AppendEventRequest, CallOptions, CancelRequest, ConcurrencyRequest, CreateRunRequest,
-    FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest,
+    AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, ConcurrencyRequest,
+    CreateRunRequest, FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest,
 };
 pub use runledger_core::{ErrorCode, Event, Run, RunId};
 pub use socket::SUBSCRIPTION_BUFFER_EVENTS_MAX;

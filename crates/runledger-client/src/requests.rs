@@ -144,6 +144,24 @@ pub struct StartRequest {
     pub lease_ttl_ms: u64,
 }
 
+/// The body of `POST /v1/runs/claim`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClaimRequest {
+    /// The worker taking the run.
+    pub owner: Owner,
+    /// Lease length, 100–86,400,000 ms.
+    pub lease_ttl_ms: u64,
+    /// Only runs of these kinds (any kind when empty; at most 100).
+    #[serde(rename = "kind", skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<Kind>,
+    /// Only runs of this concurrency group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency_key: Option<ConcurrencyKey>,
+    /// How long to wait for a matching run to be queued, 0–30,000 ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
 /// The body of `POST /v1/runs/{id}/heartbeat`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HeartbeatRequest {

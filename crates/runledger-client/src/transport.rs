@@ -109,6 +109,12 @@ impl Http {
             .bytes()
             .await
             .map_err(|error| unreachable(&url, &error))?;
+        if status == reqwest::StatusCode::NO_CONTENT {
+            // No body (a claim that found nothing): `null`, e.g. `None`.
+            return serde_json::from_slice(b"null")
+                .map(|body| Answer { status, body })
+                .map_err(|error| unexpected(&url, status, &bytes, Some(&error)));
+        }
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map(|body| Answer { status, body })

@@ -1,6 +1,7 @@
 //! `runledger runs …` as clap derives it: each verb's flags, defaults and
 //! examples. Parsing only; [`super::exec`] does the work.
 
+use crate::duration::parse_duration_ms;
 use clap::{Args, Subcommand, ValueEnum};
 
 /// The server `runs` talks to when neither `--server` nor `RUNLEDGER_SERVER` says.
@@ -61,6 +62,22 @@ Examples:
 
 Only a queued run starts; the answer carries the lease epoch that heartbeat
 and finish need.";
+
+const CLAIM_EXAMPLES: &str = "\
+Examples:
+  # the oldest queued run of any kind, started for worker-1 with a 30 s lease
+  runledger runs claim --owner worker-1 --lease-ttl 30s
+
+  # only etl or report runs, waiting up to 10 s for one to be queued
+  runledger runs claim --owner worker-1 --lease-ttl 30s --kind etl --kind report --wait 10s
+
+  # only runs of concurrency group 'reports', as JSON for a script
+  runledger runs claim --owner worker-1 --lease-ttl 5m --concurrency-key reports --json
+
+Two claims never get the same run, from any process or server; pending runs
+are never claimed. When nothing is queued within --wait (default 0), it says
+so and exits 0 (--json prints null). Durations: 250ms, 30s, 5m, 1h, or a
+number of milliseconds.";
 
 const HEARTBEAT_EXAMPLES: &str = "\
 Examples:
@@ -125,6 +142,9 @@ pub enum RunsVerb {
     /// Finish a running run: succeeded or failed.
     #[command(after_help = FINISH_EXAMPLES)]
     Finish(FinishArgs),
+    /// Take the oldest queued run (of some kinds, or of a group) and start it.
+    #[command(after_help = CLAIM_EXAMPLES)]
+    Claim(ClaimArgs),
     /// Cancel a pending, queued or running run.
     #[command(after_help = CANCEL_EXAMPLES)]
     Cancel(CancelArgs),
@@ -160,11 +180,12 @@ pub struct CreateArgs {
     /// What to do when the group is full (server default reject).
     #[arg(long, value_enum, value_name = "P", requires = "concurrency_key")]
     pub on_full: Option<OnFullArg>,
-    /// Start the run at once under this owner (with --lease-ttl-ms).
+    /// Start the run at once under this owner (with --lease-ttl).
     #[arg(long, value_name = "O", requires = "lease_ttl_ms")]
     pub start_owner: Option<String>,
-    /// The lease length of --start-owner, 100–86,400,000 ms.
-    #[arg(long, value_name = "N", requires = "start_owner")]
+    /// The lease length of --start-owner (100ms to 24h), e.g. 30s.
+    #[arg(long = "lease-ttl", visible_alias = "lease-ttl-ms", value_name = "DURATION",
+          value_parser = parse_duration_ms, requires = "start_owner")]
     pub lease_ttl_ms: Option<u64>,
     /// Idempotency-Key: a retry with the same key and body answers the same run.
     #[arg(long, value_name = "KEY")]
@@ -231,12 +252,37 @@ pub struct StartArgs {
     /// The worker taking the run.
     #[arg(long)]
     pub owner: String,
-    /// Lease length, 100–86,400,000 ms.
-    #[arg(long, value_name = "N")]
+    /// Lease length (100ms to 24h), e.g. 30s.
+    #[arg(long = "lease-ttl", visible_alias = "lease-ttl-ms", value_name = "DURATION",
+          value_parser = parse_duration_ms)]
     pub lease_ttl_ms: u64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub change: ChangeArgs,
+}
+
+/// `runs claim`.
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// The worker taking the run.
+    #[arg(long)]
+    pub owner: String,
+    /// Lease length (100ms to 24h), e.g. 30s.
+    #[arg(long = "lease-ttl", visible_alias = "lease-ttl-ms", value_name = "DURATION",
+          value_parser = parse_duration_ms)]
+    pub lease_ttl_ms: u64,
+    /// Only runs of this kind (repeatable, at most 100).
+    #[arg(long = "kind", value_name = "K")]
+    pub kinds: Vec<String>,
+    /// Only runs of this concurrency group.
+    #[arg(long, value_name = "K")]
+    pub concurrency_key: Option<String>,
+    /// Wait up to this long (at most 30s) for a matching run to be queued.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub wait: Option<u64>,
+    /// An Idempotency-Key: a retry with it gets the same run back.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
 }
 
 /// `runs heartbeat`.
@@ -247,8 +293,9 @@ pub struct HeartbeatArgs {
     /// The epoch of the lease held.
     #[arg(long, value_name = "N")]
     pub lease_epoch: u64,
-    /// A new lease length; the previous one when absent.
-    #[arg(long, value_name = "N")]
+    /// A new lease length (e.g. 30s); the previous one when absent.
+    #[arg(long = "lease-ttl", visible_alias = "lease-ttl-ms", value_name = "DURATION",
+          value_parser = parse_duration_ms)]
     pub lease_ttl_ms: Option<u64>,
     #[command(flatten)]
     #[allow(missing_docs)]

@@ -4,15 +4,15 @@
 //! exit 1 with its problem code and detail; no server is exit 3.
 
 use super::args::{
-    CancelArgs, ChangeArgs, CreateArgs, EventsArgs, FinishArgs, HeartbeatArgs, IdArgs, ListArgs,
-    OnFullArg, OutcomeArg, RunsArgs, RunsVerb, SERVER_DEFAULT, StartArgs,
+    CancelArgs, ChangeArgs, ClaimArgs, CreateArgs, EventsArgs, FinishArgs, HeartbeatArgs, IdArgs,
+    ListArgs, OnFullArg, OutcomeArg, RunsArgs, RunsVerb, SERVER_DEFAULT, StartArgs,
 };
 use super::{follow, render};
 use crate::failure::{Failure, Verdict};
 use runledger::{ConcurrencyKey, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment};
 use runledger_client::{
-    CallOptions, CancelRequest, Client, CreateRunRequest, FinishRequest, HeartbeatRequest,
-    ListRunsQuery, StartRequest,
+    CallOptions, CancelRequest, ClaimRequest, Client, CreateRunRequest, FinishRequest,
+    HeartbeatRequest, ListRunsQuery, StartRequest,
 };
 use serde_json::Value;
 
@@ -34,6 +34,7 @@ pub async fn run(server: Option<String>, args: RunsArgs) -> Result<Verdict, Fail
         RunsVerb::Start(start) => start_run(&client, start, json).await,
         RunsVerb::Heartbeat(heartbeat) => heartbeat_run(&client, heartbeat, json).await,
         RunsVerb::Finish(finish) => finish_run(&client, finish, json).await,
+        RunsVerb::Claim(claim) => claim_run(&client, claim, json).await,
         RunsVerb::Cancel(cancel) => cancel_run(&client, cancel, json).await,
         RunsVerb::Events(events) => list_events(&client, events, json).await,
     }
@@ -137,6 +138,34 @@ async fn start_run(client: &Client, args: StartArgs, json: bool) -> Result<Verdi
         .start(&run_id(&args.id)?, &request, &options(args.change))
         .await?;
     print_run(&run, None, json);
+    Ok(Verdict::Success)
+}
+
+async fn claim_run(client: &Client, args: ClaimArgs, json: bool) -> Result<Verdict, Failure> {
+    let request = ClaimRequest {
+        owner: parse("--owner", &args.owner, Owner::parse)?,
+        lease_ttl_ms: args.lease_ttl_ms,
+        kinds: args
+            .kinds
+            .iter()
+            .map(|kind| parse("--kind", kind, Kind::parse))
+            .collect::<Result<_, _>>()?,
+        concurrency_key: args
+            .concurrency_key
+            .as_deref()
+            .map(|key| parse("--concurrency-key", key, ConcurrencyKey::parse))
+            .transpose()?,
+        wait_ms: args.wait,
+    };
+    let options = CallOptions {
+        idempotency_key: args.idempotency_key,
+        ..CallOptions::default()
+    };
+    match client.claim(&request, &options).await? {
+        Some(run) => print_run(&run, None, json),
+        None if json => println!("null"),
+        None => println!("no queued run matched"),
+    }
     Ok(Verdict::Success)
 }
 

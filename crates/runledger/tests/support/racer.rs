@@ -394,7 +394,10 @@ async fn run(ledger: &Ledger, script: Script) -> Value {
                         .wait_ms(wait_ms);
                 match ledger.claim(&tenant, request).await.expect("claim works") {
                     Some(run) => {
-                        assert_eq!(run.lease.as_ref().expect("a lease").owner.as_str(), owner.as_str());
+                        assert_eq!(
+                            run.lease.as_ref().expect("a lease").owner.as_str(),
+                            owner.as_str()
+                        );
                         claimed.push(run.id.to_string());
                     }
                     None => break,
