@@ -143,12 +143,35 @@ fn presented_token(headers: &HeaderMap) -> Result<String, Problem> {
         }
         return Ok(token.to_owned());
     }
+    if let Some(token) = subprotocol_token(headers) {
+        return Ok(token);
+    }
     if let Some(token) = cookie_token(headers) {
         return Ok(token);
     }
     Err(unauthorized(
         "this server requires an API token: send Authorization: Bearer <token> (create one with `runledger tenant add NAME`)",
     ))
+}
+
+/// The WebSocket subprotocol that carries a browser app's token
+/// (`runledger.bearer.<token>`, offered beside [`WS_PROTOCOL`]): a browser
+/// cannot set headers on a WebSocket, and a token in a URL would be logged.
+pub const BEARER_SUBPROTOCOL_PREFIX: &str = "runledger.bearer.";
+
+/// The subprotocol the server selects for its WebSocket (SPEC §4).
+pub const WS_PROTOCOL: &str = "runledger.v1";
+
+/// The token offered as a [`BEARER_SUBPROTOCOL_PREFIX`] subprotocol, if any.
+fn subprotocol_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|protocol| protocol.trim().strip_prefix(BEARER_SUBPROTOCOL_PREFIX))
+        .filter(|token| !token.is_empty())
+        .map(str::to_owned)
 }
 
 /// The token in the [`TOKEN_COOKIE`] cookie, if one was sent.

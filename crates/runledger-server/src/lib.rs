@@ -26,7 +26,7 @@ mod serve;
 mod state;
 mod stream_slots;
 
-pub use auth::{AUTH_REQUIRED_RECHECK, TOKEN_COOKIE};
+pub use auth::{AUTH_REQUIRED_RECHECK, BEARER_SUBPROTOCOL_PREFIX, TOKEN_COOKIE, WS_PROTOCOL};
 pub use body::REQUEST_BODY_BYTES_MAX;
 pub use head::{HEADERS_MAX, URI_BYTES_MAX};
 pub use idempotency::{PlannedRunId, fingerprint};

@@ -77,6 +77,9 @@ pub async fn websocket(
     })?;
     let slot = state.open_stream(&caller)?;
     Ok(upgrade
+        // Selected when offered (a browser app offers it beside its
+        // `runledger.bearer.<token>`, which is never echoed back).
+        .protocols([crate::auth::WS_PROTOCOL])
         .max_message_size(WS_MESSAGE_BYTES_MAX)
         .on_upgrade(move |socket| Connection::new(state, tenant, slot).run(socket)))
 }
