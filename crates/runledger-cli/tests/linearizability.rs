@@ -2,7 +2,7 @@
 //! every answer the server gives under concurrency must be the answer of
 //! some one-at-a-time order of the same calls, consistent with real time.
 //!
-//! Each history: [`CLIENTS`] clients, each with its own connections, fire
+//! Each history: [`CLIENTS_DEFAULT`] clients, each with its own connections, fire
 //! [`OPERATIONS_PER_CLIENT`] random calls at once on [`RUNS`] fresh run ids
 //! (runs 0 and 1 in one concurrency group, limit 1, `on_full: reject`):
 //! creates (some with `start`, a few with conflicting attributes), starts,
@@ -37,13 +37,14 @@ use std::time::Instant;
 use support::{fresh_dir, postgres_url, runledger, sqlite_url};
 use tokio::sync::Barrier;
 
-/// Concurrent clients per history.
-const CLIENTS: usize = 4;
+/// Concurrent clients per history in CI; `RUNLEDGER_TORTURE_CLIENTS`
+/// overrides it.
+const CLIENTS_DEFAULT: usize = 4;
 /// Calls each client makes per history.
 const OPERATIONS_PER_CLIENT: usize = 8;
 /// Histories per configuration in CI.
 const HISTORIES_DEFAULT: usize = 100;
-/// Lease owners the clients name (`w0` … `w3`).
+/// Lease owners the clients name (`w0` … `w3`; client `c` is `w{c % 4}`).
 const OWNERS: u8 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +89,11 @@ async fn torture(label: &str, bases: &[String], db: &str) {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(0x5eed_u64);
-    let clients: Vec<Client> = (0..CLIENTS)
+    let clients = std::env::var("RUNLEDGER_TORTURE_CLIENTS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(CLIENTS_DEFAULT);
+    let clients: Vec<Client> = (0..clients)
         .map(|client| Client::for_base(&bases[client % bases.len()]))
         .collect();
     let clock = Instant::now();
