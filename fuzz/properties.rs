@@ -34,8 +34,11 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
 
+/// A property: panics when `data` breaks it.
+pub type Property = fn(&[u8]);
+
 /// The fuzz targets, by name (their corpus folders under `fuzz/corpus/`).
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Property); 4] = [
     ("names", names),
     ("text", text),
     ("timestamp", timestamp),

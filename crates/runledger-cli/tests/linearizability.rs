@@ -52,7 +52,7 @@ async fn histories_on_sqlite_are_linearizable() {
     let dir = fresh_dir("linearizability-sqlite");
     let db = sqlite_url(&dir, "histories.db");
     let server = TestServer::start(&dir, &db);
-    torture("sqlite", &[server.base.clone()], &db).await;
+    torture("sqlite", std::slice::from_ref(&server.base), &db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +60,7 @@ async fn histories_on_postgres_are_linearizable() {
     let dir = fresh_dir("linearizability-postgres");
     let db = postgres_url("linearizability");
     let server = TestServer::start(&dir, &db.url);
-    torture("postgres", &[server.base.clone()], &db.url).await;
+    torture("postgres", std::slice::from_ref(&server.base), &db.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,7 +41,7 @@ impl RequestBody {
 
 /// Parses `bytes` as `body` the way its route does: `Ok` when the
 /// extractor accepts it, else the problem the client would get.
-pub fn parse_request_body(body: RequestBody, bytes: &[u8]) -> Result<(), ProblemBody> {
+pub fn parse_request_body(body: RequestBody, bytes: &[u8]) -> Result<(), Box<ProblemBody>> {
     let parsed = match body {
         RequestBody::CreateRun => parse_strict::<CreateRunRequest>(bytes).map(drop),
         RequestBody::Start => parse_strict::<LeaseRequest>(bytes).map(drop),
@@ -50,5 +50,5 @@ pub fn parse_request_body(body: RequestBody, bytes: &[u8]) -> Result<(), Problem
         RequestBody::Cancel => parse_strict::<CancelRequest>(bytes).map(drop),
         RequestBody::AppendEvent => parse_strict::<AppendEventRequest>(bytes).map(drop),
     };
-    parsed.map_err(|problem| problem.body().clone())
+    parsed.map_err(|problem| Box::new(problem.body().clone()))
 }
