@@ -3,7 +3,8 @@
 //! runs once if nothing was committed. 16 clients create runs without ids,
 //! each with its own `Idempotency-Key`, while `runledger serve` is killed
 //! with SIGKILL over and over (50 times, on a SQLite file and on
-//! PostgreSQL). Every key whose request went unanswered is retried once a
+//! PostgreSQL; `RUNLEDGER_TORTURE_KILLS=N` makes it N, the long mode of
+//! RELIABILITY.md). Every key whose request went unanswered is retried once a
 //! server is back; at the end every key has exactly one run: the database
 //! holds exactly the runs the keys were answered with, none twice.
 
@@ -19,18 +20,19 @@ use std::time::{Duration, Instant};
 use support::{fresh_dir, postgres_url, sqlite_url};
 
 const CLIENTS: usize = 16;
-const KILLS: usize = 50;
+/// Kills per backend in CI; `RUNLEDGER_TORTURE_KILLS` overrides it.
+const KILLS_DEFAULT: usize = 50;
 /// How long the clients load a server before it is killed.
 const LOAD_BEFORE_KILL: Duration = Duration::from_millis(150);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keyed_creates_retried_across_50_kills_make_one_run_each_on_sqlite() {
+async fn keyed_creates_retried_across_kill9_cycles_make_one_run_each_on_sqlite() {
     let dir = fresh_dir("serve-kill9-retry");
     keyed_creates_survive_kills(&dir, &sqlite_url(&dir, "retry.db")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keyed_creates_retried_across_50_kills_make_one_run_each_on_postgres() {
+async fn keyed_creates_retried_across_kill9_cycles_make_one_run_each_on_postgres() {
     let dir = fresh_dir("serve-kill9-retry-postgres");
     let db = postgres_url("serve_kill9_retry");
     keyed_creates_survive_kills(&dir, &db.url).await;
@@ -44,10 +46,20 @@ fn body(key: &str) -> Value {
 /// What each key was answered: its run id, once answered 2xx.
 type Answers = Arc<Mutex<BTreeMap<String, Option<String>>>>;
 
+/// How many kill -9 cycles to run.
+fn kills() -> usize {
+    std::env::var("RUNLEDGER_TORTURE_KILLS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(KILLS_DEFAULT)
+}
+
 async fn keyed_creates_survive_kills(dir: &Path, db: &str) {
     let answers: Answers = Arc::default();
     let mut unanswered: Vec<String> = Vec::new();
-    for cycle in 0..KILLS {
+    let kills = kills();
+    let started = Instant::now();
+    for cycle in 0..kills {
         let mut server = TestServer::start(dir, db);
         let handles: Vec<_> = (0..CLIENTS)
             .map(|me| {
@@ -120,10 +132,19 @@ async fn keyed_creates_survive_kills(dir: &Path, db: &str) {
     let present: BTreeSet<String> = client.all_run_ids().await.into_iter().collect();
     let duplicates: Vec<&String> = present.difference(&answered).collect();
     let lost: Vec<&String> = answered.difference(&present).collect();
-    eprintln!(
-        "{KILLS} kills, {} keys, {} retried after a kill",
+    println!(
+        "kill -9 [{}]: {kills} kills survived, {} keys, {} retried after a kill, \
+         {} duplicates, {} lost, {:.1} s",
+        if db.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         answers.len(),
-        unanswered.len()
+        unanswered.len(),
+        duplicates.len(),
+        lost.len(),
+        started.elapsed().as_secs_f64()
     );
     assert!(
         duplicates.is_empty(),

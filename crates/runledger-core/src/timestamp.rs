@@ -8,6 +8,11 @@ use time::macros::format_description;
 const RFC3339_MILLIS: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
+/// 0000-01-01T00:00:00.000Z, the first instant RFC 3339 can write.
+const RFC3339_UNIX_MS_MIN: i64 = -62_167_219_200_000;
+/// 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write.
+const RFC3339_UNIX_MS_MAX: i64 = 253_402_300_799_999;
+
 /// A UTC instant with millisecond precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
@@ -41,11 +46,15 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 text (any offset, any precision; rounded down to ms).
+    /// An instant outside the years 0000–9999 in UTC (reachable through an
+    /// offset, e.g. `0000-01-01T00:00:00+01:00`) is refused: RFC 3339
+    /// cannot write it, so it could not be shown back.
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         let instant =
             OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
         i64::try_from(instant.unix_timestamp_nanos().div_euclid(1_000_000))
             .ok()
+            .filter(|unix_ms| (RFC3339_UNIX_MS_MIN..=RFC3339_UNIX_MS_MAX).contains(unix_ms))
             .map(Timestamp)
     }
 }
@@ -87,5 +96,22 @@ mod tests {
             "1970-01-01T00:00:00.000Z"
         );
         assert_eq!(instant.plus_ms(877).unix_ms(), 1_795_711_379_000);
+    }
+
+    #[test]
+    fn instants_rfc3339_cannot_write_are_refused() {
+        let first = Timestamp::parse_rfc3339("0000-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(first.to_rfc3339(), "0000-01-01T00:00:00.000Z");
+        let last = Timestamp::parse_rfc3339("9999-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(last.to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        // Years -0001 and 10000 in UTC: RFC 3339 cannot write them.
+        assert_eq!(
+            Timestamp::parse_rfc3339("0000-01-01T00:00:00.000+01:00"),
+            None
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("9999-12-31T23:59:59.999-01:00"),
+            None
+        );
     }
 }

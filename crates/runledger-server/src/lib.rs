@@ -11,6 +11,8 @@ mod body;
 mod browser;
 mod dashboard;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 mod head_timer;
 mod http_metrics;
