@@ -33,7 +33,7 @@ use crate::store::postgres::lookup;
 use crate::store::postgres::positions::{self, CHANNEL, Sequencer, counter_cte};
 use crate::store::postgres::rows::signed;
 use runledger_core::transition::{self, Record, Transition};
-use runledger_core::{Error, RunId, Tenant, Timestamp};
+use runledger_core::{Error, Operation, RunId, Tenant, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -210,8 +210,8 @@ async fn write_round(pool: &PgPool, held: &Held, batch: &mut Vec<Pending>) -> Re
         .filter(|(version, record)| record.run.version != *version)
         .collect();
     // The write is one statement: a failure at either site writes nothing.
-    let sites = failpoints::hit("append", "after_run_row")
-        .and_then(|()| failpoints::hit("append", "after_events"));
+    let sites = failpoints::hit(Operation::Append.as_str(), "after_run_row")
+        .and_then(|()| failpoints::hit(Operation::Append.as_str(), "after_events"));
     if let Err(error) = sites {
         batch.extend(accepted.into_iter().map(|accepted| accepted.pending));
         return Err(error);

@@ -11,6 +11,7 @@ use super::locks::{begin_in_group, begin_or_return, commit};
 use super::rows::{event_columns, signed};
 use super::{lookup, read};
 use crate::failpoints;
+use runledger_core::Operation;
 use runledger_core::transition::{self, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, Run, RunId, Tenant, Timestamp};
 use sqlx::{Acquire, PgConnection, PgPool, Row};
@@ -30,7 +31,7 @@ pub(crate) async fn change(
     pool: &PgPool,
     tenant: &Tenant,
     id: &RunId,
-    operation: &'static str,
+    operation: Operation,
     slot: Slot,
     if_version: Option<u64>,
     decide: impl Fn(&Record, Timestamp) -> Result<Decision, Error>,
@@ -68,7 +69,7 @@ pub(crate) async fn reap_one(pool: &PgPool, tenant: &Tenant, id: &RunId) -> Resu
         pool,
         tenant,
         id,
-        "reap",
+        Operation::Reap,
         Slot::MayFree,
         None,
         |stored, now| {
@@ -95,7 +96,7 @@ async fn apply(
     connection: &mut PgConnection,
     stored: &Record,
     change: &Transition,
-    operation: &'static str,
+    operation: Operation,
 ) -> Result<(), Error> {
     write_transition(connection, stored, change, operation).await?;
     if let (true, Some(key)) = (change.frees_slot, &stored.run.concurrency_key) {
@@ -125,7 +126,7 @@ async fn promote_pending(
             break;
         }
         let promoted = transition::promote(&head, now);
-        write_transition(connection, &head, &promoted, "promote").await?;
+        write_transition(connection, &head, &promoted, Operation::Promote).await?;
     }
     Ok(())
 }
@@ -134,12 +135,12 @@ pub(super) async fn write_transition(
     connection: &mut PgConnection,
     stored: &Record,
     change: &Transition,
-    operation: &'static str,
+    operation: Operation,
 ) -> Result<(), Error> {
     update_run(connection, &change.after, stored.run.version).await?;
-    failpoints::hit(operation, "after_run_row")?;
+    failpoints::hit(operation.as_str(), "after_run_row")?;
     insert_events(connection, change).await?;
-    failpoints::hit(operation, "after_events")
+    failpoints::hit(operation.as_str(), "after_events")
 }
 
 async fn update_run(

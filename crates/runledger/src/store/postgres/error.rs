@@ -1,44 +1,59 @@
-//! PostgreSQL's errors as the ledger's, classified by SQLSTATE: a full disk
-//! is `StorageFull`; a deadlock or serialization failure, which rolls its
-//! transaction back whole, is retried by [`retrying`].
+//! PostgreSQL's errors as the ledger's, classified by SQLSTATE, never by
+//! message text: a full disk is `StorageFull`; a deadlock or serialization
+//! failure, which rolls its transaction back whole, is retryable and
+//! retried by [`retrying`]; a constraint violation keeps the constraint's
+//! name, which callers map to the ledger's own errors.
 
-use runledger_core::Error;
+use runledger_core::{Error, StorageKind};
 use std::future::Future;
 
 /// How many times an operation rolled back by a deadlock is run again.
 const RETRIES_MAX: usize = 5;
 
-/// The detail of a storage error, with PostgreSQL's SQLSTATE when it has one.
+/// SQLSTATE `disk_full`: nothing was written (the statement failed whole).
+const DISK_FULL: &str = "53100";
+/// SQLSTATE `serialization_failure`.
+const SERIALIZATION_FAILURE: &str = "40001";
+/// SQLSTATE `deadlock_detected`.
+const DEADLOCK_DETECTED: &str = "40P01";
+/// The SQLSTATE class of integrity constraint violations.
+const INTEGRITY_CONSTRAINT_VIOLATION_CLASS: &str = "23";
+
+/// The ledger's error for a sqlx error, classified by its SQLSTATE; the
+/// detail keeps PostgreSQL's words and code, for logs.
 pub(crate) fn storage(error: sqlx::Error) -> Error {
-    match &error {
-        sqlx::Error::Database(database) => match database.code() {
-            // disk_full: nothing was written (the statement failed whole).
-            Some(code) if code == "53100" => Error::StorageFull {
-                detail: format!("{} (SQLSTATE {code})", database.message()),
-            },
-            Some(code) => Error::storage(format!("{} (SQLSTATE {code})", database.message())),
-            None => Error::storage(error),
+    let sqlx::Error::Database(database) = &error else {
+        return Error::storage(error);
+    };
+    let Some(code) = database.code() else {
+        return Error::storage(error);
+    };
+    let detail = format!("{} (SQLSTATE {code})", database.message());
+    let kind = match code.as_ref() {
+        DISK_FULL => return Error::StorageFull { detail },
+        SERIALIZATION_FAILURE | DEADLOCK_DETECTED => StorageKind::Retryable,
+        code if code.starts_with(INTEGRITY_CONSTRAINT_VIOLATION_CLASS) => StorageKind::Constraint {
+            name: database.constraint().map(str::to_owned),
         },
-        _ => Error::storage(error),
-    }
+        _ => StorageKind::Other,
+    };
+    Error::Storage { kind, detail }
 }
 
-/// Deadlocks and serialization failures roll the transaction back whole,
-/// so the operation may simply run again.
-fn is_retryable(error: &Error) -> bool {
-    matches!(error, Error::Storage { detail } if detail.ends_with("(SQLSTATE 40001)") || detail.ends_with("(SQLSTATE 40P01)"))
-}
-
-/// The constraint a database error names, if any.
-pub(crate) fn constraint(error: &sqlx::Error) -> Option<&str> {
+/// The constraint a storage error says was violated, if any.
+pub(crate) fn constraint(error: &Error) -> Option<&str> {
     match error {
-        sqlx::Error::Database(database) => database.constraint(),
+        Error::Storage {
+            kind: StorageKind::Constraint { name },
+            ..
+        } => name.as_deref(),
         _ => None,
     }
 }
 
 /// Runs `operation`, and again (up to [`RETRIES_MAX`] times) while it fails
-/// with a retryable error.
+/// with a retryable error: one a deadlock or serialization failure rolled
+/// back whole.
 pub(crate) async fn retrying<T, F, Fut>(mut operation: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
@@ -47,14 +62,11 @@ where
     let mut attempt = 0;
     loop {
         match operation().await {
-            Err(error) if is_retryable(&error) && attempt < RETRIES_MAX => attempt += 1,
+            Err(Error::Storage {
+                kind: StorageKind::Retryable,
+                ..
+            }) if attempt < RETRIES_MAX => attempt += 1,
             outcome => return outcome,
         }
     }
-}
-
-/// A storage error without its SQLSTATE classified, as the queries of
-/// read.rs and lookup.rs report theirs.
-pub(crate) fn unclassified(error: sqlx::Error) -> Error {
-    Error::storage(error)
 }

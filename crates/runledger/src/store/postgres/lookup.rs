@@ -4,7 +4,7 @@
 //! fetch each run by index lookup, whatever plan is cached
 //! ([`run_and_children`]).
 
-use super::error::unclassified as storage;
+use super::error::storage;
 use super::rows::{self, NOW_MS};
 use crate::store::schema::RUN_COLUMNS;
 use runledger_core::transition::Record;

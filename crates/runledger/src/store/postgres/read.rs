@@ -2,7 +2,7 @@
 //! expired leases. Each takes a connection, so transactions and plain
 //! pooled reads share them.
 
-use super::error::unclassified as storage;
+use super::error::storage;
 use super::rows::{self, NOW_MS};
 use crate::requests::{ListRuns, RunPage};
 use crate::store::schema::{EVENT_COLUMNS, RUN_COLUMNS};

@@ -14,6 +14,7 @@ use crate::audit::Audit;
 use crate::requests::{
     AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
 };
+use runledger_core::Operation;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, OnFull, Run, RunId, RunState, Tenant};
 use sqlx::PgPool;
@@ -89,7 +90,7 @@ impl Store {
         &self,
         tenant: &Tenant,
         id: &RunId,
-        operation: &'static str,
+        operation: Operation,
         slot: Slot,
         if_version: Option<u64>,
         decide: impl Fn(
@@ -101,7 +102,7 @@ impl Store {
             changes::change(&self.pool, tenant, id, operation, slot, if_version, &decide)
         })
         .await?;
-        if operation != "heartbeat" {
+        if operation != Operation::Heartbeat {
             // Stamped soon; readers wait for it (see `settle`), writers don't.
             self.sequencer.request(tenant);
         }
@@ -117,7 +118,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "start",
+            Operation::Start,
             Slot::Kept,
             request.if_version,
             |stored, now| transition::start(stored, &request.lease, now),
@@ -134,7 +135,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "heartbeat",
+            Operation::Heartbeat,
             Slot::Kept,
             request.if_version,
             |stored, now| {
@@ -154,7 +155,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "finish",
+            Operation::Finish,
             Slot::MayFree,
             if_version,
             |stored, now| transition::finish(stored, &request, now),
@@ -171,7 +172,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "cancel",
+            Operation::Cancel,
             Slot::MayFree,
             request.if_version,
             |stored, now| transition::cancel(stored, request.reason.as_deref(), None, now),

@@ -12,6 +12,7 @@ use crate::clock;
 use crate::requests::{
     AppendEvent, Appended, Cancel, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage, StartRun,
 };
+use runledger_core::Operation;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use std::sync::Arc;
@@ -105,7 +106,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "start",
+                    Operation::Start,
                     request.if_version,
                     now,
                     |stored| transition::start(stored, &request.lease, now),
@@ -127,7 +128,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "heartbeat",
+                    Operation::Heartbeat,
                     request.if_version,
                     now,
                     |stored| {
@@ -157,7 +158,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "finish",
+                    Operation::Finish,
                     if_version,
                     now,
                     |stored| transition::finish(stored, &request, now),
@@ -179,7 +180,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "cancel",
+                    Operation::Cancel,
                     request.if_version,
                     now,
                     |stored| transition::cancel(stored, request.reason.as_deref(), None, now),

@@ -10,6 +10,7 @@ use crate::store::postgres::changes::write_transition;
 use crate::store::postgres::error::{constraint, storage};
 use crate::store::postgres::locks::{begin_in_group, begin_or_return, commit};
 use crate::store::postgres::{lookup, read};
+use runledger_core::Operation;
 use runledger_core::transition::{self, Admission, Decision, Transition};
 use runledger_core::{Error, RunId, RunState, Tenant, Timestamp};
 use sqlx::{PgConnection, PgPool};
@@ -126,7 +127,7 @@ async fn finish_create(
     connection: &mut PgConnection,
     request: &ResolvedCreate,
     created: Transition,
-    inserted: Result<bool, sqlx::Error>,
+    inserted: Result<bool, Error>,
 ) -> Result<Created, Error> {
     match inserted {
         Ok(true) => Ok(Created {
@@ -148,7 +149,7 @@ async fn finish_create(
                 .expect("only a child has a parent");
             Err(Error::ParentNotFound { parent_id })
         }
-        Err(error) => Err(storage(error)),
+        Err(error) => Err(error),
     }
 }
 
@@ -165,7 +166,7 @@ async fn cancel_for_room(
         .ok_or_else(|| Error::storage(format!("active run {victim} vanished")))?;
     match transition::cancel(&stored, None, Some(new_run), now)? {
         Decision::Apply(cancelled) => {
-            write_transition(connection, &stored, &cancelled, "cancel").await
+            write_transition(connection, &stored, &cancelled, Operation::Cancel).await
         }
         Decision::Unchanged => Ok(()),
     }

@@ -14,6 +14,7 @@
 //! positions/stamping.rs), else unstamped for the sequencer.
 
 use crate::requests::ResolvedCreate;
+use crate::store::postgres::error::storage;
 use crate::store::postgres::locks::take_group_locks;
 use crate::store::postgres::lookup;
 use crate::store::postgres::positions::{CHANNEL, created_events_ctes};
@@ -50,7 +51,7 @@ pub(super) struct Written {
 pub(super) async fn create_in_groups(
     connection: &mut PgConnection,
     creates: &[(&Tenant, &ResolvedCreate)],
-) -> Result<Written, sqlx::Error> {
+) -> Result<Written, Error> {
     let sql = format!(
         "WITH clock AS MATERIALIZED (SELECT {NOW_MS} AS now),
         input AS MATERIALIZED (
@@ -143,17 +144,17 @@ pub(super) async fn create_in_groups(
         .bind(limits)
         .bind(CHANNEL)
         .fetch_all(&mut *connection)
-        .await?;
-    let decode = |error: Error| sqlx::Error::Decode(error.to_string().into());
+        .await
+        .map_err(storage)?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut stamped = false;
     for row in &rows {
         let columns = row.len();
-        stamped = row.try_get(columns - 1)?;
-        let inserted: bool = row.try_get(columns - 2)?;
-        let admitted: bool = row.try_get(columns - 3)?;
-        let active: Option<Vec<String>> = row.try_get(columns - 4)?;
-        let (now, existing) = lookup::now_and_run_row(row, 5).map_err(decode)?;
+        stamped = row.try_get(columns - 1).map_err(storage)?;
+        let inserted: bool = row.try_get(columns - 2).map_err(storage)?;
+        let admitted: bool = row.try_get(columns - 3).map_err(storage)?;
+        let active: Option<Vec<String>> = row.try_get(columns - 4).map_err(storage)?;
+        let (now, existing) = lookup::now_and_run_row(row, 5)?;
         outcomes.push(match (existing, admitted, inserted) {
             (Some(run), _, _) => Outcome::Existing(Box::new(run)),
             (None, true, true) => Outcome::Inserted(now),
@@ -163,8 +164,7 @@ pub(super) async fn create_in_groups(
                     .unwrap_or_default()
                     .iter()
                     .map(|id| RunId::parse(id))
-                    .collect::<Result<_, _>>()
-                    .map_err(decode)?,
+                    .collect::<Result<_, _>>()?,
             ),
         });
     }

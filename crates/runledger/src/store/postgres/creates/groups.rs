@@ -381,9 +381,7 @@ async fn decide_and_insert(
     if inserts.is_empty() {
         return Ok((decided, None));
     }
-    let written = insert_runs_with_events(connection, &inserts, Stamp::IfSettled)
-        .await
-        .map_err(storage)?;
+    let written = insert_runs_with_events(connection, &inserts, Stamp::IfSettled).await?;
     Ok((decided, Some(written)))
 }
 

@@ -2,11 +2,12 @@
 //! for one run or a batch of them, each inserted only when its id is
 //! free, its events stamped when the statement may (positions/stamping.rs).
 
+use crate::store::postgres::error::storage;
 use crate::store::postgres::locks::take_group_locks;
 use crate::store::postgres::positions::{CHANNEL, counter_cte};
 use crate::store::postgres::rows::{event_columns, signed};
 use runledger_core::transition::{Record, Transition};
-use runledger_core::{ConcurrencyKey, OnFull, RunId, Timestamp};
+use runledger_core::{ConcurrencyKey, Error, OnFull, RunId, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 /// One statement: the run row and its events (unstamped), or nothing when
@@ -14,7 +15,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 pub(super) async fn insert_run_with_events(
     connection: &mut PgConnection,
     created: &Transition,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, Error> {
     let inserted = insert_runs_with_events(connection, &[created], Stamp::Never).await?;
     Ok(inserted.inserted[0])
 }
@@ -58,7 +59,7 @@ pub(super) async fn insert_runs_with_events(
     connection: &mut PgConnection,
     created: &[&Transition],
     stamp: Stamp,
-) -> Result<Inserted, sqlx::Error> {
+) -> Result<Inserted, Error> {
     let sql = format!(
         "WITH input AS MATERIALIZED (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -137,14 +138,16 @@ pub(super) async fn insert_runs_with_events(
         .bind(CHANNEL)
         .bind(stamp == Stamp::IfSettled)
         .fetch_all(&mut *connection)
-        .await?;
+        .await
+        .map_err(storage)?;
     Ok(Inserted {
         inserted: found
             .iter()
             .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_, _>>()
+            .map_err(storage)?,
         stamped: match found.first() {
-            Some(row) => row.try_get(1)?,
+            Some(row) => row.try_get(1).map_err(storage)?,
             None => false,
         },
     })

@@ -25,7 +25,7 @@
 use super::alone::create_starting;
 use super::queue::{CreateBatcher, Pending, answer_all};
 use crate::requests::Created;
-use crate::store::postgres::error::storage;
+use crate::store::postgres::error::{constraint, storage};
 use crate::store::postgres::held::{Held, Lease};
 use crate::store::postgres::lookup;
 use crate::store::postgres::positions::{self, CHANNEL, Sequencer, created_events_ctes};
@@ -165,7 +165,7 @@ async fn create_settled(
     pool: &PgPool,
     sequencer: &Sequencer,
     creates: &[Pending],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<Vec<Outcome>, Error> {
     for _ in 0..ROUNDS_MAX {
         if let Some(outcomes) = create_plain(connection, creates).await? {
             return Ok(outcomes);
@@ -173,28 +173,25 @@ async fn create_settled(
         let mut tenants: Vec<&Tenant> = creates.iter().map(|pending| &pending.tenant).collect();
         tenants.dedup();
         for tenant in tenants {
-            let stamped = positions::stamp(pool, tenant)
-                .await
-                .map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
+            let stamped = positions::stamp(pool, tenant).await?;
             if stamped > 0 {
                 sequencer.signal_local();
             }
         }
     }
-    Err(sqlx::Error::Protocol(
-        "other writes kept leaving events to stamp; try again".into(),
+    Err(Error::storage(
+        "other writes kept leaving events to stamp; try again",
     ))
 }
 
 /// The caller's error for a statement that wrote only its create and failed.
-fn refusal(pending: &Pending, error: sqlx::Error) -> Error {
-    let parent_missing = matches!(&error, sqlx::Error::Database(database)
-        if database.constraint() == Some("runs_parent_exists"));
+fn refusal(pending: &Pending, error: Error) -> Error {
+    let parent_missing = constraint(&error) == Some("runs_parent_exists");
     match (&pending.request.params.parent_id, parent_missing) {
         (Some(parent_id), true) => Error::ParentNotFound {
             parent_id: parent_id.clone(),
         },
-        _ => storage(error),
+        _ => error,
     }
 }
 
@@ -251,7 +248,7 @@ fn new_run(pending: &Pending, now: Timestamp) -> Transition {
 async fn create_plain(
     connection: &mut PgConnection,
     creates: &[Pending],
-) -> Result<Option<Vec<Outcome>>, sqlx::Error> {
+) -> Result<Option<Vec<Outcome>>, Error> {
     let sql = format!(
         "WITH clock AS MATERIALIZED (SELECT {NOW_MS} AS now),
         input AS MATERIALIZED (
@@ -307,17 +304,20 @@ async fn create_plain(
     for column in columns {
         query = query.bind(column);
     }
-    let rows = query.bind(CHANNEL).fetch_all(&mut *connection).await?;
+    let rows = query
+        .bind(CHANNEL)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(storage)?;
     if let Some(row) = rows.first()
-        && !row.try_get::<bool, _>(row.len() - 1)?
+        && !row.try_get::<bool, _>(row.len() - 1).map_err(storage)?
     {
         return Ok(None);
     }
     rows.iter()
         .map(|row| {
-            let inserted: bool = row.try_get(row.len() - 2)?;
-            let (now, existing) = lookup::now_and_run_row(row, 3)
-                .map_err(|error| sqlx::Error::Decode(error.to_string().into()))?;
+            let inserted: bool = row.try_get(row.len() - 2).map_err(storage)?;
+            let (now, existing) = lookup::now_and_run_row(row, 3)?;
             Ok(match (existing, inserted) {
                 (Some(run), _) => Outcome::Existing(Box::new(run)),
                 (None, true) => Outcome::Inserted(now),
