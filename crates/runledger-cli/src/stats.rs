@@ -405,7 +405,7 @@ mod tests {
         let refusal = runledger::Error::InvalidTransition {
             id: runledger::RunId::parse("a").expect("a valid id"),
             state: runledger::RunState::Succeeded,
-            operation: "start",
+            operation: runledger::Operation::Start,
         };
         tally.record_error(
             Duration::from_micros(10),

@@ -2,7 +2,7 @@
 //! names (`code`) the HTTP API and the CLI report. Variants carry data, not
 //! preformatted strings; `Display` says what was expected, in lowercase.
 
-use crate::{ConcurrencyKey, Epoch, RunId, RunState};
+use crate::{ConcurrencyKey, Epoch, Operation, RunId, RunState};
 
 /// The stable machine name of an error (SPEC §4 "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,8 +176,8 @@ pub enum Error {
         id: RunId,
         /// Its current state.
         state: RunState,
-        /// The refused operation (`start`, `heartbeat`, …).
-        operation: &'static str,
+        /// The refused operation.
+        operation: Operation,
     },
     /// The lease epoch given is not the current one, or the run stopped running.
     #[error("stale lease on run {id}: {}", stale_detail(*given, *current, *state))]
@@ -211,21 +211,42 @@ pub enum Error {
     /// The database failed. The detail is for logs, never for clients.
     #[error("storage error: {detail}")]
     Storage {
+        /// What kind of failure, from the database's code.
+        kind: StorageKind,
         /// What the database said.
         detail: String,
     },
+}
+
+/// What kind of failure an [`Error::Storage`] is, decided from the
+/// database's own code (PostgreSQL's SQLSTATE, SQLite's result code), never
+/// from its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageKind {
+    /// A deadlock or a serialization failure rolled the transaction back
+    /// whole (SQLSTATE 40P01, 40001): running it again may succeed.
+    Retryable,
+    /// A constraint refused the statement (SQLSTATE class 23, SQLite's
+    /// `SQLITE_CONSTRAINT`), with the constraint's name when the database
+    /// gives it.
+    Constraint {
+        /// The constraint's name.
+        name: Option<String>,
+    },
+    /// Anything else: a lost connection, a timeout, a bug.
+    Other,
 }
 
 fn join_ids(ids: &[RunId]) -> String {
     ids.iter().map(RunId::as_str).collect::<Vec<_>>().join(", ")
 }
 
-fn expected_hint(operation: &str) -> &'static str {
+fn expected_hint(operation: &Operation) -> &'static str {
     match operation {
-        "start" => " (only a queued run can start)",
-        "heartbeat" | "finish" => " (only a running run holds a lease)",
-        "cancel" => " (only a pending, queued or running run can be cancelled)",
-        _ => "",
+        Operation::Start => " (only a queued run can start)",
+        Operation::Heartbeat | Operation::Finish => " (only a running run holds a lease)",
+        Operation::Cancel => " (only a pending, queued or running run can be cancelled)",
+        Operation::Create | Operation::Append | Operation::Reap | Operation::Promote => "",
     }
 }
 
@@ -258,9 +279,11 @@ impl Error {
         }
     }
 
-    /// A storage failure with the database's own words (kept for logs).
+    /// A storage failure of no particular kind ([`StorageKind::Other`]),
+    /// with the database's own words (kept for logs).
     pub fn storage(detail: impl std::fmt::Display) -> Error {
         Error::Storage {
+            kind: StorageKind::Other,
             detail: detail.to_string(),
         }
     }

@@ -9,14 +9,16 @@ mod error;
 mod event;
 mod ids;
 pub mod limits;
+mod operation;
 mod run;
 pub mod text;
 mod timestamp;
 pub mod transition;
 
-pub use error::{Error, ErrorCode};
+pub use error::{Error, ErrorCode, StorageKind};
 pub use event::{Event, EventType, LifecycleEvent};
 pub use ids::{ConcurrencyKey, IdempotencyKey, Kind, Owner, RunId, Segment, Tenant};
+pub use operation::Operation;
 pub use run::{
     Children, ConcurrencyGroup, CreationParams, Epoch, Lease, OnFull, Outcome, Run, RunState,
     canonical_json,

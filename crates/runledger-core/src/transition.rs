@@ -14,7 +14,7 @@ use crate::limits::{
 use crate::run::canonical_json;
 use crate::{
     ConcurrencyGroup, CreationParams, Epoch, Error, EventType, Lease, LifecycleEvent, OnFull,
-    Outcome, Owner, Run, RunId, RunState, Tenant, Timestamp,
+    Operation, Outcome, Owner, Run, RunId, RunState, Tenant, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -240,7 +240,7 @@ fn with_lifecycle(
     }
 }
 
-fn invalid_transition(stored: &Record, operation: &'static str) -> Error {
+fn invalid_transition(stored: &Record, operation: Operation) -> Error {
     Error::InvalidTransition {
         id: stored.run.id.clone(),
         state: stored.run.state,
@@ -324,7 +324,7 @@ pub fn start(stored: &Record, lease: &StartLease, now: Timestamp) -> Result<Deci
         {
             Ok(Decision::Unchanged)
         }
-        _ => Err(invalid_transition(stored, "start")),
+        _ => Err(invalid_transition(stored, Operation::Start)),
     }
 }
 
@@ -336,7 +336,7 @@ pub fn heartbeat(
     now: Timestamp,
 ) -> Result<Decision, Error> {
     if never_started(stored) {
-        return Err(invalid_transition(stored, "heartbeat"));
+        return Err(invalid_transition(stored, Operation::Heartbeat));
     }
     if lease_expired(stored, now) {
         return Err(expired(stored, Some(epoch)));
@@ -413,7 +413,7 @@ pub fn check_error_text(field: &'static str, text: Option<&str>) -> Result<(), E
 pub fn finish(stored: &Record, finish: &Finish, now: Timestamp) -> Result<Decision, Error> {
     let run = &stored.run;
     if never_started(stored) {
-        return Err(invalid_transition(stored, "finish"));
+        return Err(invalid_transition(stored, Operation::Finish));
     }
     if lease_expired(stored, now) {
         return Err(expired(stored, Some(finish.lease_epoch)));
@@ -458,7 +458,7 @@ pub fn cancel(
     match stored.run.state {
         RunState::Cancelled => Ok(Decision::Unchanged),
         RunState::Succeeded | RunState::Failed | RunState::TimedOut => {
-            Err(invalid_transition(stored, "cancel"))
+            Err(invalid_transition(stored, Operation::Cancel))
         }
         RunState::Pending | RunState::Queued | RunState::Running => {
             let mut after = next(stored, now);

@@ -271,7 +271,7 @@ impl From<Error> for Problem {
             } => {
                 body.run_id = Some(id.to_string());
                 body.state = Some(state.to_string());
-                body.operation = Some(operation.to_owned());
+                body.operation = Some(operation.to_string());
             }
             Error::StaleLease {
                 id, current, state, ..

@@ -1,6 +1,7 @@
 //! The invariants of SPEC §2, checked against what is actually stored. The
 //! same checks back `runledger doctor` and end every race and fault test.
 
+use runledger_core::{Error, LifecycleEvent, RunState};
 use serde::Serialize;
 
 /// How long past its expiry a lease may stay unreaped before the audit
@@ -73,4 +74,32 @@ impl Audit {
             .filter(|problem| problem.kind == kind)
             .count()
     }
+}
+
+/// The problem of a run in `state` whose newest lifecycle event is `newest`,
+/// if that event does not lead to the state (one row of the backends'
+/// `NEWEST_LIFECYCLE_EVENTS` query).
+pub(crate) fn missing_lifecycle_event(
+    tenant: String,
+    id: String,
+    state: &str,
+    newest: Option<String>,
+) -> Result<Option<Problem>, Error> {
+    let state = RunState::parse(state)?;
+    let leads_to_state = newest
+        .as_deref()
+        .and_then(LifecycleEvent::from_name)
+        .is_some_and(|event| event.states_after().contains(&state));
+    if leads_to_state {
+        return Ok(None);
+    }
+    Ok(Some(Problem {
+        kind: ProblemKind::MissingLifecycleEvent,
+        tenant,
+        run_id: Some(id),
+        detail: format!(
+            "state is {state} but the newest lifecycle event is {}",
+            newest.as_deref().unwrap_or("none")
+        ),
+    }))
 }

@@ -7,7 +7,7 @@ use crate::requests::{
     AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Heartbeat, ListRuns, RunPage,
     StartRun, event_page_limit,
 };
-use crate::store::{Store, postgres, sqlite};
+use crate::store::{SqliteOptions, Store};
 use crate::subscribe::{Hub, Subscription};
 use crate::{failpoints, reaper};
 use runledger_core::transition::{Finish, check_finish};
@@ -68,33 +68,23 @@ impl Ledger {
     /// Opens the ledger at `url` with `options`.
     pub async fn open_with(url: &str, options: Options) -> Result<Ledger, Error> {
         failpoints::arm_from_env();
-        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::Postgres(postgres::Store::open(url).await?)
-        } else {
-            let sqlite_options = sqlite::SqliteOptions {
-                max_page_count: options.sqlite_max_page_count,
-            };
-            Store::Sqlite(sqlite::Store::open(url, sqlite_options).await?)
+        let sqlite_options = SqliteOptions {
+            max_page_count: options.sqlite_max_page_count,
         };
-        let store = Arc::new(store);
+        let store = Arc::new(Store::open(url, sqlite_options).await?);
         let (signal, commits) = tokio::sync::watch::channel(0);
         let inner = Arc::new(Inner {
             hub: Hub::new(Arc::downgrade(&store), commits),
             store,
             reaper: std::sync::Mutex::new(None),
         });
-        match &*inner.store {
-            Store::Sqlite(_) => {
-                let ledger = Arc::downgrade(&inner);
-                let active = move || {
-                    ledger
-                        .upgrade()
-                        .is_some_and(|inner| inner.hub.has_subscribers())
-                };
-                sqlite::feed::spawn_commit_poller(url, signal, active)?;
-            }
-            Store::Postgres(store) => store.watch_commits(signal),
-        }
+        let ledger = Arc::downgrade(&inner);
+        let active = move || {
+            ledger
+                .upgrade()
+                .is_some_and(|inner| inner.hub.has_subscribers())
+        };
+        inner.store.watch_commits(signal, active)?;
         if let Some(interval) = options.reap_interval {
             let handle = reaper::spawn(Arc::downgrade(&inner), interval);
             *inner

@@ -34,8 +34,8 @@ pub use requests::{
 pub use runledger_core::transition::{Finish, StartLease};
 pub use runledger_core::{
     Children, ConcurrencyGroup, ConcurrencyKey, Epoch, Error, ErrorCode, Event, EventType,
-    IdempotencyKey, Kind, Lease, OnFull, Outcome, Owner, Run, RunId, RunState, Segment, Tenant,
-    Timestamp, canonical_json, limits,
+    IdempotencyKey, Kind, Lease, OnFull, Operation, Outcome, Owner, Run, RunId, RunState, Segment,
+    StorageKind, Tenant, Timestamp, canonical_json, limits,
 };
 pub use subscribe::{
     CATCH_UP_PAGE_BYTES_MAX, FEED_BUFFER_BYTES_MAX, SUBSCRIBER_BUFFER_EVENTS_MAX, Subscription,

@@ -2,8 +2,8 @@
 //! one conditional upsert, so two server processes racing one key cannot
 //! both start.
 
+use super::error::storage;
 use super::rows::NOW_MS;
-use super::write::storage;
 use crate::access::IdempotencyBegin;
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
 use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};

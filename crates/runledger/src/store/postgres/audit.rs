@@ -1,10 +1,14 @@
 //! The audit's queries on PostgreSQL: the same checks as on SQLite, plus
 //! events the sequencer has not stamped in time.
 
+use super::error::storage;
 use super::rows::NOW_MS;
-use super::write::storage;
-use crate::audit::{Audit, EXPIRED_LEASE_GRACE_MS, Problem, ProblemKind};
-use runledger_core::{Error, LifecycleEvent, RunState};
+use crate::audit::{Audit, EXPIRED_LEASE_GRACE_MS, Problem, ProblemKind, missing_lifecycle_event};
+use crate::store::schema::{
+    LEASE_MISMATCH_CHECK, MISSING_CREATED_EVENT_CHECK, NEWEST_LIFECYCLE_EVENTS, OVER_LIMIT_CHECK,
+    STUCK_PENDING_CHECK,
+};
+use runledger_core::Error;
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 /// How long an event may stay unstamped before the audit reports it.
@@ -23,8 +27,7 @@ const CHECKS: [(ProblemKind, &str); 9] = [
     ),
     (
         ProblemKind::MissingCreatedEvent,
-        "SELECT r.tenant, r.id, 'no created event at seq 1' FROM runs r WHERE NOT EXISTS \
-         (SELECT 1 FROM events e WHERE e.tenant = r.tenant AND e.run_id = r.id AND e.seq = 1 AND e.type = 'created')",
+        MISSING_CREATED_EVENT_CHECK,
     ),
     (
         ProblemKind::SeqGap,
@@ -46,29 +49,9 @@ const CHECKS: [(ProblemKind, &str); 9] = [
          WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.tenant = e.tenant AND r.id = e.run_id) \
          GROUP BY e.tenant, e.run_id",
     ),
-    (
-        ProblemKind::OverLimit,
-        "SELECT tenant, NULL, 'group ' || concurrency_key || ' has ' || COUNT(*) || \
-         ' active runs; the largest limit among them is ' || MAX(concurrency_limit) \
-         FROM runs WHERE concurrency_key IS NOT NULL AND state IN ('queued', 'running') \
-         GROUP BY tenant, concurrency_key HAVING COUNT(*) > MAX(concurrency_limit)",
-    ),
-    (
-        ProblemKind::StuckPending,
-        "SELECT p.tenant, p.id, 'pending although group ' || p.concurrency_key || ' has ' || \
-         (SELECT COUNT(*) FROM runs a WHERE a.tenant = p.tenant AND a.concurrency_key = p.concurrency_key \
-          AND a.state IN ('queued', 'running')) || ' active runs of its limit ' || p.concurrency_limit \
-         FROM runs p WHERE p.state = 'pending' \
-         AND p.created_order = (SELECT MIN(o.created_order) FROM runs o WHERE o.tenant = p.tenant \
-             AND o.concurrency_key = p.concurrency_key AND o.state = 'pending') \
-         AND (SELECT COUNT(*) FROM runs a WHERE a.tenant = p.tenant AND a.concurrency_key = p.concurrency_key \
-              AND a.state IN ('queued', 'running')) < p.concurrency_limit",
-    ),
-    (
-        ProblemKind::LeaseMismatch,
-        "SELECT tenant, id, state || ' run ' || CASE WHEN lease_owner IS NULL THEN 'without' ELSE 'with' END || ' a lease' \
-         FROM runs WHERE (state = 'running') <> (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL)",
-    ),
+    (ProblemKind::OverLimit, OVER_LIMIT_CHECK),
+    (ProblemKind::StuckPending, STUCK_PENDING_CHECK),
+    (ProblemKind::LeaseMismatch, LEASE_MISMATCH_CHECK),
 ];
 
 /// Runs every check.
@@ -108,37 +91,17 @@ pub(crate) async fn run(connection: &mut PgConnection) -> Result<Audit, Error> {
             });
         }
     }
-    let rows = sqlx::query(
-        "SELECT r.tenant, r.id, r.state, (SELECT e.type FROM events e WHERE e.tenant = r.tenant \
-         AND e.run_id = r.id AND e.type IN ('created', 'promoted', 'started', 'succeeded', 'failed', \
-         'cancelled', 'timed_out') ORDER BY e.seq DESC LIMIT 1) FROM runs r",
-    )
-    .fetch_all(&mut *connection)
-    .await
-    .map_err(storage)?;
+    let rows = sqlx::query(NEWEST_LIFECYCLE_EVENTS)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(storage)?;
     for row in rows {
-        let (tenant, id, state, newest): (String, String, String, Option<String>) = (
+        problems.extend(missing_lifecycle_event(
             row.try_get(0).map_err(storage)?,
             row.try_get(1).map_err(storage)?,
-            row.try_get(2).map_err(storage)?,
+            &row.try_get::<String, _>(2).map_err(storage)?,
             row.try_get(3).map_err(storage)?,
-        );
-        let state = RunState::parse(&state)?;
-        let leads_to_state = newest
-            .as_deref()
-            .and_then(LifecycleEvent::from_name)
-            .is_some_and(|event| event.states_after().contains(&state));
-        if !leads_to_state {
-            problems.push(Problem {
-                kind: ProblemKind::MissingLifecycleEvent,
-                tenant,
-                run_id: Some(id),
-                detail: format!(
-                    "state is {state} but the newest lifecycle event is {}",
-                    newest.as_deref().unwrap_or("none")
-                ),
-            });
-        }
+        )?);
     }
     Ok(Audit { problems })
 }

@@ -4,12 +4,15 @@
 //! and starts it exactly as `start` does. Two claims never get one run: the
 //! row lock is held to commit, and the start is decided on the row as locked.
 
+use super::changes;
+use super::error::storage;
+use super::locks;
+use super::lookup;
 use super::read;
 use super::rows::NOW_MS;
-use super::write::{self, storage};
 use crate::requests::ClaimRun;
 use runledger_core::transition::{self, Decision};
-use runledger_core::{Error, Run, RunId, Tenant};
+use runledger_core::{Error, Operation, Run, RunId, Tenant};
 use sqlx::{AssertSqlSafe, Connection, PgPool};
 
 /// Starts the oldest queued run matching `request`; `None` when none is
@@ -40,14 +43,14 @@ pub(crate) async fn claim(
         return Ok(None);
     };
     let id = RunId::parse(&id)?;
-    let (now, stored) = read::locked_record(&mut transaction, tenant, &id)
+    let (now, stored) = lookup::locked_record(&mut transaction, tenant, &id)
         .await?
         .ok_or_else(|| Error::storage(format!("claimed run {id} vanished")))?;
     let Decision::Apply(started) = transition::start(&stored, &request.lease, now)? else {
         return Err(Error::storage(format!("claimed run {id} was not queued")));
     };
-    write::apply(&mut transaction, &stored, &started, "start").await?;
-    write::commit(transaction).await?;
+    changes::apply(&mut transaction, &stored, &started, Operation::Start).await?;
+    locks::commit(transaction).await?;
     read::with_children(&mut connection, started.after)
         .await
         .map(Some)

@@ -1,19 +1,18 @@
 //! The connection a batcher keeps from one batch to the next.
 //!
 //! Giving a connection back to the pool costs a round trip: sqlx pings
-//! every connection it takes back. For a batcher, which writes hundreds of
-//! batches a second, that was a tenth of PostgreSQL's work per batch
-//! (measured: creates +8–12 % when kept). A batch therefore borrows its
-//! batcher's connection as a [`Lease`] and hands it on to the next batch
-//! only when it ran clean; after any storage error it goes back to the pool,
-//! whose ping tests it, and the next batch takes one from the pool.
+//! every connection it takes back, and a batcher writes batch after batch
+//! without pause. A batch therefore borrows its batcher's connection as a
+//! [`Lease`] and hands it on to the next batch only when it ran clean;
+//! after any storage error it goes back to the pool, whose ping tests it,
+//! and the next batch takes one from the pool.
 //!
 //! A batch must end every transaction it begins before it keeps the
 //! connection: a dropped sqlx transaction only *queues* its `ROLLBACK`,
 //! sent when the connection is next used, so a kept connection would sit
-//! idle holding the transaction's locks (the pool's ping used to send it).
+//! idle holding the transaction's locks (in the pool, the ping sends it).
 
-use super::write::storage;
+use super::error::storage;
 use runledger_core::Error;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};

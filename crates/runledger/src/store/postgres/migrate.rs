@@ -2,7 +2,7 @@
 //! under a transaction-level advisory lock, so several processes starting at
 //! once migrate exactly once. A newer schema is refused untouched.
 
-use super::write::storage;
+use super::error::storage;
 use runledger_core::Error;
 use sqlx::{Acquire, AssertSqlSafe, PgPool, Row};
 

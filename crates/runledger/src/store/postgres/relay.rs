@@ -1,8 +1,8 @@
 //! The relay's lease and cursors on PostgreSQL: each a single conditional
 //! statement, so two relays can never both hold the lease.
 
+use super::error::storage;
 use super::rows::{self, NOW_MS};
-use super::write::storage;
 use runledger_core::{Error, Event, Kind, Tenant};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 

@@ -1,21 +1,14 @@
-//! Mapping between PostgreSQL rows and the core's types. As on SQLite, a
-//! value that does not parse means the database was changed behind
-//! runledger's back: an error, never repaired.
+//! Mapping between PostgreSQL rows and the core's types, both ways. As on
+//! SQLite, a value that does not parse means the database was changed
+//! behind runledger's back: an error, never repaired.
 
-use runledger_core::transition::Record;
+use runledger_core::transition::{Record, Transition};
 use runledger_core::{
     Children, ConcurrencyKey, Error, Event, Kind, Lease, OnFull, Owner, Run, RunId, RunState,
     Segment, Tenant, Timestamp,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-
-/// The `runs` columns every read selects, in [`record`]'s order (the same
-/// list as SQLite's).
-pub(crate) use crate::store::sqlite::RUN_COLUMNS;
-
-/// The `events` columns every read selects, in [`event`]'s order.
-pub(crate) const EVENT_COLUMNS: &str = "run_id, seq, position, type, data, at";
 
 /// The database clock in milliseconds: every timestamp and lease decision
 /// on PostgreSQL reads it, so machines never disagree.
@@ -69,6 +62,8 @@ fn unsigned(row: &PgRow, index: usize, column: &str) -> Result<u64, Error> {
 }
 
 /// A run row (selected with [`RUN_COLUMNS`] from column `offset` on).
+///
+/// [`RUN_COLUMNS`]: crate::store::schema::RUN_COLUMNS
 pub(crate) fn record_at(row: &PgRow, offset: usize) -> Result<Record, Error> {
     let at = |index: usize| offset + index;
     let epoch = unsigned(row, at(15), "lease_epoch")?;
@@ -116,11 +111,15 @@ pub(crate) fn record_at(row: &PgRow, offset: usize) -> Result<Record, Error> {
 }
 
 /// A run row selected with [`RUN_COLUMNS`] first.
+///
+/// [`RUN_COLUMNS`]: crate::store::schema::RUN_COLUMNS
 pub(crate) fn record(row: &PgRow) -> Result<Record, Error> {
     record_at(row, 0)
 }
 
 /// An events row (selected with [`EVENT_COLUMNS`]).
+///
+/// [`EVENT_COLUMNS`]: crate::store::schema::EVENT_COLUMNS
 pub(crate) fn event(row: &PgRow) -> Result<Event, Error> {
     Ok(Event {
         run_id: parsed(row, 0, "run_id", RunId::parse)?,
@@ -135,4 +134,17 @@ pub(crate) fn event(row: &PgRow) -> Result<Event, Error> {
 /// Counters stay below 2^63.
 pub(crate) fn signed(value: u64) -> i64 {
     i64::try_from(value).expect("counters stay below 2^63")
+}
+
+/// A transition's events as three bound arrays: seqs, types and data.
+pub(crate) fn event_columns(transition: &Transition) -> (Vec<i64>, Vec<String>, Vec<String>) {
+    let events = &transition.events;
+    (
+        events.iter().map(|event| signed(event.seq)).collect(),
+        events
+            .iter()
+            .map(|event| event.event_type.clone())
+            .collect(),
+        events.iter().map(|event| event.data.to_string()).collect(),
+    )
 }

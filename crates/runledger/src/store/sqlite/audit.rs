@@ -2,8 +2,12 @@
 //! reports every instance; none trusts a constraint to have held.
 
 use super::error::storage;
-use crate::audit::{Audit, EXPIRED_LEASE_GRACE_MS, Problem, ProblemKind};
-use runledger_core::{Error, LifecycleEvent, RunState, Timestamp};
+use crate::audit::{Audit, EXPIRED_LEASE_GRACE_MS, Problem, ProblemKind, missing_lifecycle_event};
+use crate::store::schema::{
+    LEASE_MISMATCH_CHECK, MISSING_CREATED_EVENT_CHECK, NEWEST_LIFECYCLE_EVENTS, OVER_LIMIT_CHECK,
+    STUCK_PENDING_CHECK,
+};
+use runledger_core::{Error, Timestamp};
 use rusqlite::{Connection, params};
 
 /// Runs every check.
@@ -40,8 +44,7 @@ pub(crate) fn run(connection: &Connection, now: Timestamp) -> Result<Audit, Erro
     )?;
     check(
         ProblemKind::MissingCreatedEvent,
-        "SELECT r.tenant, r.id, 'no created event at seq 1' FROM runs r WHERE NOT EXISTS \
-         (SELECT 1 FROM events e WHERE e.tenant = r.tenant AND e.run_id = r.id AND e.seq = 1 AND e.type = 'created')",
+        MISSING_CREATED_EVENT_CHECK,
         &[],
     )?;
     check(
@@ -67,26 +70,8 @@ pub(crate) fn run(connection: &Connection, now: Timestamp) -> Result<Audit, Erro
          GROUP BY e.tenant, e.run_id",
         &[],
     )?;
-    check(
-        ProblemKind::OverLimit,
-        "SELECT tenant, NULL, 'group ' || concurrency_key || ' has ' || COUNT(*) || \
-         ' active runs; the largest limit among them is ' || MAX(concurrency_limit) \
-         FROM runs WHERE concurrency_key IS NOT NULL AND state IN ('queued', 'running') \
-         GROUP BY tenant, concurrency_key HAVING COUNT(*) > MAX(concurrency_limit)",
-        &[],
-    )?;
-    check(
-        ProblemKind::StuckPending,
-        "SELECT p.tenant, p.id, 'pending although group ' || p.concurrency_key || ' has ' || \
-         (SELECT COUNT(*) FROM runs a WHERE a.tenant = p.tenant AND a.concurrency_key = p.concurrency_key \
-          AND a.state IN ('queued', 'running')) || ' active runs of its limit ' || p.concurrency_limit \
-         FROM runs p WHERE p.state = 'pending' \
-         AND p.created_order = (SELECT MIN(o.created_order) FROM runs o WHERE o.tenant = p.tenant \
-             AND o.concurrency_key = p.concurrency_key AND o.state = 'pending') \
-         AND (SELECT COUNT(*) FROM runs a WHERE a.tenant = p.tenant AND a.concurrency_key = p.concurrency_key \
-              AND a.state IN ('queued', 'running')) < p.concurrency_limit",
-        &[],
-    )?;
+    check(ProblemKind::OverLimit, OVER_LIMIT_CHECK, &[])?;
+    check(ProblemKind::StuckPending, STUCK_PENDING_CHECK, &[])?;
     let expired_before = now.unix_ms() - EXPIRED_LEASE_GRACE_MS;
     check(
         ProblemKind::ExpiredLease,
@@ -94,12 +79,7 @@ pub(crate) fn run(connection: &Connection, now: Timestamp) -> Result<Audit, Erro
          FROM runs WHERE state = 'running' AND lease_expires_at < ?1",
         &[&expired_before],
     )?;
-    check(
-        ProblemKind::LeaseMismatch,
-        "SELECT tenant, id, state || ' run ' || CASE WHEN lease_owner IS NULL THEN 'without' ELSE 'with' END || ' a lease' \
-         FROM runs WHERE (state = 'running') <> (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL)",
-        &[],
-    )?;
+    check(ProblemKind::LeaseMismatch, LEASE_MISMATCH_CHECK, &[])?;
     problems.extend(lifecycle_problems(connection)?);
     Ok(Audit { problems })
 }
@@ -107,11 +87,7 @@ pub(crate) fn run(connection: &Connection, now: Timestamp) -> Result<Audit, Erro
 /// Runs whose newest lifecycle event does not lead to their state.
 fn lifecycle_problems(connection: &Connection) -> Result<Vec<Problem>, Error> {
     let mut statement = connection
-        .prepare(
-            "SELECT r.tenant, r.id, r.state, (SELECT e.type FROM events e WHERE e.tenant = r.tenant \
-             AND e.run_id = r.id AND e.type IN ('created', 'promoted', 'started', 'succeeded', 'failed', \
-             'cancelled', 'timed_out') ORDER BY e.seq DESC LIMIT 1) FROM runs r",
-        )
+        .prepare(NEWEST_LIFECYCLE_EVENTS)
         .map_err(storage)?;
     let rows = statement
         .query_map(params![], |row| {
@@ -126,22 +102,7 @@ fn lifecycle_problems(connection: &Connection) -> Result<Vec<Problem>, Error> {
     let mut problems = Vec::new();
     for row in rows {
         let (tenant, id, state, newest) = row.map_err(storage)?;
-        let state = RunState::parse(&state)?;
-        let leads_to_state = newest
-            .as_deref()
-            .and_then(LifecycleEvent::from_name)
-            .is_some_and(|event| event.states_after().contains(&state));
-        if !leads_to_state {
-            problems.push(Problem {
-                kind: ProblemKind::MissingLifecycleEvent,
-                tenant,
-                run_id: Some(id),
-                detail: format!(
-                    "state is {state} but the newest lifecycle event is {}",
-                    newest.as_deref().unwrap_or("none")
-                ),
-            });
-        }
+        problems.extend(missing_lifecycle_event(tenant, id, &state, newest)?);
     }
     Ok(problems)
 }

@@ -1,7 +1,6 @@
 //! The only place SQLite is configured: where the file is, how each
 //! connection is opened, and the pool of read connections.
 
-use super::SqliteOptions;
 use super::error::storage;
 use runledger_core::Error;
 use rusqlite::config::DbConfig;
@@ -10,6 +9,13 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Settings of the SQLite backend.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SqliteOptions {
+    /// `PRAGMA max_page_count`: writes that would grow the file beyond it fail.
+    pub(crate) max_page_count: Option<u64>,
+}
 
 /// How long a writer waits for another process's write lock before failing.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;

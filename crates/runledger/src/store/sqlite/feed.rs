@@ -3,11 +3,10 @@
 //! process's writer or another process's — commits to the file. Plus the
 //! pages subscriptions catch up with, bounded in bytes as well as in events.
 
-use super::SqliteOptions;
-use super::connection::{self, Location};
+use super::connection::{self, Location, SqliteOptions};
 use super::error::storage;
-use super::rows::{self, EVENT_COLUMNS};
-use crate::store::EVENT_ENVELOPE_BYTES;
+use super::rows;
+use crate::store::schema::{EVENT_COLUMNS, EVENT_ENVELOPE_BYTES};
 use runledger_core::{Error, Event, RunId, Tenant};
 use rusqlite::{Connection, params};
 use std::time::Duration;
@@ -20,12 +19,11 @@ const IDLE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Starts the poller; it stops when every receiver of `signal` is gone.
 pub(crate) fn spawn_commit_poller(
-    url: &str,
+    location: &Location,
     signal: watch::Sender<u64>,
     active: impl Fn() -> bool + Send + 'static,
 ) -> Result<(), Error> {
-    let location = Location::parse(url)?;
-    let connection = connection::open(&location, &SqliteOptions::default())?;
+    let connection = connection::open(location, &SqliteOptions::default())?;
     std::thread::Builder::new()
         .name("runledger-sqlite-feed".into())
         .spawn(move || poll(connection, signal, active))

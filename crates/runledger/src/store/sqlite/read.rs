@@ -2,8 +2,9 @@
 //! and the read pool (inside a read snapshot) share them.
 
 use super::error::storage;
-use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
+use super::rows;
 use crate::requests::{ClaimRun, ListRuns, RunPage};
+use crate::store::schema::{EVENT_COLUMNS, RUN_COLUMNS};
 use runledger_core::transition::Record;
 use runledger_core::{
     Children, ConcurrencyKey, Error, Event, Run, RunId, RunState, Tenant, Timestamp,

@@ -10,16 +10,6 @@ use runledger_core::{
 };
 use rusqlite::{Connection, Row, params};
 
-/// The `runs` columns every read selects, in `record`'s order; PostgreSQL
-/// uses the same list.
-pub(crate) const RUN_COLUMNS: &str = "tenant, id, kind, parent_id, key, state, concurrency_key, \
-     concurrency_limit, concurrency_on_full, attributes, result, error, version, last_seq, \
-     lease_owner, lease_epoch, lease_expires_at, lease_ttl_ms, created_at, updated_at, \
-     started_at, finished_at";
-
-/// The `events` columns every read selects, in [`event`]'s order.
-pub(crate) const EVENT_COLUMNS: &str = "run_id, seq, position, type, data, at";
-
 fn corrupt(column: &str, error: impl std::fmt::Display) -> rusqlite::Error {
     let detail = format!("column {column} holds an invalid value: {error}");
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, detail.into())
@@ -63,7 +53,7 @@ fn unsigned(row: &Row, index: usize, column: &str) -> rusqlite::Result<u64> {
     u64::try_from(value).map_err(|error| corrupt(column, error))
 }
 
-/// A run row (selected with [`RUN_COLUMNS`]) as a record, children not yet counted.
+/// A run row (selected with [`RUN_COLUMNS`](crate::store::schema::RUN_COLUMNS)) as a record, children not yet counted.
 pub(crate) fn record(row: &Row) -> rusqlite::Result<Record> {
     let state = parsed(row, 5, "state", RunState::parse)?;
     let epoch = unsigned(row, 15, "lease_epoch")?;
@@ -108,7 +98,7 @@ pub(crate) fn record(row: &Row) -> rusqlite::Result<Record> {
     })
 }
 
-/// An events row (selected with [`EVENT_COLUMNS`]).
+/// An events row (selected with [`EVENT_COLUMNS`](crate::store::schema::EVENT_COLUMNS)).
 pub(crate) fn event(row: &Row) -> rusqlite::Result<Event> {
     Ok(Event {
         run_id: parsed(row, 0, "run_id", RunId::parse)?,

@@ -7,6 +7,7 @@ use super::error::storage;
 use super::{read, rows};
 use crate::failpoints;
 use crate::requests::{AppendEvent, Appended, ClaimRun, Created, ResolvedCreate};
+use runledger_core::Operation;
 use runledger_core::transition::{self, Admission, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, Run, RunId, RunState, Tenant, Timestamp};
 use rusqlite::Connection;
@@ -208,7 +209,7 @@ fn cancel_for_room(
         .ok_or_else(|| Error::storage(format!("active run {victim} vanished")))?;
     match transition::cancel(&stored, None, Some(new_run), now)? {
         Decision::Apply(cancelled) => {
-            write_transition(connection, &stored, &cancelled, "cancel", now).map(drop)
+            write_transition(connection, &stored, &cancelled, Operation::Cancel, now).map(drop)
         }
         Decision::Unchanged => Ok(()),
     }
@@ -220,7 +221,7 @@ pub(crate) fn change(
     connection: &Connection,
     tenant: &Tenant,
     id: &RunId,
-    operation: &'static str,
+    operation: Operation,
     if_version: Option<u64>,
     now: Timestamp,
     decide: impl FnOnce(&Record) -> Result<Decision, Error>,
@@ -249,7 +250,7 @@ pub(crate) fn claim(
     let Some(id) = read::oldest_queued(connection, tenant, request)? else {
         return Ok(None);
     };
-    change(connection, tenant, &id, "start", None, now, |stored| {
+    change(connection, tenant, &id, Operation::Start, None, now, |stored| {
         transition::start(stored, &request.lease, now)
     })
     .map(Some)
@@ -273,8 +274,8 @@ pub(crate) fn append(
         request.lease_epoch,
         now,
     )?;
-    let position =
-        apply(connection, &stored, &appended, "append", now)?.expect("an append writes one event");
+    let position = apply(connection, &stored, &appended, Operation::Append, now)?
+        .expect("an append writes one event");
     Ok(Appended {
         seq: appended.after.run.last_seq,
         position,
@@ -287,7 +288,7 @@ pub(crate) fn reap(connection: &Connection, now: Timestamp, limit: i64) -> Resul
     let mut reaped = 0;
     for stored in read::expired(connection, now, limit)? {
         if let Some(timed_out) = transition::reap(&stored, now) {
-            apply(connection, &stored, &timed_out, "reap", now)?;
+            apply(connection, &stored, &timed_out, Operation::Reap, now)?;
             reaped += 1;
         }
     }
@@ -305,7 +306,9 @@ pub(crate) fn reap_run(
         return Ok(false);
     };
     match transition::reap(&stored, now) {
-        Some(timed_out) => apply(connection, &stored, &timed_out, "reap", now).map(|_| true),
+        Some(timed_out) => {
+            apply(connection, &stored, &timed_out, Operation::Reap, now).map(|_| true)
+        }
         None => Ok(false),
     }
 }
@@ -317,7 +320,7 @@ fn apply(
     connection: &Connection,
     stored: &Record,
     transition: &Transition,
-    operation: &'static str,
+    operation: Operation,
     now: Timestamp,
 ) -> Result<Option<u64>, Error> {
     let position = write_transition(connection, stored, transition, operation, now)?;
@@ -341,7 +344,7 @@ fn promote_pending(
             break;
         }
         let promoted = transition::promote(&head, now);
-        write_transition(connection, &head, &promoted, "promote", now)?;
+        write_transition(connection, &head, &promoted, Operation::Promote, now)?;
     }
     Ok(())
 }
@@ -352,7 +355,7 @@ fn write_transition(
     connection: &Connection,
     stored: &Record,
     transition: &Transition,
-    operation: &'static str,
+    operation: Operation,
     now: Timestamp,
 ) -> Result<Option<u64>, Error> {
     let changed =
@@ -361,7 +364,7 @@ fn write_transition(
         changed, 1,
         "the writer holds the write lock, so the version it read is current"
     );
-    failpoints::hit(operation, "after_run_row")?;
+    failpoints::hit(operation.as_str(), "after_run_row")?;
     let position = if transition.events.is_empty() {
         None
     } else {
@@ -369,7 +372,7 @@ fn write_transition(
         insert_events(connection, transition, position, now)?;
         Some(position)
     };
-    failpoints::hit(operation, "after_events")?;
+    failpoints::hit(operation.as_str(), "after_events")?;
     Ok(position)
 }
 

@@ -1,9 +1,8 @@
 //! Gap-free, commit-ordered tenant positions without a global write lock.
 //!
 //! Create and append batches stamp their own events from the tenant's
-//! counter row (batch.rs). Every other writer inserts its events with
-//! `position` NULL and commits in parallel. After
-//! a commit, the writer's process asks its sequencer to stamp: a short
+//! counter row (stamping.rs). Every other writer inserts its events with
+//! `position` NULL and commits in parallel. After a commit, the writer's process asks its sequencer to stamp: a short
 //! transaction that takes the tenant's advisory lock (so exactly one stamper
 //! per tenant runs at a time, in any process), then numbers every committed,
 //! unstamped event of the tenant in `event_id` order, continuing from the
@@ -13,7 +12,8 @@
 //! dead writer left unstamped are stamped by the next pass of any process
 //! (every ledger also sweeps for them on a timer).
 
-use super::write::storage;
+use super::stamping::CHANNEL;
+use crate::store::postgres::error::storage;
 use runledger_core::{Error, Tenant};
 use sqlx::{Acquire, PgConnection, PgPool, Row};
 use std::collections::BTreeSet;
@@ -238,29 +238,11 @@ pub(crate) async fn number_pending(
         .collect()
 }
 
-/// The CTE `counter` of a statement that stamps its own new events: adds
-/// the rows of `events` (a CTE with a `tenant` column) to their tenants'
-/// counters, holding each counter row to the commit, and answers each
-/// tenant's `base` (the position before the first of them); notifies the
-/// channel bound as `channel` (e.g. `$10`) at commit. Tenants in order, so
-/// two such statements lock their counters in one order.
-pub(crate) fn counter_cte(events: &str, channel: &str) -> String {
-    format!(
-        "counter AS (
-            INSERT INTO tenant_positions AS p (tenant, last_position)
-            SELECT tenant, COUNT(*) FROM {events} GROUP BY tenant ORDER BY tenant
-            ON CONFLICT (tenant) DO UPDATE SET last_position = p.last_position + EXCLUDED.last_position
-            RETURNING p.tenant,
-                p.last_position - (SELECT COUNT(*) FROM {events} WHERE {events}.tenant = p.tenant) AS base,
-                pg_notify({channel}, p.tenant) AS announced)"
-    )
-}
-
 /// Tells every listening ledger that `tenant` has new positions (delivered
 /// at commit).
 pub(crate) async fn announce(connection: &mut PgConnection, tenant: &Tenant) -> Result<(), Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(super::feed::CHANNEL)
+        .bind(CHANNEL)
         .bind(tenant.as_str())
         .execute(&mut *connection)
         .await

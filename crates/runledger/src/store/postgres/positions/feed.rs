@@ -4,17 +4,16 @@
 //! Plus the pages subscriptions catch up with, bounded in bytes as well as
 //! in events.
 
-use super::rows;
-use super::write::storage;
-use crate::store::EVENT_ENVELOPE_BYTES;
+use super::stamping::CHANNEL;
+use crate::store::postgres::error::storage;
+use crate::store::postgres::rows;
+use crate::store::schema::EVENT_ENVELOPE_BYTES;
 use runledger_core::{Error, Event, RunId, Tenant};
 use sqlx::postgres::PgListener;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The channel stamping passes notify.
-pub(crate) const CHANNEL: &str = "runledger_positions";
 /// Wait before listening again after the connection failed.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 

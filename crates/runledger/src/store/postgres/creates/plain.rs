@@ -1,24 +1,13 @@
-//! Cross-request batching of plain creates on PostgreSQL.
+//! Batches of plain creates (no concurrency group) on PostgreSQL.
 //!
-//! Callers that create runs without a concurrency group at the same time
-//! hand their creates to one [`CreateBatcher`], which writes up to
-//! [`BATCH_ITEMS_MAX`] of them with **one statement** (`unnest` arrays, one
+//! Callers that create runs without a group at the same time hand their
+//! creates to one batcher ([`spawn`]), which writes up to
+//! `BATCH_ITEMS_MAX` (batcher.rs) of them with **one statement** (`unnest` arrays, one
 //! transaction, one WAL flush): it reads the clock and the runs that exist,
-//! inserts the new ones (`ON CONFLICT DO NOTHING`), takes their events'
-//! positions from the tenant's counter row and inserts the events already
-//! stamped. Nothing is waited for to fill a batch: a batch is whatever
-//! queued while the previous ones were in flight, so a lone caller is
-//! written at once.
-//!
-//! Positions stay gap-free and in commit order: the counter row's lock is
-//! held to the commit, so the next batch (or the sequencer, which shares the
-//! counter) numbers after this one and commits after it; a statement that
-//! fails takes its numbers back with it. Events are written once, stamped.
-//! A batch stamps its own events only when its snapshot shows no unstamped
-//! event of its tenants (other writes' events, which the sequencer stamps
-//! after their commit): otherwise an event committed before the batch would
-//! get a higher position than the batch's. It then writes nothing, has the
-//! sequencer stamp those tenants, and is sent again.
+//! inserts the new ones (`ON CONFLICT DO NOTHING`) and their `created`
+//! events, stamped (positions/stamping.rs). When its snapshot shows an
+//! unstamped event of its tenants it writes nothing, has the sequencer
+//! stamp those tenants, and is sent again.
 //!
 //! Each caller gets exactly the answer its own create would have got: a
 //! repeat is answered from the statement's read and writes nothing; a new
@@ -31,177 +20,37 @@
 //! with it the statement), every create is sent again on its own, so only
 //! the caller at fault gets the error. A create that also starts its run
 //! (its `started` event holds the lease's expiry, a time) is written alone
-//! and stamped by the sequencer.
+//! (alone.rs) and stamped by the sequencer.
 
-use super::held::{Held, Lease};
-use super::read;
-use super::rows::NOW_MS;
-use super::sequencer::{self, Sequencer};
-use super::write::{self, finish_create, insert_run_with_events};
-use crate::requests::{Created, ResolvedCreate};
+use super::alone::create_starting;
+use super::queue::{CreateBatcher, Pending, answer_all};
+use crate::requests::Created;
+use crate::store::postgres::error::{constraint, storage};
+use crate::store::postgres::held::{Held, Lease};
+use crate::store::postgres::lookup;
+use crate::store::postgres::positions::{self, CHANNEL, Sequencer, created_events_ctes};
+use crate::store::postgres::rows::NOW_MS;
 use runledger_core::transition::{self, Transition};
 use runledger_core::{Error, Run, RunState, Tenant, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// Most creates (or appends) written by one statement.
-pub(super) const BATCH_ITEMS_MAX: usize = 256;
 /// Batches in flight at once (each on its own pooled connection). Batches
 /// of one tenant take turns on its position counter anyway, so one in
-/// flight makes the biggest batches; measured with 16 callers on 2 cores
-/// (2026-11-27): 1 → 4,100–5,100 creates/s, 2 → 3,400–3,800/s, 3 → 3,600/s.
+/// flight makes the biggest batches.
 const BATCHES_IN_FLIGHT_MAX: usize = 1;
-/// Creates (or appends) waiting for a batch before callers wait to queue.
-const QUEUE_ITEMS_MAX: usize = 4096;
 
-/// One caller's create, waiting for its batch.
-pub(super) struct Pending {
-    pub(super) tenant: Tenant,
-    pub(super) request: ResolvedCreate,
-    pub(super) answer: oneshot::Sender<Result<Created, Error>>,
-}
-
-/// A queue of creates waiting to be written, and the task that writes them
-/// (plain creates here; creates in groups in group_batch.rs); dropped with
-/// the store, which ends its task once the queue is empty.
-pub(crate) struct CreateBatcher {
-    queue: mpsc::Sender<Pending>,
-}
-
-impl CreateBatcher {
-    /// Starts the plain creates' batcher on `pool`; `sequencer` stamps the
-    /// events of creates written alone and is told of the positions batches
-    /// stamp.
-    pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> CreateBatcher {
-        CreateBatcher::writing_with(
-            pool,
-            sequencer,
-            BATCHES_IN_FLIGHT_MAX,
-            |pool, held, sequencer, batch| async move {
-                write_batch(&pool, &held, &sequencer, batch).await
-            },
-        )
-    }
-
-    /// A batcher whose batches `write` writes, `in_flight` at once (see
-    /// [`spawn_batches`]).
-    pub(super) fn writing_with<F, Fut>(
-        pool: PgPool,
-        sequencer: Arc<Sequencer>,
-        in_flight: usize,
-        write: F,
-    ) -> CreateBatcher
-    where
-        F: Fn(PgPool, Held, Arc<Sequencer>, Vec<Pending>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        CreateBatcher {
-            queue: spawn_batches(pool, sequencer, in_flight, write),
-        }
-    }
-
-    /// Creates the run of `request` in the next batch, or answers why not.
-    pub(crate) async fn create(
-        &self,
-        tenant: &Tenant,
-        request: &ResolvedCreate,
-    ) -> Result<Created, Error> {
-        let pending = |answer| Pending {
-            tenant: tenant.clone(),
-            request: request.clone(),
-            answer,
-        };
-        submit(&self.queue, pending, "the create").await
-    }
-}
-
-/// Queues one caller's item, built around the channel of its answer, and
-/// waits for the answer. `what` names the operation in errors.
-pub(super) async fn submit<T, R>(
-    queue: &mpsc::Sender<T>,
-    item: impl FnOnce(oneshot::Sender<Result<R, Error>>) -> T,
-    what: &str,
-) -> Result<R, Error> {
-    let (answer, answered) = oneshot::channel();
-    queue
-        .send(item(answer))
-        .await
-        .map_err(|_| Error::storage("the ledger is closing"))?;
-    answered.await.map_err(|_| {
-        Error::storage(format!(
-            "{what} was abandoned in its batch; whether it was written is unknown"
-        ))
-    })?
-}
-
-/// Starts a batcher's task on `pool`: whatever queued is taken as one batch
-/// whenever one of `in_flight` slots is free and written by `write` (given
-/// the pool, the batcher's kept connection and `sequencer`). Answers the queue; the task ends once it is
-/// dropped and empty.
-pub(super) fn spawn_batches<T, F, Fut>(
-    pool: PgPool,
-    sequencer: Arc<Sequencer>,
-    in_flight: usize,
-    write: F,
-) -> mpsc::Sender<T>
-where
-    T: Send + 'static,
-    F: Fn(PgPool, Held, Arc<Sequencer>, Vec<T>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (queue, waiting) = mpsc::channel(QUEUE_ITEMS_MAX);
-    let held = Held::default();
-    tokio::spawn(write_batches(
+/// Starts the plain creates' batcher on `pool`; `sequencer` stamps the
+/// events of creates written alone and is told of the positions batches
+/// stamp.
+pub(crate) fn spawn(pool: PgPool, sequencer: Arc<Sequencer>) -> CreateBatcher {
+    CreateBatcher::writing_with(
         pool,
-        waiting,
-        in_flight,
-        move |pool, batch| write(pool, held.clone(), sequencer.clone(), batch),
-    ));
-    queue
-}
-
-/// Takes whatever queued as one batch whenever one of `in_flight` slots is
-/// free, and writes it with `write` (the
-/// loop of every batcher of this backend: creates here, appends in
-/// append_batch.rs).
-async fn write_batches<T, F, Fut>(
-    pool: PgPool,
-    mut waiting: mpsc::Receiver<T>,
-    in_flight: usize,
-    write: F,
-) where
-    T: Send + 'static,
-    F: Fn(PgPool, Vec<T>) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let slots = Arc::new(Semaphore::new(in_flight));
-    while let Some(first) = waiting.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < BATCH_ITEMS_MAX {
-            match waiting.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
-            }
-        }
-        let written = write(pool.clone(), batch);
-        tokio::spawn(async move {
-            written.await;
-            drop(slot);
-        });
-    }
-}
-
-/// Answers every create of `batch`.
-fn answer_all(batch: Vec<Pending>, error: &Error) {
-    for pending in batch {
-        let _ = pending.answer.send(Err(error.clone()));
-    }
+        sequencer,
+        BATCHES_IN_FLIGHT_MAX,
+        |pool, held, sequencer, batch| async move { write_batch(&pool, &held, &sequencer, batch).await },
+    )
 }
 
 /// What the batch statement found for one create.
@@ -225,7 +74,7 @@ async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: V
         .into_iter()
         .partition(|pending| pending.request.start.is_some());
     for pending in starting {
-        let answer = create_alone(&mut connection, &pending).await;
+        let answer = create_starting(&mut connection, &pending).await;
         if matches!(answer, Ok(Created { created: true, .. })) {
             sequencer.request(&pending.tenant);
         }
@@ -234,11 +83,11 @@ async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: V
     if plain.is_empty() {
         return connection.keep();
     }
-    plain.sort_by(|a, b| pending_key(a).cmp(&pending_key(b)));
+    plain.sort_by(|a, b| a.key().cmp(&b.key()));
     let (firsts, seconds): (Vec<Pending>, Vec<Pending>) = {
         let mut seen = HashSet::new();
         plain.into_iter().partition(|pending| {
-            let (tenant, id) = pending_key(pending);
+            let (tenant, id) = pending.key();
             seen.insert((tenant.to_owned(), id.to_owned()))
         })
     };
@@ -316,7 +165,7 @@ async fn create_settled(
     pool: &PgPool,
     sequencer: &Sequencer,
     creates: &[Pending],
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<Vec<Outcome>, Error> {
     for _ in 0..ROUNDS_MAX {
         if let Some(outcomes) = create_plain(connection, creates).await? {
             return Ok(outcomes);
@@ -324,28 +173,25 @@ async fn create_settled(
         let mut tenants: Vec<&Tenant> = creates.iter().map(|pending| &pending.tenant).collect();
         tenants.dedup();
         for tenant in tenants {
-            let stamped = sequencer::stamp(pool, tenant)
-                .await
-                .map_err(|error| sqlx::Error::Protocol(error.to_string()))?;
+            let stamped = positions::stamp(pool, tenant).await?;
             if stamped > 0 {
                 sequencer.signal_local();
             }
         }
     }
-    Err(sqlx::Error::Protocol(
-        "other writes kept leaving events to stamp; try again".into(),
+    Err(Error::storage(
+        "other writes kept leaving events to stamp; try again",
     ))
 }
 
 /// The caller's error for a statement that wrote only its create and failed.
-fn refusal(pending: &Pending, error: sqlx::Error) -> Error {
-    let parent_missing = matches!(&error, sqlx::Error::Database(database)
-        if database.constraint() == Some("runs_parent_exists"));
+fn refusal(pending: &Pending, error: Error) -> Error {
+    let parent_missing = constraint(&error) == Some("runs_parent_exists");
     match (&pending.request.params.parent_id, parent_missing) {
         (Some(parent_id), true) => Error::ParentNotFound {
             parent_id: parent_id.clone(),
         },
-        _ => write::storage(error),
+        _ => error,
     }
 }
 
@@ -353,8 +199,8 @@ fn refusal(pending: &Pending, error: sqlx::Error) -> Error {
 /// answers each by comparing with it.
 async fn compare_with_stored(connection: &mut Lease, creates: Vec<Pending>) {
     let found = {
-        let keys: Vec<(&str, &str)> = creates.iter().map(pending_key).collect();
-        read::now_and_runs(connection, &keys).await
+        let keys: Vec<(&str, &str)> = creates.iter().map(Pending::key).collect();
+        lookup::now_and_runs(connection, &keys).await
     };
     match found {
         Ok(found) => {
@@ -372,33 +218,6 @@ async fn compare_with_stored(connection: &mut Lease, creates: Vec<Pending>) {
             }
         }
     }
-}
-
-/// A create that also starts its run, written alone: its `started` event
-/// holds the lease's expiry, which needs the clock before the insert.
-async fn create_alone(connection: &mut PgConnection, pending: &Pending) -> Result<Created, Error> {
-    let (now, existing) = read::now_and_runs(connection, &[pending_key(pending)])
-        .await?
-        .remove(0);
-    if let Some(run) = existing {
-        return pending.request.match_existing(run);
-    }
-    let request = &pending.request;
-    let created = transition::create(
-        pending.tenant.clone(),
-        request.id.clone(),
-        request.params.clone(),
-        RunState::Queued,
-        request.start.as_ref(),
-        now,
-    );
-    let inserted = insert_run_with_events(connection, &created).await;
-    finish_create(connection, request, created, inserted).await
-}
-
-/// The `(tenant, id)` a pending create reads.
-fn pending_key(pending: &Pending) -> (&str, &str) {
-    (pending.tenant.as_str(), pending.request.id.as_str())
 }
 
 /// The new run of a plain create (queued, no lease) at `now`.
@@ -429,7 +248,7 @@ fn new_run(pending: &Pending, now: Timestamp) -> Transition {
 async fn create_plain(
     connection: &mut PgConnection,
     creates: &[Pending],
-) -> Result<Option<Vec<Outcome>>, sqlx::Error> {
+) -> Result<Option<Vec<Outcome>>, Error> {
     let sql = format!(
         "WITH clock AS MATERIALIZED (SELECT {NOW_MS} AS now),
         input AS MATERIALIZED (
@@ -458,7 +277,7 @@ async fn create_plain(
         JOIN input ON input.n = found.n
         LEFT JOIN numbered ON numbered.tenant = input.tenant AND numbered.id = input.id
         ORDER BY found.n",
-        run_and_children = read::run_and_children("input.tenant", "input.id"),
+        run_and_children = lookup::run_and_children("input.tenant", "input.id"),
         created_events = created_events_ctes("$10"),
     );
     let mut columns: [Vec<Option<String>>; 9] = Default::default();
@@ -486,19 +305,19 @@ async fn create_plain(
         query = query.bind(column);
     }
     let rows = query
-        .bind(super::feed::CHANNEL)
+        .bind(CHANNEL)
         .fetch_all(&mut *connection)
-        .await?;
+        .await
+        .map_err(storage)?;
     if let Some(row) = rows.first()
-        && !row.try_get::<bool, _>(row.len() - 1)?
+        && !row.try_get::<bool, _>(row.len() - 1).map_err(storage)?
     {
         return Ok(None);
     }
     rows.iter()
         .map(|row| {
-            let inserted: bool = row.try_get(row.len() - 2)?;
-            let (now, existing) = read::now_and_run_row(row, 3)
-                .map_err(|error| sqlx::Error::Decode(error.to_string().into()))?;
+            let inserted: bool = row.try_get(row.len() - 2).map_err(storage)?;
+            let (now, existing) = lookup::now_and_run_row(row, 3)?;
             Ok(match (existing, inserted) {
                 (Some(run), _) => Outcome::Existing(Box::new(run)),
                 (None, true) => Outcome::Inserted(now),
@@ -507,29 +326,4 @@ async fn create_plain(
         })
         .collect::<Result<_, _>>()
         .map(Some)
-}
-
-/// The CTEs that insert the `created` event of each run a create statement
-/// inserted, stamped from the tenants' counters when `settled` says so
-/// (else unstamped, for the sequencer), and notify the channel bound as
-/// `channel` at commit. The statement provides `clock` (`now`), `input`
-/// (`tenant`, `id`, the event's `type` and `data`), `settled` (`ok`) and
-/// `inserted` (`tenant`, `id`); `numbered` numbers the new events per
-/// tenant in id order.
-pub(super) fn created_events_ctes(channel: &str) -> String {
-    format!(
-        "numbered AS MATERIALIZED (
-            SELECT tenant, id, row_number() OVER (PARTITION BY tenant ORDER BY id) AS k FROM inserted),
-        stampable AS (SELECT numbered.* FROM numbered WHERE (SELECT ok FROM settled)),
-        {counter},
-        created_events AS (
-            INSERT INTO events (tenant, run_id, seq, type, data, at, position)
-            SELECT numbered.tenant, numbered.id, 1, input.type, input.data, clock.now,
-                counter.base + numbered.k
-            FROM numbered
-            JOIN input ON input.tenant = numbered.tenant AND input.id = numbered.id
-            CROSS JOIN clock
-            LEFT JOIN counter ON counter.tenant = numbered.tenant)",
-        counter = sequencer::counter_cte("stampable", channel),
-    )
 }

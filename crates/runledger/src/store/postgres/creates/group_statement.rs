@@ -1,5 +1,5 @@
 //! The one statement that decides and writes a batch of creates in
-//! concurrency groups (group_batch.rs says which creates it may take: no
+//! concurrency groups (groups.rs says which creates it may take: no
 //! lease to start, one create per id, one limit per group).
 //!
 //! It reads the clock, the runs that exist and each group's active runs;
@@ -11,16 +11,17 @@
 //! that filled up since the snapshot fails the statement whole — and their
 //! `created` events, stamped from the tenants' counter rows when the
 //! snapshot shows no unstamped event of those tenants (the rule of
-//! batch.rs), else unstamped for the sequencer.
+//! positions/stamping.rs), else unstamped for the sequencer.
 
-use super::batch::created_events_ctes;
-use super::read;
-use super::rows::NOW_MS;
+use crate::requests::ResolvedCreate;
+use crate::store::postgres::error::storage;
+use crate::store::postgres::locks::take_group_locks;
+use crate::store::postgres::lookup;
+use crate::store::postgres::positions::{CHANNEL, created_events_ctes};
+use crate::store::postgres::rows::NOW_MS;
 use runledger_core::transition;
 use runledger_core::{Error, Run, RunId, RunState, Tenant, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
-
-use crate::requests::ResolvedCreate;
 
 /// What the statement found or did for one create.
 pub(super) enum Outcome {
@@ -50,7 +51,7 @@ pub(super) struct Written {
 pub(super) async fn create_in_groups(
     connection: &mut PgConnection,
     creates: &[(&Tenant, &ResolvedCreate)],
-) -> Result<Written, sqlx::Error> {
+) -> Result<Written, Error> {
     let sql = format!(
         "WITH clock AS MATERIALIZED (SELECT {NOW_MS} AS now),
         input AS MATERIALIZED (
@@ -70,10 +71,7 @@ pub(super) async fn create_in_groups(
                     + row_number() OVER (PARTITION BY input.tenant, input.ckey ORDER BY input.n) AS slot
                 FROM input JOIN found ON found.n = input.n AND found.id IS NULL) AS candidates
             WHERE slot <= climit),
-        locks AS MATERIALIZED (
-            SELECT count(pg_advisory_xact_lock(h)) AS taken FROM (
-                SELECT DISTINCT hashtextextended('runledger/group/' || tenant || '/' || ckey, 0) AS h
-                FROM admitted ORDER BY h OFFSET 0) AS l),
+        locks AS MATERIALIZED ({locks}),
         settled AS MATERIALIZED (
             SELECT NOT EXISTS (SELECT 1 FROM events
                 WHERE events.tenant = ANY ($1::text[]) AND events.position IS NULL) AS ok),
@@ -97,7 +95,8 @@ pub(super) async fn create_in_groups(
         LEFT JOIN admitted ON admitted.n = found.n
         LEFT JOIN numbered ON numbered.tenant = input.tenant AND numbered.id = input.id
         ORDER BY found.n",
-        run_and_children = read::run_and_children("input.tenant", "input.id"),
+        run_and_children = lookup::run_and_children("input.tenant", "input.id"),
+        locks = take_group_locks("admitted", "tenant", "ckey"),
         created_events = created_events_ctes("$12"),
     );
     let mut text: [Vec<Option<String>>; 10] = Default::default();
@@ -143,19 +142,19 @@ pub(super) async fn create_in_groups(
     }
     let rows = query
         .bind(limits)
-        .bind(super::feed::CHANNEL)
+        .bind(CHANNEL)
         .fetch_all(&mut *connection)
-        .await?;
-    let decode = |error: Error| sqlx::Error::Decode(error.to_string().into());
+        .await
+        .map_err(storage)?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut stamped = false;
     for row in &rows {
         let columns = row.len();
-        stamped = row.try_get(columns - 1)?;
-        let inserted: bool = row.try_get(columns - 2)?;
-        let admitted: bool = row.try_get(columns - 3)?;
-        let active: Option<Vec<String>> = row.try_get(columns - 4)?;
-        let (now, existing) = read::now_and_run_row(row, 5).map_err(decode)?;
+        stamped = row.try_get(columns - 1).map_err(storage)?;
+        let inserted: bool = row.try_get(columns - 2).map_err(storage)?;
+        let admitted: bool = row.try_get(columns - 3).map_err(storage)?;
+        let active: Option<Vec<String>> = row.try_get(columns - 4).map_err(storage)?;
+        let (now, existing) = lookup::now_and_run_row(row, 5)?;
         outcomes.push(match (existing, admitted, inserted) {
             (Some(run), _, _) => Outcome::Existing(Box::new(run)),
             (None, true, true) => Outcome::Inserted(now),
@@ -165,8 +164,7 @@ pub(super) async fn create_in_groups(
                     .unwrap_or_default()
                     .iter()
                     .map(|id| RunId::parse(id))
-                    .collect::<Result<_, _>>()
-                    .map_err(decode)?,
+                    .collect::<Result<_, _>>()?,
             ),
         });
     }

@@ -1,24 +1,11 @@
-//! The embedded SQLite backend: one file in WAL mode with durable commits.
-//!
-//! In-process writes go through one writer thread that commits many
-//! operations per transaction (group commit, a savepoint per operation);
-//! writes from other processes on the same file serialize on SQLite's write
-//! lock, taken up front with `BEGIN IMMEDIATE`. Reads run on a small pool of
-//! read connections and never wait for the writer.
+//! The SQLite store: opens the file and routes each operation, writes to
+//! the writer thread (writer.rs, write.rs), reads to the read pool
+//! (read.rs), and starts the commit poller (feed.rs).
 
-mod access;
-mod audit;
-mod connection;
-mod error;
-pub(crate) mod feed;
-mod migrate;
-mod read;
-mod relay;
-mod rows;
-mod turns;
-mod write;
-mod writer;
-
+use super::connection::{self, Location, ReadPool, SqliteOptions};
+use super::turns::Turns;
+use super::writer::Writer;
+use super::{access, audit, feed, migrate, read, relay, write};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::clock;
@@ -26,27 +13,21 @@ use crate::requests::{
     AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
     StartRun,
 };
-use connection::{Location, ReadPool};
+use runledger_core::Operation;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use std::sync::Arc;
-use turns::Turns;
-use writer::Writer;
+use tokio::sync::watch;
 
 /// Most expired leases one reap transaction handles; the rest wait for the next.
 const REAP_BATCH_RUNS_MAX: i64 = 256;
-
-/// Settings of the SQLite backend.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SqliteOptions {
-    /// `PRAGMA max_page_count`: writes that would grow the file beyond it fail.
-    pub(crate) max_page_count: Option<u64>,
-}
 
 /// An open SQLite ledger file.
 pub(crate) struct Store {
     writer: Writer,
     readers: Arc<ReadPool>,
+    /// The file, for the commit poller's own connection.
+    location: Location,
     /// Opened with `?mode=ro`: every write fails, repeats are still answered.
     read_only: bool,
 }
@@ -56,6 +37,7 @@ impl Store {
     pub(crate) async fn open(url: &str, options: SqliteOptions) -> Result<Store, Error> {
         let location = Location::parse(url)?;
         let read_only = location.read_only();
+        let opened = location.clone();
         let (writer_connection, turns, readers) = tokio::task::spawn_blocking(move || {
             let connection = connection::open_writer(&location, &options)?;
             migrate::run(&connection)?;
@@ -71,6 +53,7 @@ impl Store {
         Ok(Store {
             writer: Writer::spawn(writer_connection, turns),
             readers: Arc::new(readers),
+            location: opened,
             read_only,
         })
     }
@@ -135,7 +118,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "start",
+                    Operation::Start,
                     request.if_version,
                     now,
                     |stored| transition::start(stored, &request.lease, now),
@@ -157,7 +140,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "heartbeat",
+                    Operation::Heartbeat,
                     request.if_version,
                     now,
                     |stored| {
@@ -187,7 +170,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "finish",
+                    Operation::Finish,
                     if_version,
                     now,
                     |stored| transition::finish(stored, &request, now),
@@ -209,7 +192,7 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    "cancel",
+                    Operation::Cancel,
                     request.if_version,
                     now,
                     |stored| transition::cancel(stored, request.reason.as_deref(), None, now),
@@ -422,6 +405,16 @@ impl Store {
             .await
     }
 
+    /// Starts bumping `signal` whenever the file changes (a commit of any
+    /// process), checking while `active` answers true.
+    pub(crate) fn watch_commits(
+        &self,
+        signal: watch::Sender<u64>,
+        active: impl Fn() -> bool + Send + 'static,
+    ) -> Result<(), Error> {
+        feed::spawn_commit_poller(&self.location, signal, active)
+    }
+
     pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
         self.readers.read(read::run_counts).await
     }
@@ -443,4 +436,3 @@ impl Store {
             .await
     }
 }
-pub(crate) use rows::RUN_COLUMNS;

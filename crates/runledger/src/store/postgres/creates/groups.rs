@@ -1,9 +1,9 @@
-//! Cross-request batching of creates in concurrency groups on PostgreSQL.
+//! Batches of creates in concurrency groups on PostgreSQL.
 //!
 //! Callers that create runs in concurrency groups (`on_full: reject` or
 //! `enqueue`) at the same time hand their creates to one batcher ([`spawn`]),
 //! which writes a batch in as few round trips as its creates allow, and
-//! decides each create as [`write::create`] would decide it alone, in
+//! decides each create as [`create_in_group`] would decide it alone, in
 //! arrival order, each run the batch admits counting against the creates
 //! after it:
 //!
@@ -14,8 +14,8 @@
 //!    answered from a snapshot: the ledger as committed at one moment
 //!    during the call.
 //! 2. **An unlocked read, then one statement** for the other creates:
-//!    decided in Rust from the read, inserted by
-//!    write::insert_runs_with_events, which takes the groups' locks first.
+//!    decided in Rust from the read, inserted by insert.rs, which takes
+//!    the groups' locks first.
 //!
 //! In both, the `runs_concurrency_limit` trigger counts each group again
 //! with a fresh snapshot under its lock, so if a group filled up after the
@@ -26,7 +26,7 @@
 //! (`BEGIN` with the locks, the same read, the insert, `COMMIT`): a create
 //! that would be enqueued (a pending run must not miss the promotion of a
 //! slot freed after the snapshot), and every create of a refused statement.
-//! Two cases are sent again alone (write::create) after the batch, so that
+//! Two cases are sent again alone (alone.rs) after the batch, so that
 //! they see it committed: a second create of an id already in the batch,
 //! and a create whose group was given another limit by an earlier create of
 //! the batch (each row's trigger checks its own limit against the whole
@@ -37,39 +37,29 @@
 //!
 //! New events are stamped by the statement that inserts them when its
 //! snapshot shows no unstamped event of their tenants (the rule of
-//! batch.rs); otherwise the sequencer stamps them after commit.
+//! positions/stamping.rs); otherwise the sequencer stamps them after commit.
 
-use super::batch::{CreateBatcher, Pending};
+use super::alone::create_in_group;
 use super::group_statement::{self, Outcome};
-use super::held::{Held, Lease};
-use super::read::{self, GroupRead};
-use super::sequencer::Sequencer;
-use super::write::{self, Inserted, Stamp, storage};
+use super::insert::{Inserted, Stamp, insert_runs_with_events};
+use super::queue::{CreateBatcher, Pending, answer_all};
 use crate::failpoints;
 use crate::requests::{Created, ResolvedCreate};
+use crate::store::postgres::error::storage;
+use crate::store::postgres::held::{Held, Lease};
+use crate::store::postgres::locks::{begin_in_groups, begin_or_return, commit};
+use crate::store::postgres::lookup::{self, GroupRead};
+use crate::store::postgres::positions::Sequencer;
+use crate::store::postgres::read;
 use runledger_core::transition::{self, Admission, Transition};
-use runledger_core::{ConcurrencyGroup, ConcurrencyKey, Error, RunId, RunState, Tenant};
+use runledger_core::{ConcurrencyKey, Error, RunId, RunState, Tenant};
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Batches of group creates in flight at once, each on its own pooled
-/// connection. One makes the biggest batches; measured with 16 callers on
-/// 2 cores (2026-11-27, 1,000 groups, the two-round-trip design of 83772ec):
-/// 1 → 3,961–4,320 creates/s, 2 → 2,778–3,624/s, 3 → 2,450–3,119/s; one
-/// hot group: 1 → 2,635 decisions/s, 2 → 2,243/s.
+/// connection. One makes the biggest batches.
 const BATCHES_IN_FLIGHT_MAX: usize = 1;
-
-impl Pending {
-    /// The group a create queued here is in.
-    fn group(&self) -> &ConcurrencyGroup {
-        self.request
-            .params
-            .concurrency
-            .as_ref()
-            .expect("only creates in a group are queued here")
-    }
-}
 
 /// Starts the batcher of creates in groups (not `cancel_active`) on
 /// `pool`; `sequencer` stamps the events its statements leave unstamped.
@@ -108,12 +98,7 @@ enum Read {
 async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: Vec<Pending>) {
     let mut connection = match held.take(pool).await {
         Ok(connection) => connection,
-        Err(error) => {
-            for pending in batch {
-                let _ = pending.answer.send(Err(error.clone()));
-            }
-            return;
-        }
+        Err(error) => return answer_all(batch, &error),
     };
     let (one_statement, rest) = split(batch);
     let mut locked = Vec::new();
@@ -143,9 +128,7 @@ async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: V
             Err(error) => {
                 drop(connection);
                 if locked.len() == 1 {
-                    for pending in locked {
-                        let _ = pending.answer.send(Err(error.clone()));
-                    }
+                    answer_all(locked, &error);
                 } else {
                     alone.extend(locked);
                 }
@@ -157,10 +140,10 @@ async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, batch: V
     write_alone(pool, sequencer, alone).await;
 }
 
-/// Writes each of `creates` on its own (write::create) and answers it.
+/// Writes each of `creates` on its own (alone.rs) and answers it.
 async fn write_alone(pool: &PgPool, sequencer: &Sequencer, creates: Vec<Pending>) {
     for pending in creates {
-        let answer = write::create(pool, &pending.tenant, &pending.request).await;
+        let answer = create_in_group(pool, &pending.tenant, &pending.request).await;
         if matches!(answer, Ok(Created { created: true, .. })) {
             sequencer.request(&pending.tenant);
         }
@@ -328,11 +311,11 @@ async fn decide_and_write(
                 .map(|pending| (pending.tenant.as_str(), pending.group().key.as_str()))
                 .collect();
             let mut transaction =
-                write::begin_or_return!(connection, write::begin_in_groups(connection, &groups));
+                begin_or_return!(connection, begin_in_groups(connection, &groups));
             let decided = decide_and_insert(&mut transaction, batch, mode).await?;
             if decided.1.is_some() {
                 failpoints::hit("create_run", "after_events")?;
-                write::commit(transaction).await?;
+                commit(transaction).await?;
             } else {
                 // Now, not when the connection is next used: a batcher
                 // keeps its connection, idle, holding the groups' locks
@@ -386,7 +369,7 @@ async fn decide_and_insert(
             )
         })
         .collect();
-    let reads = read::now_runs_and_active(connection, &keys).await?;
+    let reads = lookup::now_runs_and_active(connection, &keys).await?;
     let decided = decide(batch, reads, mode);
     let inserts: Vec<&Transition> = decided
         .iter()
@@ -398,9 +381,7 @@ async fn decide_and_insert(
     if inserts.is_empty() {
         return Ok((decided, None));
     }
-    let written = write::insert_runs_with_events(connection, &inserts, Stamp::IfSettled)
-        .await
-        .map_err(storage)?;
+    let written = insert_runs_with_events(connection, &inserts, Stamp::IfSettled).await?;
     Ok((decided, Some(written)))
 }
 

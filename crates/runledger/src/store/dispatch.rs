@@ -1,10 +1,7 @@
-//! The storage boundary. One enum, one arm per backend: the ledger calls the
-//! same methods whatever the database, and each backend keeps its SQL to
-//! itself.
+//! The `Store` enum: opens the backend a URL names and hands every call to
+//! it, one two-arm match per method.
 
-pub(crate) mod postgres;
-pub(crate) mod sqlite;
-
+use super::{postgres, sqlite};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::requests::{
@@ -13,10 +10,9 @@ use crate::requests::{
 };
 use runledger_core::transition::Finish;
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
+use tokio::sync::watch;
 
-/// Bytes an event counts for in a stream's buffers beyond its data's
-/// length: its run id, type, numbers and JSON framing, roughly.
-pub(crate) const EVENT_ENVELOPE_BYTES: usize = 128;
+pub(crate) use sqlite::SqliteOptions;
 
 /// A ledger's database.
 pub(crate) enum Store {
@@ -27,6 +23,33 @@ pub(crate) enum Store {
 }
 
 impl Store {
+    /// Opens the database at `url`: PostgreSQL for `postgres://` and
+    /// `postgresql://` URLs, else a SQLite file (with `sqlite`'s settings).
+    pub(crate) async fn open(url: &str, sqlite: SqliteOptions) -> Result<Store, Error> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::Store::open(url).await?))
+        } else {
+            Ok(Store::Sqlite(sqlite::Store::open(url, sqlite).await?))
+        }
+    }
+
+    /// Starts bumping `signal` after commits of any process, for as long as
+    /// `signal` has receivers. SQLite checks the file only while `active`
+    /// answers true (someone subscribes); PostgreSQL is told by NOTIFY.
+    pub(crate) fn watch_commits(
+        &self,
+        signal: watch::Sender<u64>,
+        active: impl Fn() -> bool + Send + 'static,
+    ) -> Result<(), Error> {
+        match self {
+            Store::Sqlite(store) => store.watch_commits(signal, active),
+            Store::Postgres(store) => {
+                store.watch_commits(signal);
+                Ok(())
+            }
+        }
+    }
+
     pub(crate) async fn create(
         &self,
         tenant: &Tenant,

@@ -1,34 +1,39 @@
-//! Cross-request batching of appends on PostgreSQL.
+//! Batches of appends on PostgreSQL.
 //!
-//! An append is a locked read-modify-write of its run (the state machine
-//! checks the lease, the state and `If-Match` against the locked row).
 //! Appends from concurrent callers are handed to one [`AppendBatcher`],
-//! which writes a batch in one transaction: lock every run of the batch (in
-//! `(tenant, id)` order, so batches cannot deadlock each other), decide each
-//! append in arrival order against the run as the earlier appends of the
-//! batch left it (two appends to one run get consecutive seqs), then — one
-//! statement — update each run row once and insert every event already
-//! stamped from its tenant's position counter (as plain creates do,
-//! batch.rs), and commit. The answer carries the position; nothing is left
-//! for the sequencer. The counter is locked last, after the run rows, and
-//! the run rows are locked `FOR NO KEY UPDATE`, which a create's
-//! foreign-key check on a parent does not wait for: a create batch holding
-//! the counter never waits for an append batch. An append the state machine
-//! refuses is answered at once and writes nothing; the others are
-//! unaffected. The failpoints of a single append (`append.after_run_row`,
-//! `append.after_events`, the commit's) sit after the write statement,
-//! before the commit.
+//! which writes a batch in rounds, each one read and one statement, no
+//! transaction around them:
+//!
+//! 1. read the batch's runs as committed, without locks, with the clock;
+//! 2. decide each append in arrival order against its run as the batch's
+//!    earlier appends left it (two appends to one run get consecutive
+//!    seqs); an append the state machine refuses is answered at once and
+//!    writes nothing, the others are unaffected;
+//! 3. one autocommit statement ([`write_changes`]) locks the changed run
+//!    rows in `(tenant, id)` order (`FOR NO KEY UPDATE`, which a create's
+//!    foreign-key check on a parent does not wait for), updates each once,
+//!    conditional on the version read, and inserts the events of the runs
+//!    it updated, stamped from their tenants' counters
+//!    (positions/stamping.rs). The answer carries the position; nothing is
+//!    left for the sequencer.
+//!
+//! A run that changed since the read, or whose tenant has an event still
+//! unstamped in the statement's snapshot, is not written: its appends stay
+//! for the next round, after the sequencer has stamped their tenants. After
+//! [`ROUNDS_MAX`] rounds they are answered with an error. The failpoints of
+//! a single append (`append.after_run_row`, `append.after_events`) sit
+//! before the write statement, which writes all or nothing.
 
-use super::batch::{spawn_batches, submit};
-use super::held::Held;
-use super::read;
-use super::rows::signed;
-use super::sequencer::{self, Sequencer};
-use super::write::storage;
 use crate::failpoints;
 use crate::requests::AppendEvent;
+use crate::store::postgres::batcher::{spawn_batches, submit};
+use crate::store::postgres::error::storage;
+use crate::store::postgres::held::Held;
+use crate::store::postgres::lookup;
+use crate::store::postgres::positions::{self, CHANNEL, Sequencer, counter_cte};
+use crate::store::postgres::rows::signed;
 use runledger_core::transition::{self, Record, Transition};
-use runledger_core::{Error, RunId, Tenant, Timestamp};
+use runledger_core::{Error, Operation, RunId, Tenant, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,9 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Append batches in flight at once. One: batches of a tenant take turns on
 /// its position counter through their commit anyway, so a second batch in
-/// flight only waits and splits the queue. Measured with 16 callers on 2
-/// cores (with the earlier transaction-per-batch design): 1 → 4,956 / 4,728
-/// appends/s, 2 → 4,355 / 4,024, 4 → 3,216 / 2,922, 8 → 2,099 / 1,904.
+/// flight only waits and splits the queue.
 const BATCHES_IN_FLIGHT_MAX: usize = 1;
 
 /// What an append answers: its seq and the position its event was stamped
@@ -117,12 +120,12 @@ async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, mut batc
         }
         // Left: runs that changed since the read, or of a tenant with events
         // the sequencer has yet to stamp. Those are stamped first: an event
-        // committed before ours gets the lower position (see batch.rs).
+        // committed before ours gets the lower position (positions/stamping.rs).
         let mut tenants: Vec<Tenant> = batch.iter().map(|p| p.tenant.clone()).collect();
         tenants.sort_unstable();
         tenants.dedup();
         for tenant in tenants {
-            match sequencer::stamp(pool, &tenant).await {
+            match positions::stamp(pool, &tenant).await {
                 Ok(0) => {}
                 Ok(_) => sequencer.signal_local(),
                 Err(error) => return answer_all(batch, &error),
@@ -151,7 +154,7 @@ async fn write_round(pool: &PgPool, held: &Held, batch: &mut Vec<Pending>) -> Re
         .iter()
         .map(|pending| (pending.tenant.as_str(), pending.id.as_str()))
         .collect();
-    let found = read::current_records(&mut connection, &keys).await?;
+    let found = lookup::current_records(&mut connection, &keys).await?;
     // Each run as the batch's earlier appends left it, and its stored version.
     let mut runs: HashMap<(String, String), (u64, Record)> = HashMap::new();
     let mut now_of: HashMap<(String, String), Timestamp> = HashMap::new();
@@ -207,8 +210,8 @@ async fn write_round(pool: &PgPool, held: &Held, batch: &mut Vec<Pending>) -> Re
         .filter(|(version, record)| record.run.version != *version)
         .collect();
     // The write is one statement: a failure at either site writes nothing.
-    let sites = failpoints::hit("append", "after_run_row")
-        .and_then(|()| failpoints::hit("append", "after_events"));
+    let sites = failpoints::hit(Operation::Append.as_str(), "after_run_row")
+        .and_then(|()| failpoints::hit(Operation::Append.as_str(), "after_events"));
     if let Err(error) = sites {
         batch.extend(accepted.into_iter().map(|accepted| accepted.pending));
         return Err(error);
@@ -245,7 +248,7 @@ type WrittenEvents = HashMap<(String, String, i64), i64>;
 
 /// One statement: each changed run row once, conditional on the version it
 /// was read at, and the events of the runs it updated, stamped from their
-/// tenants' counters (held to the commit, see batch.rs) in the order of
+/// tenants' counters (held to the commit, positions/stamping.rs) in the order of
 /// `changes` and announced to the listening ledgers at commit. The run rows
 /// are locked in `(tenant, id)` order (`FOR NO KEY UPDATE`), before the
 /// counter: two batches cannot deadlock, and a create batch holding the
@@ -253,7 +256,7 @@ type WrittenEvents = HashMap<(String, String, i64), i64>;
 /// SHARE`). Answers the events written; a run that changed since the read
 /// is not updated and none of its events is written, nor is a run of a
 /// tenant with an event still unstamped in the statement's snapshot (ours
-/// would overtake that earlier commit, see batch.rs).
+/// would overtake that earlier commit, positions/stamping.rs).
 async fn write_changes(
     connection: &mut PgConnection,
     changed: &[&(u64, Record)],
@@ -293,7 +296,7 @@ async fn write_changes(
         FROM input JOIN counter ON counter.tenant = input.tenant
         ORDER BY input.n
         RETURNING tenant, run_id, seq, position",
-        counter = sequencer::counter_cte("input", "$13"),
+        counter = counter_cte("input", "$13"),
     );
     let written = sqlx::query(AssertSqlSafe(sql))
         .bind(column(runs(), |(_, r)| r.run.tenant.as_str()))
@@ -308,7 +311,7 @@ async fn write_changes(
         .bind(column(events(), |(_, e)| e.event_type.as_str()))
         .bind(column(events(), |(_, e)| e.data.to_string()))
         .bind(column(events(), |(c, _)| c.after.run.updated_at.unix_ms()))
-        .bind(super::feed::CHANNEL)
+        .bind(CHANNEL)
         .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;

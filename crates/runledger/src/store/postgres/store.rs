@@ -1,63 +1,27 @@
-//! The PostgreSQL backend: any number of processes on any number of machines
-//! share one database with the same guarantees as the SQLite file.
-//!
-//! A pool of connections with `lock_timeout`, `statement_timeout` and
-//! `idle_in_transaction_session_timeout` set on each; every operation is one
-//! transaction at READ COMMITTED (write.rs explains the lock order); event
-//! positions are stamped by the create and append batches that write them
-//! (batch.rs) or after commit by the sequencer (sequencer.rs).
-//! Deadlocks and serialization failures, which roll back whole, are retried.
+//! The PostgreSQL store: opens the pools (connect.rs), migrates, starts
+//! the sequencer and the batchers, and routes each operation to the file
+//! that writes or reads it. Single operations are retried when a deadlock
+//! or serialization failure rolled them back (error.rs).
 
-mod access;
-mod append_batch;
-mod audit;
-mod batch;
-mod claim;
-pub(crate) mod feed;
-mod group_batch;
-mod group_statement;
-mod held;
-mod migrate;
-mod read;
-mod relay;
-mod rows;
-mod sequencer;
-mod write;
-
+use super::changes::{self, Slot};
+use super::claim;
+use super::connect::{self, Pools};
+use super::creates::{self, CreateBatcher};
+use super::error::{retrying, storage};
+use super::positions::{self, Sequencer};
+use super::{access, appends::AppendBatcher, audit, migrate, read, relay};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::requests::{
     AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
     StartRun,
 };
-use append_batch::AppendBatcher;
-use batch::CreateBatcher;
+use runledger_core::Operation;
 use runledger_core::transition::{self, Finish};
 use runledger_core::{Error, Event, IdempotencyKey, OnFull, Run, RunId, RunState, Tenant};
-use sequencer::Sequencer;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
-use write::{Slot, storage};
 
-/// Connections per ledger.
-const POOL_CONNECTIONS_MAX: u32 = 32;
-/// Connections of the batchers' own pool (one batch each of creates, group
-/// creates and appends in flight, and room for a replacement).
-const BATCH_POOL_CONNECTIONS_MAX: u32 = 5;
-/// How long a statement may wait for a row or advisory lock.
-const LOCK_TIMEOUT: &str = "10s";
-/// How long one statement may run.
-const STATEMENT_TIMEOUT: &str = "30s";
-/// How long a connection may sit idle inside a transaction (a hung client).
-const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
-/// How long to wait for a free connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How many times an operation rolled back by a deadlock is run again.
-const RETRIES_MAX: usize = 5;
 /// Most expired leases one reap call handles.
 const REAP_BATCH_RUNS_MAX: i64 = 256;
 
@@ -65,103 +29,48 @@ const REAP_BATCH_RUNS_MAX: i64 = 256;
 pub(crate) struct Store {
     pool: PgPool,
     sequencer: Arc<Sequencer>,
-    batcher: CreateBatcher,
+    /// Creates without a group (creates/plain.rs).
+    plain: CreateBatcher,
+    /// Creates in a group, but for `cancel_active` (creates/groups.rs).
     groups: CreateBatcher,
     appends: AppendBatcher,
 }
 
-async fn retrying<T, F, Fut>(mut operation: F) -> Result<T, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    let mut attempt = 0;
-    loop {
-        match operation().await {
-            Err(error) if write::is_retryable(&error) && attempt < RETRIES_MAX => attempt += 1,
-            outcome => return outcome,
-        }
-    }
-}
-
-/// A pool of at most `connections` connections made with `options`.
-async fn connect(options: PgConnectOptions, connections: u32) -> Result<PgPool, Error> {
-    PgPoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        // A dead connection fails one call and is dropped; no ping per acquire.
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await
-        .map_err(|error| Error::storage(format!("cannot connect to PostgreSQL: {error}")))
-}
-
 impl Store {
-    /// Connects, migrates and starts the sequencer.
+    /// Connects, migrates and starts the sequencer and the batchers.
     pub(crate) async fn open(url: &str) -> Result<Store, Error> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|error| {
-                Error::invalid(
-                    "db",
-                    format!("database URL is not a valid postgres:// URL: {error}"),
-                )
-            })?
-            .application_name("runledger")
-            .options([
-                ("lock_timeout", LOCK_TIMEOUT),
-                ("statement_timeout", STATEMENT_TIMEOUT),
-                (
-                    "idle_in_transaction_session_timeout",
-                    IDLE_IN_TRANSACTION_TIMEOUT,
-                ),
-                ("synchronous_commit", "on"),
-                // Short statements only: compiling one (which a plan's cost,
-                // inflated by `enable_seqscan = off`, could trigger) would
-                // take longer than running it many times over.
-                ("jit", "off"),
-            ]);
-        let pool = connect(options.clone(), POOL_CONNECTIONS_MAX).await?;
-        // The batchers' statements are prepared once per connection and run
-        // on cached generic plans; a plan made while a table was new and
-        // tiny must not scan it whole forever after (see read::run_and_children).
-        // Named apart in `pg_stat_activity`.
-        let batch_pool = connect(
-            options
-                .application_name("runledger-batches")
-                .options([("enable_seqscan", "off")]),
-            BATCH_POOL_CONNECTIONS_MAX,
-        )
-        .await?;
+        let Pools { pool, batch_pool } = connect::pools(url).await?;
         migrate::run(&pool).await?;
         let sequencer = Sequencer::spawn(pool.clone());
-        let batcher = CreateBatcher::spawn(batch_pool.clone(), sequencer.clone());
-        let groups = group_batch::spawn(batch_pool.clone(), sequencer.clone());
+        let plain = creates::spawn_plain(batch_pool.clone(), sequencer.clone());
+        let groups = creates::spawn_groups(batch_pool.clone(), sequencer.clone());
         let appends = AppendBatcher::spawn(batch_pool, sequencer.clone());
         Ok(Store {
             pool,
             sequencer,
-            batcher,
+            plain,
             groups,
             appends,
         })
     }
 
+    /// Creates a run on the path its request takes (creates.rs lists them).
+    /// Repeats are reads: nothing is written.
     pub(crate) async fn create(
         &self,
         tenant: &Tenant,
         request: ResolvedCreate,
     ) -> Result<Created, Error> {
-        // Repeats are reads: nothing is written (batch.rs, write::create).
         match &request.params.concurrency {
-            // Batched; the batch stamps its events itself (batch.rs).
-            None => return retrying(|| self.batcher.create(tenant, &request)).await,
-            // Batched; the sequencer stamps (group_batch.rs).
+            // Batched; the batch stamps its events itself.
+            None => return retrying(|| self.plain.create(tenant, &request)).await,
+            // Batched; stamped by the batch, or by the sequencer.
             Some(group) if group.on_full != OnFull::CancelActive => {
                 return retrying(|| self.groups.create(tenant, &request)).await;
             }
             Some(_) => {}
         }
-        let created = retrying(|| write::create(&self.pool, tenant, &request)).await?;
+        let created = retrying(|| creates::create_in_group(&self.pool, tenant, &request)).await?;
         if created.created {
             // Stamped soon; readers wait for it (see `settle`), writers don't.
             self.sequencer.request(tenant);
@@ -183,7 +92,7 @@ impl Store {
         &self,
         tenant: &Tenant,
         id: &RunId,
-        operation: &'static str,
+        operation: Operation,
         slot: Slot,
         if_version: Option<u64>,
         decide: impl Fn(
@@ -192,10 +101,10 @@ impl Store {
         ) -> Result<transition::Decision, Error>,
     ) -> Result<Run, Error> {
         let run = retrying(|| {
-            write::change(&self.pool, tenant, id, operation, slot, if_version, &decide)
+            changes::change(&self.pool, tenant, id, operation, slot, if_version, &decide)
         })
         .await?;
-        if operation != "heartbeat" {
+        if operation != Operation::Heartbeat {
             // Stamped soon; readers wait for it (see `settle`), writers don't.
             self.sequencer.request(tenant);
         }
@@ -223,7 +132,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "start",
+            Operation::Start,
             Slot::Kept,
             request.if_version,
             |stored, now| transition::start(stored, &request.lease, now),
@@ -240,7 +149,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "heartbeat",
+            Operation::Heartbeat,
             Slot::Kept,
             request.if_version,
             |stored, now| {
@@ -260,7 +169,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "finish",
+            Operation::Finish,
             Slot::MayFree,
             if_version,
             |stored, now| transition::finish(stored, &request, now),
@@ -277,7 +186,7 @@ impl Store {
         self.change(
             tenant,
             id,
-            "cancel",
+            Operation::Cancel,
             Slot::MayFree,
             request.if_version,
             |stored, now| transition::cancel(stored, request.reason.as_deref(), None, now),
@@ -293,7 +202,7 @@ impl Store {
     ) -> Result<Appended, Error> {
         // Not retried on an unknown outcome: a second attempt could append twice.
         let (seq, position) = self.appends.append(tenant, id, &request).await?;
-        // Stamped by its own batch statement (append_batch.rs).
+        // Stamped by its own batch statement (appends.rs).
         Ok(Appended { seq, position })
     }
 
@@ -348,7 +257,7 @@ impl Store {
         };
         let mut reaped = 0;
         for (tenant, id) in candidates {
-            if retrying(|| write::reap_one(&self.pool, &tenant, &id)).await? {
+            if retrying(|| changes::reap_one(&self.pool, &tenant, &id)).await? {
                 reaped += 1;
                 self.sequencer.request(&tenant);
             }
@@ -357,7 +266,7 @@ impl Store {
     }
 
     pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
-        let reaped = retrying(|| write::reap_one(&self.pool, tenant, id)).await?;
+        let reaped = retrying(|| changes::reap_one(&self.pool, tenant, id)).await?;
         if reaped {
             self.sequencer.request(tenant);
         }
@@ -461,17 +370,17 @@ impl Store {
         limit: u32,
         bytes_max: usize,
     ) -> Result<Vec<(Event, usize)>, Error> {
-        feed::event_page(&self.pool, tenant, run, after, limit, bytes_max).await
+        positions::event_page(&self.pool, tenant, run, after, limit, bytes_max).await
     }
 
     pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {
-        feed::last_position(&self.pool, tenant).await
+        positions::last_position(&self.pool, tenant).await
     }
 
     /// Starts bumping `signal` whenever events are stamped, here or elsewhere.
     pub(crate) fn watch_commits(&self, signal: tokio::sync::watch::Sender<u64>) {
         self.sequencer.notify_local(signal.clone());
-        feed::spawn_listener(self.pool.clone(), signal);
+        positions::spawn_listener(self.pool.clone(), signal);
     }
 
     pub(crate) async fn run_counts(&self) -> Result<Vec<(RunState, u64)>, Error> {
