@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from runledger import (
@@ -80,6 +81,25 @@ class TestClaim:
                 )
             assert raised.value.status == 409
             waiting.join()
+
+    def test_a_claim_repeated_with_its_idempotency_key_replays_the_same_run(
+        self, client: Client, server_url: str, ids: Ids
+    ) -> None:
+        client.create(ids("k"), id=ids("first"))
+        client.create(ids("k"), id=ids("second"))
+        body = {"owner": "w", "lease_ttl_ms": 5_000, "kind": ids("k")}
+        headers = {"Idempotency-Key": ids("key")}
+        with httpx.Client(base_url=server_url, timeout=10.0) as http:
+            first = http.post("/v1/runs/claim", json=body, headers=headers)
+            again = http.post("/v1/runs/claim", json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert first.json()["id"] == again.json()["id"] == ids("first")
+        assert again.json() == first.json()  # the stored answer, byte for byte the same run
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert first.headers.get("idempotent-replayed") is None
+        assert client.get(ids("second")).state == "queued"  # the repeat claimed nothing
+        other = client.claim(owner="w", lease_ttl_ms=5_000, kind=ids("k"))
+        assert other is not None and other.id == ids("second")  # a new key claims anew
 
 
 @pytest.mark.usefixtures("batch_supported")

@@ -63,6 +63,28 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_replayed(
     assert [run.id for run in runs] == [created.run.id]
 
 
+def test_a_lost_claim_answer_is_replayed_not_claimed_twice(
+    server: Server, recorder: Recorder, ids: Ids
+) -> None:
+    with Client(server.url) as direct:
+        direct.create(ids("kind"), id=ids("first"))
+        direct.create(ids("kind"), id=ids("second"))
+        proxy = DroppingProxy(server.port)
+        try:
+            proxy.drop_answers = 1
+            with Client(proxy.url, http_client=recorder.http, retry=FAST_RETRY) as client:
+                claimed = client.claim(owner="w", lease_ttl_ms=5_000, kind=ids("kind"))
+        finally:
+            proxy.close()
+        assert proxy.dropped == 1
+        keys = recorder.keys()
+        assert len(keys) == 2 and keys[0] is not None and keys[0] == keys[1]
+        assert recorder.responses[-1].headers.get("idempotent-replayed") == "true"
+        # The retry got the run the lost answer carried; the other is still queued.
+        assert claimed is not None and claimed.id == ids("first")
+        assert claimed.lease is not None and claimed.lease.epoch == 1
+        assert direct.get(ids("second")).state == "queued"
+
 def test_a_retry_across_a_server_restart_writes_once(
     start_server: StartServer, recorder: Recorder, ids: Ids
 ) -> None:

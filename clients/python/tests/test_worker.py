@@ -1,7 +1,8 @@
 """``Worker`` against the real server's claim: results and failures become
 the run's outcome, appends carry the epoch, heartbeats hold the lease,
 ``lease_lost`` fires on cancel and on ``stale_lease``, concurrency is
-bounded, no run is handled twice, and SIGTERM shuts down gracefully."""
+bounded, no run is handled twice, a claim whose answer was lost is asked
+again with its key (and gets its run), and SIGTERM shuts down gracefully."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from runledger import Client, RunContext, StaleLeaseError, Worker
+from runledger import Client, RetryPolicy, RunContext, StaleLeaseError, Worker
 
 from conftest import Ids
+from faults import DroppingProxy
 from servers import Server
 
 DEADLINE_S = 30.0
@@ -191,3 +193,34 @@ def test_sigterm_stops_claiming_and_lets_the_handler_finish(
     busy = client.get(ids("busy"))
     assert (busy.state, busy.result) == ("succeeded", {"stopping_seen": True})
     assert client.get(ids("late")).state == "queued"
+
+
+def test_a_claim_whose_answer_was_lost_is_replayed_not_left_to_time_out(
+    server: Server, client: Client, ids: Ids
+) -> None:
+    """The claim starts the run but its answer never arrives and the
+    client's retries are spent: the worker's next claim carries the same
+    ``Idempotency-Key``, so the server replays the run it started instead of
+    the run waiting, unhandled, for its lease to expire."""
+    client.create(ids("kind"), id=ids("r"))
+    proxy = DroppingProxy(server.port)
+    proxy.drop_answers = 1
+    handled: list[str] = []
+    try:
+        with Client(proxy.url, retry=RetryPolicy(max_attempts=1)) as flaky:
+            worker = Worker(
+                flaky,
+                lambda ctx: handled.append(ctx.run.id),
+                kinds=ids("kind"),
+                lease_ttl_ms=5_000,
+                wait_ms=200,
+            )
+            worker.start()
+            try:
+                assert _final(client, ids("r")) == "succeeded"
+            finally:
+                worker.stop()
+                worker.join()
+    finally:
+        proxy.close()
+    assert proxy.dropped == 1 and handled == [ids("r")]

@@ -9,12 +9,15 @@ own thread. An async handler can call ``asyncio.run`` inside.
 Per run the worker:
 
 1. claims it (``POST /v1/runs/claim`` with ``wait_ms`` long-polling; at most
-   ``concurrency`` runs at once, one claiming slot per allowed run);
+   ``concurrency`` runs at once, one claiming slot per allowed run; a claim
+   that got no answer is asked again with its ``Idempotency-Key``);
 2. heartbeats every third of the lease in the background;
 3. calls ``handler(ctx)``; ``ctx.append`` carries the lease epoch, and
    ``ctx.lease_lost`` is set as soon as a heartbeat or append answers
    ``stale_lease`` (the run was cancelled, reaped or taken over; a cancel
-   is noticed by the next heartbeat, within a third of the lease): stop
+   is noticed by the next heartbeat, within a third of the lease), or when
+   the lease has run out on the worker's own clock without a successful
+   heartbeat (the server does not answer; the process was frozen): stop
    working and return, nothing you write will count;
 4. finishes it with the epoch: the handler's return value is the
    ``succeeded`` run's ``result``; an exception makes it ``failed`` with the
@@ -199,7 +202,16 @@ class Worker:
         self.stop()
 
     def _slot(self) -> None:
+        # One Idempotency-Key per claim until it gets a definite answer: a
+        # claim whose answer was lost (the client's retries ran out) may
+        # have started a run for us, and asking again with its key replays
+        # that run instead of leaving it to time out unhandled.
+        key: str | None = None
+        # When an attempt under ``key`` first failed: a run replayed for the
+        # key was started (its lease began) no later than that.
+        failed_at: float | None = None
         while not self.stopping.is_set():
+            key = key or str(uuid.uuid4())
             try:
                 run = self.client.claim(
                     owner=self.owner,
@@ -207,26 +219,31 @@ class Worker:
                     kind=self.kinds,
                     concurrency_key=self.concurrency_key,
                     wait_ms=self.wait_ms,
+                    idempotency_key=key,
                 )
             except TransportError as error:
                 logger.warning("worker %s: claim failed: %s", self.owner, error)
+                failed_at = failed_at or time.monotonic()
                 self.stopping.wait(CLAIM_RETRY_WAIT_S)
                 continue
             except ProblemError as problem:
                 if is_retryable_answer(problem.status, problem.code) or problem.status >= 500:
                     logger.warning("worker %s: claim refused: %s", self.owner, problem)
+                    failed_at = failed_at or time.monotonic()
                     self.stopping.wait(CLAIM_RETRY_WAIT_S)
                     continue
                 logger.error("worker %s: giving up, claim refused: %s", self.owner, problem)
                 self.error = problem
                 self.stopping.set()
                 return
+            leased_from = failed_at or time.monotonic()
+            key, failed_at = None, None
             if run is not None:
                 # A run claimed as the shutdown began is still ours: run it.
-                self._execute(run)
+                self._execute(run, leased_from)
 
-    def _execute(self, run: Run) -> None:
-        execution = _Execution(self, RunContext(self.client, run, self.stopping))
+    def _execute(self, run: Run, leased_from: float) -> None:
+        execution = _Execution(self, RunContext(self.client, run, self.stopping), leased_from)
         with self._lock:
             self._in_flight[run.id] = execution
         try:
@@ -241,18 +258,30 @@ class _Execution:
     (taken once, by whoever comes first: the handler's return or the
     shutdown's abandon)."""
 
-    def __init__(self, worker: Worker, ctx: RunContext) -> None:
+    def __init__(self, worker: Worker, ctx: RunContext, leased_from: float) -> None:
         self.worker = worker
         self.ctx = ctx
         self.done = threading.Event()
         self._finish_lock = threading.Lock()
         self._finished = False
+        # Our own clock's bound on the lease (monotonic), for when the
+        # server does not answer: past it the run is presumed timed out.
+        # From the claim's answer (or, for a claim replayed after a lost
+        # answer, from when that loss was seen) at first, then from when
+        # each successful heartbeat was *sent* (the server extended the
+        # lease a moment after that, so the bound never outlives the lease).
+        self._lease_until = leased_from + worker.lease_ttl_ms / 1000
 
     def run(self) -> None:
+        name = self.ctx.run.id
         heartbeat = threading.Thread(
-            target=self._heartbeat, name=f"runledger-heartbeat-{self.ctx.run.id}", daemon=True
+            target=self._heartbeat, name=f"runledger-heartbeat-{name}", daemon=True
+        )
+        watchdog = threading.Thread(
+            target=self._watch, name=f"runledger-lease-watch-{name}", daemon=True
         )
         heartbeat.start()
+        watchdog.start()
         try:
             result = self.worker.handler(self.ctx)
         except Exception as error:  # the handler's failure is the run's outcome
@@ -262,6 +291,7 @@ class _Execution:
         finally:
             self.done.set()
             heartbeat.join()
+            watchdog.join()
 
     def abandon(self, reason: str) -> None:
         """Fails the run now (the handler is still busy) and tells the handler."""
@@ -295,10 +325,10 @@ class _Execution:
 
     def _heartbeat(self) -> None:
         interval_s = self.worker.lease_ttl_ms / 3 / 1000
-        # Our own clock's bound on the lease, for when the server cannot be
-        # asked: past it, the run is presumed reaped.
-        expires_at = time.monotonic() + self.worker.lease_ttl_ms / 1000
-        while not self.done.wait(interval_s):
+        # Once the lease is lost (stale_lease, or given up by the watchdog)
+        # extending it would only delay the reaping of a run nobody works on.
+        while not self.done.wait(interval_s) and not self.ctx.lease_lost.is_set():
+            sent = time.monotonic()
             try:
                 self.worker.client.heartbeat(self.ctx.run.id, lease_epoch=self.ctx.epoch)
             except (StaleLeaseError, InvalidTransitionError, NotFoundError) as lost:
@@ -306,12 +336,28 @@ class _Execution:
                 self.ctx.lease_lost.set()
                 return
             except (ProblemError, TransportError) as failure:
+                # The watchdog gives the lease up when it runs out.
                 logger.warning("run %s: heartbeat failed: %s", self.ctx.run.id, failure)
-                if time.monotonic() >= expires_at:
-                    self.ctx.lease_lost.set()
-                    return
             else:
-                expires_at = time.monotonic() + self.worker.lease_ttl_ms / 1000
+                self._lease_until = sent + self.worker.lease_ttl_ms / 1000
+
+    def _watch(self) -> None:
+        """Sets ``lease_lost`` as soon as the lease has run out on our own
+        clock without a successful heartbeat — the server is unreachable or
+        hangs, or this process was frozen — instead of after the HTTP
+        timeouts and retries of a heartbeat that gets no answer."""
+        while True:
+            remaining_s = self._lease_until - time.monotonic()
+            if remaining_s <= 0:
+                if not self.ctx.lease_lost.is_set():
+                    logger.warning(
+                        "run %s: lease ran out without a successful heartbeat; presumed lost",
+                        self.ctx.run.id,
+                    )
+                    self.ctx.lease_lost.set()
+                return
+            if self.done.wait(remaining_s) or self.ctx.lease_lost.is_set():
+                return
 
 
 def _describe(error: BaseException) -> str:
