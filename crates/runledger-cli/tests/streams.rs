@@ -11,6 +11,10 @@
 //! while two SSE and two WebSocket readers disconnect and reconnect
 //! hundreds of times: each reader's sequence equals the database's log. Each scenario runs on SQLite and on PostgreSQL
 //! (`RUNLEDGER_TEST_PG`).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod streams_support;

@@ -22,14 +22,11 @@ pub(super) fn parse_op(text: &str) -> Result<Op, Problem> {
             "the message must be a JSON object with an `op`",
         ));
     };
-    let op = match fields.remove("op") {
-        Some(Value::String(op)) => op,
-        _ => {
-            return Err(Problem::invalid_request(
-                "op",
-                "op is required: \"subscribe\" or \"unsubscribe\"",
-            ));
-        }
+    let Some(Value::String(op)) = fields.remove("op") else {
+        return Err(Problem::invalid_request(
+            "op",
+            "op is required: \"subscribe\" or \"unsubscribe\"",
+        ));
     };
     let target = parse_target(fields.remove("run_id"))?;
     let parsed = match op.as_str() {
