@@ -11,17 +11,10 @@ mod cli;
 mod doctor;
 mod duration;
 mod failure;
-mod http_audit;
 mod import;
 mod runs;
 mod serve;
-mod sse;
-mod stats;
-mod stream;
-mod target;
 mod tenant;
-mod worker;
-mod workload;
 
 use clap::Parser;
 use cli::{Cli, Command};

@@ -3,6 +3,10 @@
 //! events are appended (SPEC §2.7, PERFORMANCE.md P7). The JSON summary has
 //! the SPEC §5 keys plus the stream's, and every subscriber got every
 //! appended event exactly once, in order. Counts only, no timings.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

@@ -8,6 +8,10 @@
 //! killed with SIGKILL and restarted on the same port mid-stream costs the
 //! subscriptions no event and repeats none (compared with the log read
 //! afterwards).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod port_server;
 mod server;

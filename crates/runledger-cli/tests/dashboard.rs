@@ -8,6 +8,10 @@
 //! package-lock.json) on Debian's `/usr/bin/chromium`; no browser is
 //! downloaded. Missing chromium or node_modules fails the test with what to
 //! install: it never skips. Once per backend; one browser at a time.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

@@ -3,6 +3,10 @@
 //! deleted behind the ledger's back, guarantee 3) exits 1 and names the
 //! run; an expired lease is a problem that `--fix` repairs; a missing file
 //! exits 2 and is not created.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -1,5 +1,9 @@
 //! SPEC §5: "every command has `--help` with examples", `--version` works,
 //! and usage errors exit 2 (clap's own and ours).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -4,6 +4,10 @@
 //! every record that cannot be mapped reported with its line and reason,
 //! nothing silently dropped; a second import changes nothing; a dry run
 //! writes nothing; the audit is clean afterwards.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

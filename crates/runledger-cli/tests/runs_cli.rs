@@ -9,6 +9,10 @@
 //! serve` on its own SQLite file, and checks stdout, stderr and the exit
 //! code; `--follow` is read line by line while the run changes, and
 //! across two SIGKILLs and restarts of the server.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod port_server;
 mod server;

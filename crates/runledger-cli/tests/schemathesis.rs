@@ -6,6 +6,10 @@
 //!
 //! `bash .ci/run` installs schemathesis (`pip install schemathesis`); the
 //! test fails, never skips, when it is missing.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

@@ -5,6 +5,10 @@
 //! gracefully on SIGTERM with everything it acknowledged on disk. `tenant
 //! add` prints a token once (text or JSON) and refuses a bad name without
 //! touching the database.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

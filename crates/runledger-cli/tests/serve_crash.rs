@@ -3,6 +3,10 @@
 //! (a SQLite file, and a PostgreSQL database)
 //! every create that was answered 2xx is there, and the audit (the same
 //! checks as `runledger doctor`) is clean.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

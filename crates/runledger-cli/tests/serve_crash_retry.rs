@@ -7,6 +7,10 @@
 //! RELIABILITY.md). Every key whose request went unanswered is retried once a
 //! server is back; at the end every key has exactly one run: the database
 //! holds exactly the runs the keys were answered with, none twice.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

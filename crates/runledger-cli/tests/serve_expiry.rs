@@ -3,6 +3,10 @@
 //! once a minute, a heartbeat, an append and a finish sent half a second
 //! after their lease expired are each refused `409 stale_lease`, and the
 //! run is already timed out when the refusal arrives.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

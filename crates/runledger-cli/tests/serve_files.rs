@@ -1,6 +1,10 @@
 //! The SQLite files a server creates hold every run and hashed token: they
 //! are readable and writable by their owner only (0600), the `-wal` and
 //! `-shm` files included.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

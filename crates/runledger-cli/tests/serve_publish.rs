@@ -7,6 +7,10 @@
 //! `/metrics`); after a kill -9 of that server the other takes over, and
 //! after a broker outage the relay resumes — the stream still holds every
 //! event once, in order. Runs on SQLite and PostgreSQL.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod streams_support;

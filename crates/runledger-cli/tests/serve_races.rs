@@ -7,6 +7,10 @@
 //! key made one run and every answer for it names that run; a monitor
 //! sampling the groups never sees more active runs than the limit; the audit
 //! is clean afterwards.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

@@ -9,6 +9,10 @@
 //! while a live stream outlives a short idle timeout; and deleting a
 //! token's row closes its SSE and WebSocket streams within about a second —
 //! also a stream whose client reads nothing — and no other token's.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod streams_support;

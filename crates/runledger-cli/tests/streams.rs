@@ -11,6 +11,10 @@
 //! while two SSE and two WebSocket readers disconnect and reconnect
 //! hundreds of times: each reader's sequence equals the database's log. Each scenario runs on SQLite and on PostgreSQL
 //! (`RUNLEDGER_TEST_PG`).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod streams_support;
@@ -696,8 +700,8 @@ async fn a_slow_reader_holds_up_nobody_and_still_gets_every_event(backend: Backe
 /// Writer processes in the reconnect race.
 const WRITER_PROCESSES: usize = 4;
 /// Each writer's appends: 5,000 on SQLite (about 12 s alone in a debug
-/// build); 1,500 on PostgreSQL, whose debug-build appends over HTTP run at
-/// 250–500/s on two shared cores, so 20,000 would take over a minute there.
+/// build); 1,500 on PostgreSQL, whose debug-build appends over HTTP are
+/// several times slower on two shared cores: 20,000 would take minutes.
 fn events_per_writer(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 5_000,

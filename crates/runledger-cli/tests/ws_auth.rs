@@ -46,7 +46,9 @@ async fn a_token_offered_as_a_subprotocol_authenticates_the_websocket() {
             .headers_mut()
             .insert("sec-websocket-protocol", protocols.parse().unwrap());
         if let Some(origin) = origin {
-            request.headers_mut().insert("origin", origin.parse().unwrap());
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
         }
         request
     };
@@ -76,16 +78,23 @@ async fn a_token_offered_as_a_subprotocol_authenticates_the_websocket() {
         }
     }
     assert_eq!(ops[0].0, "subscribed");
-    assert_eq!(ops[1], (json!("event"), json!("created")), "acme's run is visible");
+    assert_eq!(
+        ops[1],
+        (json!("event"), json!("created")),
+        "acme's run is visible"
+    );
 
-    let wrong = tokio_tungstenite::connect_async(request("runledger.v1, runledger.bearer.rl_wrong", None)).await;
+    let wrong =
+        tokio_tungstenite::connect_async(request("runledger.v1, runledger.bearer.rl_wrong", None))
+            .await;
     match wrong {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 401)
         }
         other => panic!("a wrong token must be refused: {other:?}"),
     }
-    let foreign = tokio_tungstenite::connect_async(request(&offered, Some("http://evil.example"))).await;
+    let foreign =
+        tokio_tungstenite::connect_async(request(&offered, Some("http://evil.example"))).await;
     match foreign {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 403)

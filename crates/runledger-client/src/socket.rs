@@ -27,20 +27,20 @@ use crate::backoff;
 use crate::error::ClientError;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::subscription::{Subscription, Topic};
-use crate::transport::CONNECT_TIMEOUT;
 use futures_util::{SinkExt, StreamExt};
-use runledger_core::{ErrorCode, Event, LifecycleEvent};
+use runledger_core::{ErrorCode, Event};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
+
+mod connect;
+mod locals;
+
+use connect::{Refusal, WebSocket, connect, refusal_error, ws_problem};
+use locals::local;
 
 /// Events buffered per subscription before it counts as behind.
 pub const SUBSCRIPTION_BUFFER_EVENTS_MAX: usize = 1_024;
@@ -54,8 +54,6 @@ const PING_INTERVAL: Duration = Duration::from_secs(10);
 const SILENCE_MAX: Duration = Duration::from_secs(30);
 /// A connection that lived this long resets the back-off.
 const CONNECTION_STABLE_AFTER: Duration = Duration::from_secs(1);
-
-type WebSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A request to the WebSocket task.
 #[derive(Debug)]
@@ -152,14 +150,6 @@ enum Ended {
     Dropped,
     /// Every handle on the client is gone: stop.
     ClientGone,
-}
-
-/// Why connecting failed.
-enum Refusal {
-    /// Worth retrying (refused connection, 5xx, timeout).
-    Transient(String),
-    /// The server answered the upgrade with a 4xx: retrying cannot help.
-    Permanent { status: u16, body: Vec<u8> },
 }
 
 /// A subscribe or unsubscribe awaiting the server's answer, in send order.
@@ -383,36 +373,6 @@ impl Task {
         }
     }
 
-    /// Hands `event` to every local expecting it next; answers the topics
-    /// some of whose locals ended (terminal event, dropped receiver).
-    fn deliver(&mut self, event: &Event) -> Vec<Topic> {
-        let terminal = is_terminal(&event.event_type);
-        let mut ended = Vec::new();
-        for (id, local) in &mut self.locals {
-            let Some(counter) = local.topic.counter(event) else {
-                continue;
-            };
-            if local.behind || counter != local.last + 1 {
-                continue;
-            }
-            match local.events.try_send(Ok(event.clone())) {
-                Ok(()) => {
-                    local.last = counter;
-                    if terminal && matches!(local.topic, Topic::Run(_)) {
-                        ended.push(*id);
-                    }
-                }
-                Err(TrySendError::Full(_)) => local.behind = true,
-                Err(TrySendError::Closed(_)) => ended.push(*id),
-            }
-        }
-        ended
-            .into_iter()
-            .filter_map(|id| self.locals.remove(&id))
-            .map(|local| local.topic)
-            .collect()
-    }
-
     /// Forgets dropped locals and re-subscribes topics whose behind locals
     /// have room again.
     async fn sweep(&mut self, socket: &mut WebSocket, wire: &mut Wire) -> Result<(), Ended> {
@@ -439,25 +399,6 @@ impl Task {
             self.resubscribe(socket, wire, topic).await?;
         }
         Ok(())
-    }
-
-    /// Ends the locals `which` selects, each with the error `error` makes.
-    fn end_locals(
-        &mut self,
-        which: impl Fn(&Local) -> bool,
-        error: impl Fn(&Local) -> ClientError,
-    ) {
-        let ids: Vec<u64> = self
-            .locals
-            .iter()
-            .filter(|(_, local)| which(local))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(local) = self.locals.remove(&id) {
-                let _ = local.events.try_send(Err(error(&local)));
-            }
-        }
     }
 
     /// Subscribes `topic` afresh from its locals' smallest resume point.
@@ -525,90 +466,10 @@ async fn unsubscribe(socket: &mut WebSocket, wire: &mut Wire, topic: &Topic) -> 
     Ok(())
 }
 
-fn local(topic: Topic, after: u64, events: mpsc::Sender<Result<Event, ClientError>>) -> Local {
-    Local {
-        topic,
-        last: after,
-        events,
-        behind: false,
-    }
-}
-
 async fn send(socket: &mut WebSocket, message: &ClientMessage<'_>) -> Result<(), Ended> {
     let text = serde_json::to_string(message).expect("a client message serializes");
     socket
         .send(Message::text(text))
         .await
         .map_err(|_| Ended::Dropped)
-}
-
-/// A run's stream ends after one of these.
-fn is_terminal(event_type: &str) -> bool {
-    matches!(
-        LifecycleEvent::from_name(event_type),
-        Some(
-            LifecycleEvent::Succeeded
-                | LifecycleEvent::Failed
-                | LifecycleEvent::Cancelled
-                | LifecycleEvent::TimedOut
-        )
-    )
-}
-
-/// Opens the WebSocket with the bearer token.
-async fn connect(url: &str, token: Option<&str>) -> Result<WebSocket, Refusal> {
-    let mut request = url
-        .into_client_request()
-        .map_err(|error| Refusal::Transient(error.to_string()))?;
-    if let Some(token) = token {
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|error| Refusal::Transient(error.to_string()))?;
-        request.headers_mut().insert(header::AUTHORIZATION, value);
-    }
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
-        Err(_) => Err(Refusal::Transient("timed out".to_owned())),
-        Ok(Ok((socket, _))) => Ok(socket),
-        Ok(Err(tungstenite::Error::Http(response))) => {
-            let status = response.status().as_u16();
-            if (400..500).contains(&status) && status != 408 && status != 429 {
-                Err(Refusal::Permanent {
-                    status,
-                    body: response.body().clone().unwrap_or_default(),
-                })
-            } else {
-                Err(Refusal::Transient(format!("HTTP {status}")))
-            }
-        }
-        Ok(Err(error)) => Err(Refusal::Transient(error.to_string())),
-    }
-}
-
-/// The error an upgrade refused with `status` and `body` gives every local.
-fn refusal_error(url: &str, status: u16, body: &[u8]) -> ClientError {
-    match serde_json::from_slice(body) {
-        Ok(serde_json::Value::Object(problem)) => ClientError::from_problem(status, problem),
-        _ => None,
-    }
-    .unwrap_or_else(|| ClientError::UnexpectedAnswer {
-        url: url.to_owned(),
-        status,
-        body: String::from_utf8_lossy(body).into_owned(),
-    })
-}
-
-/// A refusal sent over the WebSocket, as a problem with status 0.
-fn ws_problem(code: &str, detail: &str) -> ClientError {
-    match crate::error::error_code(code) {
-        Some(code) => ClientError::Problem {
-            status: 0,
-            code,
-            detail: detail.to_owned(),
-            body: Box::default(),
-        },
-        None => ClientError::UnexpectedAnswer {
-            url: "/v1/ws".to_owned(),
-            status: 0,
-            body: format!("{code}: {detail}"),
-        },
-    }
 }

@@ -13,10 +13,17 @@ use crate::limits::{
 };
 use crate::run::canonical_json;
 use crate::{
-    ConcurrencyGroup, CreationParams, Epoch, Error, EventType, Lease, LifecycleEvent, OnFull,
-    Operation, Outcome, Owner, Run, RunId, RunState, Tenant, Timestamp,
+    CreationParams, Epoch, Error, EventType, Lease, LifecycleEvent, Operation, Outcome, Owner, Run,
+    RunId, RunState, Tenant, Timestamp,
 };
 use serde_json::{Value, json};
+
+mod admission;
+mod refusals;
+
+pub use admission::{Admission, admit, may_promote};
+use refusals::{expired, invalid_transition, never_started, stale};
+pub use refusals::{lease_expired, refused_for_expiry};
 
 /// A run as stored, with the lease bookkeeping the JSON view leaves out.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,46 +66,6 @@ pub struct Transition {
     pub events: Vec<NewEvent>,
     /// The run left `queued`/`running`: its group may promote a pending run.
     pub frees_slot: bool,
-}
-
-/// What admission decides for a create in a concurrency group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admission {
-    /// A slot is free: the run is created active.
-    Admit,
-    /// Full, `on_full: enqueue`: the run is created pending.
-    Enqueue,
-    /// Full, `on_full: cancel_active`: cancel these (oldest first), then admit.
-    CancelOldest(Vec<RunId>),
-}
-
-/// Decides a create in `group`, given the group's active runs, oldest first.
-/// The limit applied is the request's; every active run of the key counts.
-pub fn admit(group: &ConcurrencyGroup, active_oldest_first: &[RunId]) -> Result<Admission, Error> {
-    let limit = group.limit as usize;
-    if active_oldest_first.len() < limit {
-        return Ok(Admission::Admit);
-    }
-    match group.on_full {
-        OnFull::Reject => Err(Error::ConcurrencyLimit {
-            key: group.key.clone(),
-            limit: group.limit,
-            active_run_ids: active_oldest_first.to_vec(),
-        }),
-        OnFull::Enqueue => Ok(Admission::Enqueue),
-        OnFull::CancelActive => {
-            let surplus = active_oldest_first.len() + 1 - limit;
-            Ok(Admission::CancelOldest(
-                active_oldest_first[..surplus].to_vec(),
-            ))
-        }
-    }
-}
-
-/// Whether the oldest pending run of a group, created with `pending_limit`,
-/// may be promoted while `active_count` runs of the group are active.
-pub fn may_promote(pending_limit: u32, active_count: usize) -> bool {
-    active_count < pending_limit as usize
 }
 
 /// A lease request: who and for how long.
@@ -237,68 +204,6 @@ fn with_lifecycle(
         after,
         events: vec![event],
         frees_slot,
-    }
-}
-
-fn invalid_transition(stored: &Record, operation: Operation) -> Error {
-    Error::InvalidTransition {
-        id: stored.run.id.clone(),
-        state: stored.run.state,
-        operation,
-    }
-}
-
-fn stale(stored: &Record, given: Option<Epoch>) -> Error {
-    Error::StaleLease {
-        id: stored.run.id.clone(),
-        given,
-        current: stored.epoch,
-        state: stored.run.state,
-    }
-}
-
-/// Whether `stored` runs under a lease that expired by `now` (SPEC §2.5:
-/// expiry is decided by the clock, not by when the reaper runs).
-pub fn lease_expired(stored: &Record, now: Timestamp) -> bool {
-    stored.run.state == RunState::Running
-        && stored
-            .run
-            .lease
-            .as_ref()
-            .is_some_and(|lease| lease.expires_at <= now)
-}
-
-/// The refusal of a fenced call (heartbeat, append, finish) on a run whose
-/// lease expired: `stale_lease`, reporting the run as timed out, which the
-/// ledger makes true by reaping it before it answers.
-fn expired(stored: &Record, given: Option<Epoch>) -> Error {
-    Error::StaleLease {
-        id: stored.run.id.clone(),
-        given,
-        current: stored.epoch,
-        state: RunState::TimedOut,
-    }
-}
-
-/// Whether an error is the refusal of a call that found its lease expired,
-/// so the run must be reaped before the caller is answered.
-pub fn refused_for_expiry(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::StaleLease {
-            state: RunState::TimedOut,
-            ..
-        }
-    )
-}
-
-/// A heartbeat or finish of a run that never started (pending, queued, or
-/// cancelled before it started) is `invalid_transition`, never `stale_lease`.
-fn never_started(stored: &Record) -> bool {
-    match stored.run.state {
-        RunState::Pending | RunState::Queued => true,
-        RunState::Cancelled => stored.run.started_at.is_none(),
-        _ => false,
     }
 }
 

@@ -141,7 +141,7 @@ pub fn openapi() -> OpenApi {
         SecurityRequirement::new("bearer", Vec::<String>::new()),
         SecurityRequirement::new("cookie", Vec::<String>::new()),
     ]);
-    for (path, item) in openapi.paths.paths.iter_mut() {
+    for (path, item) in &mut openapi.paths.paths {
         let api = path.starts_with("/v1/");
         if let Some(operation) = item.get.as_mut() {
             describe_common_problems(operation, api, false);

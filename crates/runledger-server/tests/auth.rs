@@ -4,6 +4,10 @@
 //! `404` on every route, exactly like a missing one, and the same id lives
 //! independently in two tenants. `/healthz` and `/metrics` need no token.
 //! The per-token rate limit answers `429` with `Retry-After`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

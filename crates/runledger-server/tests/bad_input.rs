@@ -4,6 +4,10 @@
 //! one (the run count, the target run and its events are unchanged after
 //! each), then a seeded mutation fuzz sends thousands of mangled variants of
 //! valid requests and asserts zero 5xx and a clean audit.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -6,6 +6,10 @@
 //! refused; the page shows only the cookie's tenant, escapes run data,
 //! filters, pages and counts like `GET /v1/runs`. The browser side (live
 //! updates) is tested in real Chromium by `runledger-cli/tests/dashboard.rs`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

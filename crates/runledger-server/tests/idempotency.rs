@@ -4,6 +4,10 @@
 //! a retry while the first is still running is `409
 //! idempotency_key_in_flight`. Keys are per tenant. Concurrent identical
 //! requests with one key write once.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

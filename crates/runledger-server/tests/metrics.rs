@@ -2,6 +2,10 @@
 //! HTTP request counter and latency histogram by route template, runs by
 //! state, and the ledger's writer metrics; health is `200` while the
 //! database answers. Neither needs a token.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -3,6 +3,10 @@
 //! runledger-server --test openapi` rewrites it), it is OpenAPI 3.1, the
 //! server serves exactly it, and the server-side mirrors of the core's
 //! `Run` and `Event` have the same JSON shape as the real ones.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -3,6 +3,10 @@
 //! content types (415) and oversized bodies (413). One scenario per
 //! `ErrorCode` (an exhaustive match, so a new code needs one) shows every
 //! code is answered with its status.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

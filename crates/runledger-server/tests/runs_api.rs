@@ -4,6 +4,10 @@
 //! `concurrency_limit` listing the active runs, a missing parent, lifecycle
 //! with `stale_lease`, `invalid_transition` and `If-Match`'s
 //! `version_conflict`, events, and listing with filters and cursors.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

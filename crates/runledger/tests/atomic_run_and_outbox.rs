@@ -5,6 +5,10 @@
 //! an error, or the process killed outright — leaves the database as if the
 //! operation never started, and loses no acknowledged operation. Faults are
 //! injected with failpoints (`RUNLEDGER_FAILPOINTS`) in racer processes.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

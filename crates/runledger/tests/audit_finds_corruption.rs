@@ -2,6 +2,10 @@
 //! sound database by hand, behind the ledger's back (dropping the constraint
 //! that would have stopped it where needed), and expects the audit to name
 //! exactly what was broken.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

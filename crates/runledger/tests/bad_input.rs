@@ -3,6 +3,10 @@
 //! Every parser refuses with a message naming the character or rule, and a
 //! refused request writes nothing (the database is compared row by row
 //! before and after). Ids are never repaired, truncated or replaced.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

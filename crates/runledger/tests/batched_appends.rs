@@ -8,6 +8,10 @@
 //! must fail alone, writing nothing. Every accepted append gets its own seq:
 //! each run's seqs are consecutive from 2 (after `created`, and `started`
 //! for the running run), positions are gap-free, and the audit is clean.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -12,6 +12,10 @@
 //! gets exactly its own answer, positions stay gap-free per tenant, each
 //! run's seqs start at 1, and the audit is clean. A create the database
 //! refuses inside a batch fails alone.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

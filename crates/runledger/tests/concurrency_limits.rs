@@ -6,6 +6,10 @@
 //! writes nothing and lists the active runs; `enqueue` creates pending runs
 //! promoted FIFO in the transaction that frees a slot; `cancel_active`
 //! cancels the oldest active runs, naming the new one.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 
@@ -245,7 +249,7 @@ async fn processes_churning_groups_never_exceed_the_limit(db: TestDb) {
         .zip([1, 3])
         .flat_map(|(key, limit)| {
             ["reject", "enqueue", "cancel_active"]
-                .map(|on_full| (key.to_string(), limit, on_full.to_string()))
+                .map(|on_full| (key.to_string(), limit, on_full.to_owned()))
         })
         .collect();
     let mut scripts: Vec<Script> = (0..CHURNERS)

@@ -6,6 +6,10 @@
 //! to `timed_out` by any process's reaper, each expiry exactly once; a
 //! worker that wakes up after the reap can never overwrite the outcome.
 //! Leases are expired by moving `expires_at` back in SQL, not by sleeping.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

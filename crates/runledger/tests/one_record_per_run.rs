@@ -5,6 +5,10 @@
 //! caller gets that run back and nobody sees an error. A repeat with equal
 //! creation parameters answers the stored run without writing; different
 //! parameters answer `run_conflict` naming the fields.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

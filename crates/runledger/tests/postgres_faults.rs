@@ -5,6 +5,10 @@
 //! while idle. Every acknowledged operation survives,
 //! nothing is half-written, the audit is clean, and the ledger recovers
 //! without a restart.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -3,6 +3,10 @@
 //! position order — through a broker outage, and with two relays on one
 //! database (only one publishes; the other takes over when it stops).
 //! Each test runs its own `nats-server` on another port.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -1,6 +1,10 @@
 //! Operating faults of the store: a read-only file, a full disk, a file from
 //! a newer runledger, many processes opening a new file at once. Each gives
 //! the caller an error and never a half write.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

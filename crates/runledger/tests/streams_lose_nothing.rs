@@ -4,6 +4,10 @@
 //! without gaps, in commit order: a reader that has seen position p and
 //! reads "after p" later never misses an event. Proven by a reader process
 //! polling the tenant log while writer processes append.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

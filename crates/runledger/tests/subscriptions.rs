@@ -2,6 +2,10 @@
 //! position (tenant) or seq (run) receives every later event exactly once,
 //! in order — while writer processes race, and when it reads too slowly and
 //! overflows its buffer (it then catches up from the database).
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

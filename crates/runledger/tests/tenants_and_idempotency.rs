@@ -1,6 +1,10 @@
 //! SPEC §4 "Auth" and "Idempotency-Key", the ledger's side: tokens are
 //! stored hashed and map to one tenant; an idempotency key is claimed by
 //! exactly one request, replayed once answered, refused for another body.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

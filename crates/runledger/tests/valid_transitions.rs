@@ -5,6 +5,10 @@
 //! SPEC assigns them and change nothing; a repeat of the transition that
 //! already happened answers the run unchanged; `If-Match` (`if_version`)
 //! refuses a change of any other version.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Every state × every operation, as a table.
 
 use super::*;
+use crate::{ConcurrencyGroup, OnFull};
 use crate::{ConcurrencyKey, ErrorCode, Kind};
 
 const NOW: i64 = 1_800_000_000_000;

@@ -208,7 +208,7 @@ pub async fn race_each(url: &str, scripts: Vec<(Script, Vec<(String, String)>)>)
         children.push((child, stdout));
     }
     // Wait until every racer has opened its ledger, then release them together.
-    for (_, lines) in children.iter_mut() {
+    for (_, lines) in &mut children {
         loop {
             let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
                 .await
@@ -221,7 +221,7 @@ pub async fn race_each(url: &str, scripts: Vec<(Script, Vec<(String, String)>)>)
             }
         }
     }
-    for (child, _) in children.iter_mut() {
+    for (child, _) in &mut children {
         let stdin = child.stdin.as_mut().expect("piped stdin");
         stdin.write_all(b"go\n").await.expect("the racer reads go");
         stdin.flush().await.expect("flush go");

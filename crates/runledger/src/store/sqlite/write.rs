@@ -250,9 +250,15 @@ pub(crate) fn claim(
     let Some(id) = read::oldest_queued(connection, tenant, request)? else {
         return Ok(None);
     };
-    change(connection, tenant, &id, Operation::Start, None, now, |stored| {
-        transition::start(stored, &request.lease, now)
-    })
+    change(
+        connection,
+        tenant,
+        &id,
+        Operation::Start,
+        None,
+        now,
+        |stored| transition::start(stored, &request.lease, now),
+    )
     .map(Some)
 }
 

@@ -14,11 +14,11 @@
 //! The parent prepares the workload before starting the workers, so they
 //! only load; workers share the parent's tag, hence its names.
 
-use crate::bench;
+use super::stats::{Tally, WireTally};
+use super::workload::Plan;
+use super::{callers, progress, target};
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::{Failure, Verdict};
-use crate::stats::{Tally, WireTally};
-use crate::workload::Plan;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -185,7 +185,7 @@ impl Workers {
                 Ok((_, Heard::Closed)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            bench::show_progress(bar, started.elapsed(), duration, ops.iter().sum());
+            progress::show_progress(bar, started.elapsed(), duration, ops.iter().sum());
         }
 
         for (index, child) in children.0.iter_mut().enumerate() {
@@ -221,7 +221,7 @@ pub async fn serve(server: Option<&str>, args: &BenchArgs) -> Result<Verdict, Fa
         return Err(Failure::Usage("--worker needs --run-tag".to_owned()));
     };
     let plan = Arc::new(Plan::new(args.workload, tag)?);
-    let target = bench::target(server, args).await?;
+    let target = target::target(server, args).await?;
     say("ready")?;
     let go = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
@@ -248,7 +248,7 @@ pub async fn serve(server: Option<&str>, args: &BenchArgs) -> Result<Verdict, Fa
         }
     });
     let duration = Duration::from_secs_f64(args.duration);
-    let measured = bench::run_callers(plan, &target, args.clients, duration, ops).await;
+    let measured = callers::run_callers(plan, &target, args.clients, duration, ops).await;
     reporter.abort();
     let _ = reporter.await;
     let (tally, elapsed) = measured?;

@@ -8,7 +8,9 @@
 //! parent records again: the merge is exact to the histogram's precision
 //! and needs no serializer dependency.
 
-use crate::target::OpError;
+use super::target::OpError;
+use crate::cli::BenchArgs;
+use crate::failure::Failure;
 use comfy_table::{Table, presets};
 use hdrhistogram::Histogram;
 use runledger::ErrorCode;
@@ -366,6 +368,22 @@ fn micros_to_ms(micros: u64) -> f64 {
 fn round_to(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
+}
+
+/// Prints `summary` as `--json` or a table, then one line per kind of
+/// error in `tally`.
+pub fn print_summary(summary: &Summary, args: &BenchArgs, tally: &Tally) -> Result<(), Failure> {
+    if args.json {
+        let json = serde_json::to_string(summary)
+            .map_err(|error| Failure::Failed(format!("cannot print the summary: {error}")))?;
+        println!("{json}");
+    } else {
+        println!("{}", summary.table(args.processes, tally.refused));
+    }
+    for (code, (count, first)) in &tally.errors_by_code {
+        eprintln!("runledger: {count} operations failed with {code}, first: {first}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@
 //! `--server` for the library's full `audit()` instead (it also checks
 //! events, gaps and leases).
 
+use super::stats::RaceAudit;
+use super::workload::RACE_LEASE_TTL_MS;
 use crate::failure::Failure;
-use crate::stats::RaceAudit;
-use crate::workload::RACE_LEASE_TTL_MS;
 use runledger::{Run, RunState};
 use runledger_client::{Client, ListRunsQuery};
 use std::collections::HashMap;

@@ -4,13 +4,15 @@
 //! crate's request and the server's answer back into the library's, so one
 //! workload measures both.
 
+use crate::cli::{BenchArgs, Workload};
+use crate::failure::Failure;
 use runledger::{
     AppendEvent, Appended, Cancel, CreateRun, Created, Error, ErrorCode, Finish, Heartbeat, Ledger,
-    Run, RunId, StartRun, Tenant,
+    Options, Run, RunId, StartRun, Tenant,
 };
 use runledger_client::{
     AppendEventRequest, CallOptions, CancelRequest, Client, ClientError, CreateRunRequest,
-    FinishRequest, HeartbeatRequest, StartRequest,
+    FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest,
 };
 
 /// The system under load.
@@ -214,5 +216,58 @@ fn if_match(version: Option<u64>) -> CallOptions {
     CallOptions {
         idempotency_key: None,
         if_match: version,
+    }
+}
+
+/// The API token a bench sends: `RUNLEDGER_TOKEN`, unless empty.
+pub fn token() -> Option<String> {
+    std::env::var("RUNLEDGER_TOKEN")
+        .ok()
+        .filter(|token| !token.is_empty())
+}
+
+/// A client of the server at `server`, checked to answer (with [`token`]).
+pub async fn server_client(server: &str) -> Result<Client, Failure> {
+    let client = Client::new(server, token())?;
+    let probe = ListRunsQuery {
+        limit: Some(1),
+        ..ListRunsQuery::default()
+    };
+    client.list_runs(&probe).await?;
+    Ok(client)
+}
+
+/// The system a bench loads: the server at `server` (checked to answer,
+/// with the token of `RUNLEDGER_TOKEN`), else the ledger at `--db`.
+pub async fn target(server: Option<&str>, args: &BenchArgs) -> Result<Target, Failure> {
+    match (server, &args.db) {
+        (Some(server), _) => Ok(Target::Server(server_client(server).await?)),
+        (None, Some(db)) => Ok(Target::Ledger(open(db, args.workload).await?)),
+        (None, None) => Err(Failure::Usage(
+            "bench needs --db URL or --server URL".to_owned(),
+        )),
+    }
+}
+
+/// Opens the ledger a bench loads. Only the race keeps the background
+/// reaper (its abandoned leases must expire); elsewhere nothing but the
+/// workload touches the database.
+pub async fn open(db: &str, workload: Workload) -> Result<Ledger, Failure> {
+    let options = match workload {
+        Workload::Race => Options::default(),
+        _ => Options {
+            reap_interval: None,
+            ..Options::default()
+        },
+    };
+    Ok(Ledger::open_with(db, options).await?)
+}
+
+/// A failure outside the measured operations (preparing the workload).
+pub fn op_failure(error: OpError) -> Failure {
+    if error.is_unreachable() {
+        Failure::Unreachable(error.message)
+    } else {
+        Failure::Failed(format!("preparing the workload failed: {}", error.message))
     }
 }

@@ -7,9 +7,9 @@
 //! Every library call (or, against a server, HTTP request) is one
 //! operation, timed on its own.
 
+use super::stats::Tally;
+use super::target::{OpError, Target};
 use crate::cli::Workload;
-use crate::stats::Tally;
-use crate::target::{OpError, Target};
 use runledger::{
     AppendEvent, Cancel, ConcurrencyGroup, ConcurrencyKey, CreateRun, Epoch, Error, ErrorCode,
     EventType, Finish, Heartbeat, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment, StartRun,
@@ -72,7 +72,7 @@ impl Plan {
     pub fn new(workload: Workload, tag: &str) -> Result<Plan, Error> {
         let (ids, groups) = match workload {
             // The stream workload's appenders and subscribers are in
-            // `crate::stream`; it prepares its own runs.
+            // `super::stream`; it prepares its own runs.
             Workload::Create | Workload::Stream => (Vec::new(), Vec::new()),
             Workload::Repeat => (run_ids(tag, "r", REPEAT_RUNS)?, Vec::new()),
             Workload::Append => (run_ids(tag, "a", APPEND_RUNS)?, Vec::new()),
