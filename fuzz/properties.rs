@@ -134,10 +134,13 @@ fn name(text: &str, parsed: Result<String, runledger_core::Error>, expected: boo
 fn json_round_trips(text: &str) {
     let quoted = Value::String(text.to_owned());
     if let Ok(id) = serde_json::from_value::<RunId>(quoted.clone()) {
-        assert_eq!(serde_json::to_value(&id).unwrap(), quoted);
+        assert_eq!(serde_json::to_value(&id).expect("an id serializes"), quoted);
     }
     if let Ok(owner) = serde_json::from_value::<Owner>(quoted.clone()) {
-        assert_eq!(serde_json::to_value(&owner).unwrap(), quoted);
+        assert_eq!(
+            serde_json::to_value(&owner).expect("an owner serializes"),
+            quoted
+        );
     }
 }
 

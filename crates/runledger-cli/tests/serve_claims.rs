@@ -3,6 +3,10 @@
 //! full queue, each run exactly once; a long-polling claim on one server
 //! wakes when the other server queues a run; bad claims are `422` naming
 //! the field; and `runledger runs claim` drives it from the command line.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

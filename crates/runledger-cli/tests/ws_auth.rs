@@ -4,6 +4,10 @@
 //! `runledger.v1` (never echoing the token) and the socket acts for the
 //! token's tenant. A wrong token is refused with 401, and an origin that is
 //! not allowed with 403.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod server;
 mod support;

@@ -4,6 +4,10 @@
 //! claim wakes when a matching run is queued or promoted by another ledger;
 //! and claimer processes racing over a full queue claim every run exactly
 //! once.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on an unexpected error"
+)]
 
 mod support;
 
