@@ -188,6 +188,10 @@ pub enum Workload {
     /// admitted run is cancelled at once, freeing its slot (a second
     /// decision). With --db the audit then counts over-limit groups.
     HotGroup,
+    /// 50,000 runs are queued first; each operation claims the oldest
+    /// queued one (started under the caller's lease); a caller stops when
+    /// the queue is empty.
+    Claim,
     /// --server only: --subscribers SSE subscribers follow the tenant stream
     /// while --clients appenders append --rate events/s; every subscriber
     /// must get every event once, in order; latencies are commit to delivery.
@@ -204,6 +208,7 @@ impl Workload {
             Workload::Append => "append",
             Workload::Group => "group",
             Workload::HotGroup => "hot-group",
+            Workload::Claim => "claim",
             Workload::Stream => "stream",
         }
     }

@@ -157,8 +157,13 @@ impl StreamSlot {
     pub(crate) fn revoked(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut revoked = self.revoked.clone();
         async move {
-            // The sender goes away only once it has said `true`.
-            let _ = revoked.wait_for(|revoked| *revoked).await;
+            // The sender also goes away when the caller's last slot is
+            // released (a stream that simply ended): that is no revocation,
+            // and must not close the connection the stream was answered on
+            // (a kept-alive connection serves the client's next request).
+            if revoked.wait_for(|revoked| *revoked).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

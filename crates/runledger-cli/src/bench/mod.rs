@@ -9,6 +9,7 @@
 
 mod callers;
 mod http_audit;
+mod names;
 mod progress;
 mod run;
 mod sse;

@@ -10,10 +10,11 @@
 //! the server's run list ([`super::http_audit`]).
 
 use super::callers::run_callers;
+use super::names;
 use super::progress::{preparing_spinner, progress_bar, tick_progress};
 use super::stats::{RaceAudit, Summary, print_summary};
 use super::target::{Target, op_failure, open, target};
-use super::workload::{self, Plan};
+use super::workload::Plan;
 use super::{http_audit, stream, worker};
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::{Failure, Verdict};
@@ -47,7 +48,7 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
     if args.worker {
         return worker::serve(server.as_deref(), &args).await;
     }
-    let tag = args.run_tag.clone().unwrap_or_else(workload::new_tag);
+    let tag = args.run_tag.clone().unwrap_or_else(names::new_tag);
     let plan = Arc::new(Plan::new(args.workload, &tag)?);
     let target = target(server.as_deref(), &args).await?;
 

@@ -31,11 +31,11 @@
 //! the server takes just before the commit in whole milliseconds; both
 //! clocks are this machine's, so bench and server must run on one machine.
 
+use super::names;
 use super::stats::print_summary;
 use super::stats::{StreamCheck, Summary, Tally};
 use super::subscriber::{Subscriber, follow, open_streams};
 use super::target::{OpError, Target};
-use super::workload;
 use super::{progress, target};
 use crate::cli::BenchArgs;
 use crate::failure::{Failure, Verdict};
@@ -57,7 +57,7 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<Verdict, Failure> {
     let client = target::server_client(server).await?;
     let base = client.base().trim_end_matches('/').to_owned();
     let target = Target::Server(client);
-    let plan = StreamPlan::new(&workload::new_tag(), args.clients)?;
+    let plan = StreamPlan::new(&names::new_tag(), args.clients)?;
 
     let preparing = progress::preparing_spinner(args.workload);
     let start = plan.prepare(&target).await.map_err(target::op_failure)?;

@@ -7,12 +7,12 @@
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::Failure;
 use runledger::{
-    AppendEvent, Appended, Cancel, CreateRun, Created, Error, ErrorCode, Finish, Heartbeat, Ledger,
-    Options, Run, RunId, StartRun, Tenant,
+    AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Error, ErrorCode, Finish,
+    Heartbeat, Ledger, Options, Run, RunId, StartRun, Tenant,
 };
 use runledger_client::{
-    AppendEventRequest, CallOptions, CancelRequest, Client, ClientError, CreateRunRequest,
-    FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest,
+    AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, Client, ClientError,
+    CreateRunRequest, FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest,
 };
 
 /// The system under load.
@@ -181,6 +181,23 @@ impl Target {
                 Ok(client
                     .cancel(id, &body, &if_match(request.if_version))
                     .await?)
+            }
+        }
+    }
+
+    /// Claims the oldest queued run matching `request`; `None` when none is queued.
+    pub async fn claim(&self, tenant: &Tenant, request: ClaimRun) -> Result<Option<Run>, OpError> {
+        match self {
+            Target::Ledger(ledger) => Ok(ledger.claim(tenant, request).await?),
+            Target::Server(client) => {
+                let body = ClaimRequest {
+                    owner: request.lease.owner,
+                    lease_ttl_ms: request.lease.lease_ttl_ms,
+                    kinds: request.kinds,
+                    concurrency_key: request.concurrency_key,
+                    wait_ms: None,
+                };
+                Ok(client.claim(&body, &CallOptions::NONE).await?)
             }
         }
     }

@@ -7,23 +7,26 @@
 //! Every library call (or, against a server, HTTP request) is one
 //! operation, timed on its own.
 
+use super::names::{Random, fnv1a, group_keys, run_ids};
 use super::stats::Tally;
 use super::target::{OpError, Target};
 use crate::cli::Workload;
 use runledger::{
-    AppendEvent, Cancel, ConcurrencyGroup, ConcurrencyKey, CreateRun, Epoch, Error, ErrorCode,
-    EventType, Finish, Heartbeat, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment, StartRun,
-    Tenant,
+    AppendEvent, Cancel, ClaimRun, ConcurrencyGroup, ConcurrencyKey, CreateRun, Epoch, Error,
+    ErrorCode, EventType, Finish, Heartbeat, Kind, OnFull, Outcome, Owner, RunId, RunState,
+    Segment, StartRun, Tenant,
 };
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Runs the repeat workload re-creates.
 pub const REPEAT_RUNS: usize = 10_000;
 /// Runs the append workload appends to.
 pub const APPEND_RUNS: usize = 1_000;
+/// Runs queued before the claim workload starts.
+pub const CLAIM_RUNS: usize = 50_000;
 /// Distinct concurrency groups of the group workload.
 pub const GROUP_COUNT: usize = 1_000;
 /// The limit of every group of the group workload.
@@ -76,6 +79,7 @@ impl Plan {
             Workload::Create | Workload::Stream => (Vec::new(), Vec::new()),
             Workload::Repeat => (run_ids(tag, "r", REPEAT_RUNS)?, Vec::new()),
             Workload::Append => (run_ids(tag, "a", APPEND_RUNS)?, Vec::new()),
+            Workload::Claim => (run_ids(tag, "q", CLAIM_RUNS)?, Vec::new()),
             Workload::Group => (Vec::new(), group_keys(tag, GROUP_COUNT)?),
             Workload::HotGroup => (Vec::new(), group_keys(tag, 1)?),
             Workload::Race => (
@@ -102,7 +106,10 @@ impl Plan {
     /// Creates the runs the workload needs before the clock starts (repeat,
     /// append); the others need none. Answers how many runs it created.
     pub async fn prepare(self: &Arc<Plan>, target: &Target) -> Result<usize, OpError> {
-        if !matches!(self.workload, Workload::Repeat | Workload::Append) {
+        if !matches!(
+            self.workload,
+            Workload::Repeat | Workload::Append | Workload::Claim
+        ) {
             return Ok(0);
         }
         let mut callers = tokio::task::JoinSet::new();
@@ -158,6 +165,11 @@ impl Plan {
                 Workload::Create => caller.create_new().await?,
                 Workload::Repeat => caller.repeat().await,
                 Workload::Append => caller.append().await,
+                Workload::Claim => {
+                    if !caller.claim().await {
+                        break;
+                    }
+                }
                 Workload::Group => caller.create_in_group().await?,
                 Workload::HotGroup => caller.decide_in_hot_group().await?,
                 Workload::Race => caller.race().await?,
@@ -240,6 +252,17 @@ impl Caller {
         let target = self.target.clone();
         self.timed(target.append_event(&plan.tenant, id, request))
             .await;
+    }
+
+    /// Claims the oldest queued run; `false` once the queue is empty.
+    async fn claim(&mut self) -> bool {
+        let plan = self.plan.clone();
+        let request = ClaimRun::new(self.owner.clone(), 60_000).kind(plan.kind.clone());
+        let target = self.target.clone();
+        !matches!(
+            self.timed(target.claim(&plan.tenant, request)).await,
+            Some(None)
+        )
     }
 
     async fn create_in_group(&mut self) -> Result<(), Error> {
@@ -426,58 +449,5 @@ impl Caller {
                 }
             }
         }
-    }
-}
-
-/// `count` run ids `<tag>-<letter><n>`.
-fn run_ids(tag: &str, letter: &str, count: usize) -> Result<Vec<RunId>, Error> {
-    (0..count)
-        .map(|n| RunId::parse(&format!("{tag}-{letter}{n}")))
-        .collect()
-}
-
-/// `count` concurrency keys `<tag>-g<n>`.
-fn group_keys(tag: &str, count: usize) -> Result<Vec<ConcurrencyKey>, Error> {
-    (0..count)
-        .map(|n| ConcurrencyKey::parse(&format!("{tag}-g{n}")))
-        .collect()
-}
-
-/// A fresh tag for one bench: time-based, so benches on one file never share names.
-pub fn new_tag() -> String {
-    let unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis();
-    format!("b{unix_ms:x}{:x}", std::process::id())
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// SplitMix64: a small, fast, seedable generator; the bench needs no
-/// cryptographic randomness, only different choices per caller.
-struct Random(u64);
-
-impl Random {
-    fn new(seed: u64) -> Random {
-        Random(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut mixed = self.0;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        mixed ^ (mixed >> 31)
-    }
-
-    /// A number in `0..bound`; `bound` must be positive.
-    fn below(&mut self, bound: usize) -> usize {
-        assert!(bound > 0, "a random choice needs at least one option");
-        (self.next() % bound as u64) as usize
     }
 }
