@@ -4,6 +4,7 @@
 
 use runledger_core::{
     ConcurrencyKey, Epoch, EventType, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment,
+    Timestamp,
 };
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -230,6 +231,15 @@ pub struct ListRunsQuery {
     /// Only runs of this concurrency group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency_key: Option<ConcurrencyKey>,
+    /// Only runs created strictly after this instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<Timestamp>,
+    /// Only runs created strictly before this instant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<Timestamp>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<&'static str>,
     /// Page size, 1–1,000; 50 when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,

@@ -7,7 +7,7 @@ use runledger_core::limits::{
 use runledger_core::transition::{StartLease, check_error_text, check_lease_ttl_ms};
 use runledger_core::{
     ConcurrencyGroup, ConcurrencyKey, CreationParams, Epoch, Error, EventType, Kind, Owner, Run,
-    RunId, RunState, Segment,
+    RunId, RunState, Segment, Timestamp,
 };
 use serde_json::Value;
 
@@ -369,6 +369,12 @@ pub struct ListRuns {
     pub parent_id: Option<RunId>,
     /// Only runs of this concurrency group.
     pub concurrency_key: Option<ConcurrencyKey>,
+    /// Only runs created strictly after this instant.
+    pub created_after: Option<Timestamp>,
+    /// Only runs created strictly before this instant.
+    pub created_before: Option<Timestamp>,
+    /// Newest first (`order=desc`); oldest first when `false`.
+    pub newest_first: bool,
     /// Page size, default 50, at most 1,000.
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
@@ -388,9 +394,11 @@ impl ListRuns {
         }
     }
 
-    /// The creation order after which the page starts, from the cursor.
+    /// The creation order the page starts beyond (after it oldest first,
+    /// before it newest first), from the cursor.
     pub(crate) fn after_order(&self) -> Result<i64, Error> {
         match &self.cursor {
+            None if self.newest_first => Ok(i64::MAX),
             None => Ok(0),
             Some(cursor) => cursor
                 .parse::<i64>()

@@ -51,8 +51,10 @@ Examples:
   runledger runs list --state running --kind etl
   runledger runs list --parent nightly-2026-11-26 --json
   runledger runs list --limit 100 --cursor 4711   # the next page
+  runledger runs list --newest --since 2026-12-07T00:00:00Z
 
-A page holds --limit runs (default 50, at most 1,000), oldest first; the
+A page holds --limit runs (default 50, at most 1,000), oldest first
+(--newest: newest first); the
 table ends with the --cursor of the next page, --json has next_cursor.";
 
 const START_EXAMPLES: &str = "\
@@ -225,6 +227,12 @@ pub struct ListArgs {
     /// Only runs of this concurrency group.
     #[arg(long, value_name = "K")]
     pub concurrency_key: Option<String>,
+    /// Newest first (the default is oldest first).
+    #[arg(long)]
+    pub newest: bool,
+    /// Only runs created after this RFC 3339 time (e.g. 2026-12-07T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
     /// Runs per page (1–1,000; server default 50).
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,

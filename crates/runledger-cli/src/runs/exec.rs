@@ -9,7 +9,9 @@ use super::args::{
 };
 use super::{follow, render};
 use crate::failure::{Failure, Verdict};
-use runledger::{ConcurrencyKey, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment};
+use runledger::{
+    ConcurrencyKey, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment, Timestamp,
+};
 use runledger_client::{
     CallOptions, CancelRequest, ClaimRequest, Client, CreateRunRequest, FinishRequest,
     HeartbeatRequest, ListRunsQuery, StartRequest,
@@ -113,6 +115,19 @@ async fn list_runs(client: &Client, args: ListArgs, json: bool) -> Result<Verdic
             .as_deref()
             .map(|key| parse("--concurrency-key", key, ConcurrencyKey::parse))
             .transpose()?,
+        created_after: args
+            .since
+            .as_deref()
+            .map(|time| {
+                Timestamp::parse_rfc3339(time).ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--since '{time}' is not an RFC 3339 time, e.g. 2026-12-07T00:00:00Z"
+                    ))
+                })
+            })
+            .transpose()?,
+        created_before: None,
+        order: args.newest.then_some("desc"),
         limit: args.limit,
         cursor: args.cursor,
     };

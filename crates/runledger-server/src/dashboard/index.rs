@@ -189,6 +189,7 @@ async fn list(
         concurrency_key: None,
         limit: Some(RUNS_PER_PAGE),
         cursor: non_empty(&filter.cursor).map(str::to_owned),
+        ..ListRuns::default()
     };
     let page = ledger.list_runs(tenant, wanted).await?;
     Ok((page.runs, page.next_cursor))

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use runledger::{
     ConcurrencyGroup, ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId,
-    RunState, Segment,
+    RunState, Segment, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -107,6 +107,12 @@ pub struct ListRunsQuery {
     pub parent_id: Option<String>,
     /// Only runs of this concurrency group.
     pub concurrency_key: Option<String>,
+    /// Only runs created strictly after this RFC 3339 instant.
+    pub created_after: Option<String>,
+    /// Only runs created strictly before this RFC 3339 instant.
+    pub created_before: Option<String>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    pub order: Option<String>,
     /// Page size, 1–1,000; 50 when absent.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
@@ -114,7 +120,7 @@ pub struct ListRunsQuery {
     pub cursor: Option<String>,
 }
 
-/// One page of runs, oldest first.
+/// One page of runs, in the order asked (oldest first by default).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunList {
     /// The runs.
@@ -161,6 +167,19 @@ pub async fn create_run(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// An RFC 3339 instant of the query, or `422` naming `field`.
+fn instant(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>, Problem> {
+    text.map(|text| {
+        Timestamp::parse_rfc3339(text).ok_or_else(|| {
+            Problem::invalid_request(
+                field,
+                format!("{field} '{text}' is not an RFC 3339 time, e.g. 2026-12-07T14:00:00Z"),
+            )
+        })
+    })
+    .transpose()
 }
 
 /// Maps the body onto the library's request, parsing every field.
@@ -211,7 +230,7 @@ pub async fn get_run(
     Ok(json_response(StatusCode::OK, &run))
 }
 
-/// A page of runs, oldest first.
+/// A page of runs, oldest first (`order=desc`: newest first), filtered.
 #[utoipa::path(
     get,
     path = "/v1/runs",
@@ -235,6 +254,18 @@ pub async fn list_runs(
             .as_deref()
             .map(ConcurrencyKey::parse)
             .transpose()?,
+        created_after: instant("created_after", query.created_after.as_deref())?,
+        created_before: instant("created_before", query.created_before.as_deref())?,
+        newest_first: match query.order.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(Problem::invalid_request(
+                    "order",
+                    format!("order '{other}' is not asc or desc"),
+                ));
+            }
+        },
         limit: parse_number("limit", query.limit.as_deref())?,
         cursor: query.cursor,
     };

@@ -7,7 +7,9 @@ use super::rows::{self, NOW_MS};
 use crate::requests::{ListRuns, RunPage};
 use crate::store::schema::{EVENT_COLUMNS, RUN_COLUMNS};
 use runledger_core::transition::Record;
-use runledger_core::{Children, ConcurrencyKey, Error, Event, Run, RunId, RunState, Tenant};
+use runledger_core::{
+    Children, ConcurrencyKey, Error, Event, Run, RunId, RunState, Tenant, Timestamp,
+};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 /// The stored record of `id`, children not counted.
@@ -116,11 +118,17 @@ pub(crate) async fn list(
 ) -> Result<RunPage, Error> {
     let limit = filter.page_limit()?;
     let after = filter.after_order()?;
+    let (beyond, direction) = if filter.newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     let sql = format!(
-        "SELECT {RUN_COLUMNS}, created_order FROM runs WHERE tenant COLLATE \"C\" = $1 AND created_order > $2 \
+        "SELECT {RUN_COLUMNS}, created_order FROM runs WHERE tenant COLLATE \"C\" = $1 AND created_order {beyond} $2 \
          AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR kind = $4) \
          AND ($5::text IS NULL OR parent_id = $5) AND ($6::text IS NULL OR concurrency_key = $6) \
-         ORDER BY created_order LIMIT $7"
+         AND ($8::bigint IS NULL OR created_at > $8) AND ($9::bigint IS NULL OR created_at < $9) \
+         ORDER BY created_order {direction} LIMIT $7"
     );
     let found = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
@@ -130,6 +138,8 @@ pub(crate) async fn list(
         .bind(filter.parent_id.as_ref().map(RunId::as_str))
         .bind(filter.concurrency_key.as_ref().map(ConcurrencyKey::as_str))
         .bind(i64::from(limit) + 1)
+        .bind(filter.created_after.map(Timestamp::unix_ms))
+        .bind(filter.created_before.map(Timestamp::unix_ms))
         .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;

@@ -160,8 +160,13 @@ pub(crate) fn list(
 ) -> Result<RunPage, Error> {
     let limit = filter.page_limit()?;
     let after = filter.after_order()?;
+    let (beyond, direction) = if filter.newest_first {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     let mut sql = format!(
-        "SELECT {RUN_COLUMNS}, created_order FROM runs WHERE tenant = ?1 AND created_order > ?2"
+        "SELECT {RUN_COLUMNS}, created_order FROM runs WHERE tenant = ?1 AND created_order {beyond} ?2"
     );
     let mut values: Vec<SqlValue> = vec![tenant.as_str().to_owned().into(), after.into()];
     let mut filter_on = |column: &str, value: Option<String>| {
@@ -186,8 +191,17 @@ pub(crate) fn list(
             .as_ref()
             .map(|key| key.as_str().to_owned()),
     );
+    for (bound, instant) in [(">", filter.created_after), ("<", filter.created_before)] {
+        if let Some(instant) = instant {
+            values.push(instant.unix_ms().into());
+            sql.push_str(&format!(" AND created_at {bound} ?{}", values.len()));
+        }
+    }
     values.push(i64::from(limit + 1).into());
-    sql.push_str(&format!(" ORDER BY created_order LIMIT ?{}", values.len()));
+    sql.push_str(&format!(
+        " ORDER BY created_order {direction} LIMIT ?{}",
+        values.len()
+    ));
     let mut statement = connection.prepare_cached(&sql).map_err(storage)?;
     let rows: Vec<(Record, i64)> = statement
         .query_map(params_from_iter(values), |row| {
