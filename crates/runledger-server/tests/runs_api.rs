@@ -274,6 +274,9 @@ async fn cancel_is_idempotent_and_if_match_guards_every_change() {
     let run = started(&app, "r").await;
     let version = run["version"].as_u64().expect("a version");
     assert_eq!(version, 1, "create with start is one change");
+    // GET answers the version as the run's entity tag, for If-Match.
+    let got = app.get("/v1/runs/r").await;
+    assert_eq!(got.headers["etag"], "\"1\"");
 
     for (action, body) in [
         ("heartbeat", json!({"lease_epoch": 1})),

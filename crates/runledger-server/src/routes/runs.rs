@@ -227,7 +227,12 @@ pub async fn get_run(
     RunIdPath(id): RunIdPath,
 ) -> Result<Response, Problem> {
     let run = state.ledger().get_run(&tenant, &id).await?;
-    Ok(json_response(StatusCode::OK, &run))
+    let mut response = json_response(StatusCode::OK, &run);
+    // The version is the run's entity tag: send it back as `If-Match`.
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", run.version)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
 }
 
 /// A page of runs, oldest first (`order=desc`: newest first), filtered.
