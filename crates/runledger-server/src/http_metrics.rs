@@ -82,11 +82,73 @@ pub fn prometheus() -> &'static PrometheusHandle {
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new())
         };
-        builder().install_recorder().unwrap_or_else(|error| {
+        let handle = builder().install_recorder().unwrap_or_else(|error| {
             tracing::warn!(%error, "a metrics recorder is already installed; /metrics shows little");
             builder().build_recorder().handle()
-        })
+        });
+        describe_families();
+        handle
     })
+}
+
+/// The gauge of event streams (SSE streams and WebSocket connections and
+/// subscriptions) open on this server.
+pub const OPEN_STREAMS: &str = "runledger_open_streams";
+
+/// Gives every metric family its `# HELP` line and sets
+/// `runledger_build_info`.
+fn describe_families() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "HTTP requests answered, by method, route and status."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        "Time to answer an HTTP request (to its head; a stream's life is not counted), by method and route."
+    );
+    describe_gauge!(RUNS, "Runs by state, every tenant, as of the last scrape.");
+    describe_gauge!(
+        AUDIT_PROBLEMS,
+        "Problems the last background audit found, by kind."
+    );
+    describe_gauge!(
+        AUDIT_LAST_RUN_SECONDS,
+        "When the last background audit ran (Unix seconds)."
+    );
+    describe_gauge!(
+        OPEN_STREAMS,
+        "Event streams open on this server: SSE streams, WebSocket connections and their subscriptions."
+    );
+    describe_counter!(
+        "runledger_reaped_leases_total",
+        "Runs the reaper timed out because their lease expired."
+    );
+    describe_counter!(
+        "runledger_relay_published_total",
+        "Events the NATS relay published and the broker acknowledged."
+    );
+    describe_gauge!(
+        "runledger_relay_lag_events",
+        "Events not yet published by the NATS relay, by tenant."
+    );
+    describe_gauge!(
+        runledger::relay::RELAY_LEASE_HELD,
+        "1 while this process holds the NATS relay's lease (publishes), else 0."
+    );
+    describe_gauge!(
+        "runledger_writer_queue_depth",
+        "SQLite: write operations waiting for the writer thread."
+    );
+    describe_histogram!(
+        "runledger_writer_batch_operations",
+        "SQLite: operations committed per write transaction."
+    );
+    describe_gauge!(
+        "runledger_build_info",
+        "Always 1; the labels name the build."
+    );
+    metrics::gauge!("runledger_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
 /// Middleware: counts every request and records its latency.

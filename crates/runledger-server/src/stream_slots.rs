@@ -89,6 +89,7 @@ impl StreamSlots {
             return Err(Problem::too_many_streams(self.max));
         }
         holder.open += 1;
+        metrics::gauge!(crate::http_metrics::OPEN_STREAMS).increment(1.0);
         Ok(StreamSlot {
             slots: Arc::clone(self),
             caller: caller.clone(),
@@ -170,6 +171,7 @@ impl StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
+        metrics::gauge!(crate::http_metrics::OPEN_STREAMS).decrement(1.0);
         self.slots.release(&self.caller, self.generation);
     }
 }

@@ -57,6 +57,21 @@ async fn metrics_count_requests_by_route_and_runs_by_state() {
             "{expected} is missing from:\n{text}"
         );
     }
+    // Every family has its # HELP line; the build is named.
+    for line in text.lines().filter(|line| line.starts_with("# TYPE ")) {
+        let family = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "{family} has no # HELP line:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!(
+            "runledger_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
     // The SQLite writer's own metrics come through the same recorder.
     if !support::on_postgres() {
         assert!(text.contains("runledger_writer_batch_operations"), "{text}");
