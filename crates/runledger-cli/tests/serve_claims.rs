@@ -173,3 +173,51 @@ async fn bad_claims_are_422_naming_the_field_and_the_cli_claims() {
     assert_eq!(exit_code(&bad), 2, "a bad duration is a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unit 'd'"));
 }
+
+/// A waiting claim holds one of the caller's stream slots while it waits:
+/// past `--max-streams-per-token`, another waiting claim is `429
+/// too_many_streams`, and a claim that does not wait still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_claims_count_against_the_stream_cap() {
+    let dir = fresh_dir("serve-claims-cap");
+    let server = TestServer::start_with(
+        &dir,
+        &sqlite_url(&dir, "cap.db"),
+        &["--max-streams-per-token", "2"],
+    );
+    let waiting: Vec<_> = (0..2)
+        .map(|n| {
+            let client = Client::new(&server);
+            tokio::spawn(async move {
+                let body =
+                    json!({"owner": format!("w{n}"), "lease_ttl_ms": 60000, "wait_ms": 3000});
+                client.post("/v1/runs/claim", &body).await.unwrap().status
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = Client::new(&server);
+    let third = client
+        .post(
+            "/v1/runs/claim",
+            &json!({"owner": "w3", "lease_ttl_ms": 60000, "wait_ms": 3000}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(third.status, 429, "{}", third.json);
+    assert_eq!(third.json["code"], "too_many_streams");
+    let at_once = client
+        .post(
+            "/v1/runs/claim",
+            &json!({"owner": "w4", "lease_ttl_ms": 60000}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        at_once.status, 204,
+        "a claim that does not wait needs no slot"
+    );
+    for waiter in waiting {
+        assert_eq!(waiter.await.unwrap(), 204);
+    }
+}

@@ -3,7 +3,7 @@
 //! none is queued within `wait_ms`. The ledger decides (see
 //! `Ledger::claim`); this file only maps the body.
 
-use crate::auth::AuthTenant;
+use crate::auth::{AuthTenant, Caller};
 use crate::json::{JsonBody, json_response};
 use crate::problem::Problem;
 use crate::schema::RunBody;
@@ -55,14 +55,23 @@ pub enum KindFilter {
     responses(
         (status = 200, description = "The claimed run, running under a new lease for `owner`.", body = RunBody),
         (status = 204, description = "No matching run was queued within `wait_ms`."),
+        (status = 429, description = "`too_many_streams`: a waiting claim takes a stream slot, and the caller holds `--max-streams-per-token` already.", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn claim_run(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
+    caller: Caller,
     JsonBody(body): JsonBody<ClaimRequest>,
 ) -> Result<Response, Problem> {
     let request = claim_request(body)?;
+    // A waiting claim follows the tenant's feed like a stream does, so it
+    // takes one of the caller's stream slots while it waits (`429
+    // too_many_streams` past `--max-streams-per-token`): a client cannot
+    // hold more waiting claims than it may hold streams.
+    let _slot = (request.wait_ms > 0)
+        .then(|| state.open_stream(&caller))
+        .transpose()?;
     match state.ledger().claim(&tenant, request).await? {
         Some(run) => Ok(json_response(StatusCode::OK, &run)),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
