@@ -19,6 +19,12 @@
 //! creating a second one. 5xx answers are not stored (the key is released,
 //! keeping its planned id), so a retry after a server failure runs afresh.
 //!
+//! An append or a claim is not safe to re-run (a second event; a second
+//! run claimed), so it carries its key to the ledger, which marks the key's
+//! record with what it wrote in the write's own transaction. A retry that
+//! takes over a key whose dead attempt left a mark gets it as
+//! [`KeyedAttempt::committed`] and answers from it without writing.
+//!
 //! The request runs in its own task: a client that hangs up does not stop
 //! it half way, so its answer is always stored and a retry replays it.
 
@@ -30,7 +36,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use runledger::limits::IDEMPOTENCY_IN_FLIGHT_TOUCH_MS;
-use runledger::{ErrorCode, IdempotencyBegin, IdempotencyKey, RunId, Tenant};
+use runledger::{ErrorCode, IdempotencyBegin, IdempotencyKey, IdempotencyMark, RunId, Tenant};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -44,6 +50,17 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 /// `Idempotency-Key`, the same on every attempt (see the module doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRunId(pub RunId);
+
+/// The `Idempotency-Key` a request runs under: the append and claim
+/// routes hand it to the ledger to be marked in their write's transaction,
+/// and answer from `committed` when an earlier attempt's write committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedAttempt {
+    /// The key.
+    pub key: IdempotencyKey,
+    /// What an earlier attempt that died before answering committed.
+    pub committed: Option<IdempotencyMark>,
+}
 
 /// Middleware: applies `Idempotency-Key` to POST requests that carry one.
 pub async fn idempotency(
@@ -77,12 +94,16 @@ async fn run_once(state: ServerState, request: Request, next: Next) -> Result<Re
         .idempotency_begin(&tenant, &key, &fingerprint)
         .await?;
     match begun {
-        IdempotencyBegin::Started { since } => {
+        IdempotencyBegin::Started { since, committed } => {
             parts
                 .extensions
                 .insert(PlannedRunId(runledger::planned_run_id(
                     &tenant, &key, since,
                 )));
+            parts.extensions.insert(KeyedAttempt {
+                key: key.clone(),
+                committed,
+            });
         }
         IdempotencyBegin::InFlight => {
             return Err(Problem::new(

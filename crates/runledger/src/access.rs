@@ -61,6 +61,11 @@ pub enum IdempotencyBegin {
         /// abandoned claim gets the same date, so a run id planned from it
         /// ([`crate::planned_run_id`]) is the same on every attempt.
         since: Timestamp,
+        /// What an earlier attempt of this request committed, when it was
+        /// an append or a claim that marked the key in its own transaction
+        /// and then died before answering: the retry answers from it and
+        /// writes nothing.
+        committed: Option<IdempotencyMark>,
     },
     /// The first request with this key is still running (`409`).
     InFlight,
@@ -73,6 +78,33 @@ pub enum IdempotencyBegin {
     },
     /// The key was used with a different request (`422`).
     Reused,
+}
+
+/// What an append or a claim carrying an `Idempotency-Key` wrote, recorded
+/// on the key in the write's own transaction ([`crate::AppendEvent`] and
+/// [`crate::ClaimRun`]'s `idempotency_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyMark {
+    /// The run appended to, or claimed.
+    pub run_id: RunId,
+    /// The appended event's seq, or the claimed lease's epoch.
+    pub seq: u64,
+}
+
+impl IdempotencyMark {
+    /// The mark from its stored columns, when both are set.
+    pub(crate) fn from_columns(
+        run_id: Option<String>,
+        seq: Option<i64>,
+    ) -> Result<Option<IdempotencyMark>, Error> {
+        match (run_id, seq) {
+            (Some(run_id), Some(seq)) => Ok(Some(IdempotencyMark {
+                run_id: RunId::parse(&run_id)?,
+                seq: u64::try_from(seq).map_err(Error::storage)?,
+            })),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

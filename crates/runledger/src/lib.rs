@@ -23,7 +23,7 @@ mod requests;
 mod store;
 mod subscribe;
 
-pub use access::{IdempotencyBegin, NewToken, planned_run_id};
+pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, planned_run_id};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;

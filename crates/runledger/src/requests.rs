@@ -6,8 +6,8 @@ use runledger_core::limits::{
 };
 use runledger_core::transition::{StartLease, check_error_text, check_lease_ttl_ms};
 use runledger_core::{
-    ConcurrencyGroup, ConcurrencyKey, CreationParams, Epoch, Error, EventType, Kind, Owner, Run,
-    RunId, RunState, Segment, Timestamp,
+    ConcurrencyGroup, ConcurrencyKey, CreationParams, Epoch, Error, EventType, IdempotencyKey,
+    Kind, Owner, Run, RunId, RunState, Segment, Timestamp,
 };
 use serde_json::Value;
 
@@ -226,6 +226,10 @@ pub struct ClaimRun {
     pub concurrency_key: Option<ConcurrencyKey>,
     /// How long to wait for a matching run to be queued, 0–30,000 ms.
     pub wait_ms: u64,
+    /// The `Idempotency-Key` the claim answers: its record is marked with
+    /// the run and epoch claimed in the claim's own transaction, so a retry
+    /// after a crash finds the claim instead of claiming a second run.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl ClaimRun {
@@ -239,6 +243,7 @@ impl ClaimRun {
             kinds: Vec::new(),
             concurrency_key: None,
             wait_ms: 0,
+            idempotency_key: None,
         }
     }
 
@@ -330,6 +335,10 @@ pub struct AppendEvent {
     pub lease_epoch: Option<Epoch>,
     /// `If-Match`.
     pub if_version: Option<u64>,
+    /// The `Idempotency-Key` the append answers: its record is marked with
+    /// the event's seq in the append's own transaction, so a retry after a
+    /// crash finds the event instead of appending a second one.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl AppendEvent {
@@ -340,6 +349,7 @@ impl AppendEvent {
             data,
             lease_epoch: None,
             if_version: None,
+            idempotency_key: None,
         }
     }
 

@@ -8,7 +8,11 @@
 
 mod support;
 
-use runledger::{IdempotencyBegin, IdempotencyKey, Tenant};
+use runledger::{
+    AppendEvent, ClaimRun, CreateRun, EventType, IdempotencyBegin, IdempotencyKey, IdempotencyMark,
+    Kind, Owner, RunId, Tenant,
+};
+use serde_json::json;
 use std::sync::Arc;
 use support::TestDb;
 use tokio::sync::Barrier;
@@ -17,6 +21,7 @@ conformance!(
     tokens_are_stored_hashed_and_decide_the_tenant,
     an_idempotency_key_is_claimed_once_then_replayed,
     racing_requests_with_one_key_start_exactly_one,
+    a_keyed_append_or_claim_marks_its_key_in_its_own_transaction,
     expired_idempotency_keys_are_deleted_and_kept_ones_stay,
 );
 
@@ -109,7 +114,7 @@ async fn an_idempotency_key_is_claimed_once_then_replayed(db: TestDb) {
         .unwrap();
     assert_eq!(first, IdempotencyBegin::Reused, "other's key holds body-b");
     ledger.idempotency_release(&other, &key).await.unwrap();
-    let IdempotencyBegin::Started { since } = ledger
+    let IdempotencyBegin::Started { since, .. } = ledger
         .idempotency_begin(&other, &key, "body-b")
         .await
         .unwrap()
@@ -122,7 +127,10 @@ async fn an_idempotency_key_is_claimed_once_then_replayed(db: TestDb) {
             .idempotency_begin(&other, &key, "body-b")
             .await
             .unwrap(),
-        IdempotencyBegin::Started { since },
+        IdempotencyBegin::Started {
+            since,
+            committed: None
+        },
         "the retry keeps the key's first date"
     );
     // An in-flight key whose holder died long ago may be taken over.
@@ -134,7 +142,7 @@ async fn an_idempotency_key_is_claimed_once_then_replayed(db: TestDb) {
             .idempotency_begin(&other, &key, "body-b")
             .await
             .unwrap(),
-        IdempotencyBegin::Started { since: taken } if taken == since
+        IdempotencyBegin::Started { since: taken, .. } if taken == since
     ));
     // Keys older than 24 h are forgotten.
     db.execute_sql(
@@ -147,6 +155,69 @@ async fn an_idempotency_key_is_claimed_once_then_replayed(db: TestDb) {
             .unwrap(),
         IdempotencyBegin::Started { .. }
     ));
+}
+
+/// An append or a claim carrying its key marks the key's record with what
+/// it wrote, in its own transaction: a retry that takes the key over after
+/// its holder died learns what was committed; a key nobody wrote under
+/// carries no mark, nor does a key forgotten after 24 h and used again.
+async fn a_keyed_append_or_claim_marks_its_key_in_its_own_transaction(db: TestDb) {
+    let ledger = db.open().await;
+    let tenant = Tenant::default();
+    let run = RunId::parse("marked").unwrap();
+    let create = CreateRun::new(Kind::parse("job").unwrap()).id(run.clone());
+    ledger.create_run(&tenant, create).await.unwrap();
+    let appending = IdempotencyKey::parse("append-1").unwrap();
+    let claiming = IdempotencyKey::parse("claim-1").unwrap();
+    let unused = IdempotencyKey::parse("unused").unwrap();
+    for key in [&appending, &claiming, &unused] {
+        let begun = ledger.idempotency_begin(&tenant, key, "fp").await.unwrap();
+        assert!(matches!(
+            begun,
+            IdempotencyBegin::Started {
+                committed: None,
+                ..
+            }
+        ));
+    }
+    let mut append = AppendEvent::new(EventType::parse("step").unwrap(), json!(1));
+    append.idempotency_key = Some(appending.clone());
+    let appended = ledger.append_event(&tenant, &run, append).await.unwrap();
+    let mut claim = ClaimRun::new(Owner::parse("w").unwrap(), 60_000);
+    claim.idempotency_key = Some(claiming.clone());
+    let claimed = ledger.claim(&tenant, claim).await.unwrap().unwrap();
+    assert_eq!(claimed.id, run);
+    // Their holders die: nobody touches the keys for an hour.
+    db.execute_sql("UPDATE idempotency_keys SET updated_at = updated_at - 3600000");
+    let retried = |key: IdempotencyKey| {
+        let ledger = ledger.clone();
+        async move {
+            match ledger
+                .idempotency_begin(&Tenant::default(), &key, "fp")
+                .await
+                .unwrap()
+            {
+                IdempotencyBegin::Started { committed, .. } => committed,
+                other => panic!("a dead holder's key is taken over, not {other:?}"),
+            }
+        }
+    };
+    let event = IdempotencyMark {
+        run_id: run.clone(),
+        seq: appended.seq,
+    };
+    assert_eq!(retried(appending.clone()).await, Some(event.clone()));
+    let lease = IdempotencyMark {
+        run_id: run.clone(),
+        seq: claimed.lease.unwrap().epoch,
+    };
+    assert_eq!(retried(claiming.clone()).await, Some(lease));
+    assert_eq!(retried(unused).await, None);
+    // Taken over again, the mark stays; forgotten after 24 h, it goes.
+    db.execute_sql("UPDATE idempotency_keys SET updated_at = updated_at - 3600000");
+    assert_eq!(retried(appending.clone()).await, Some(event));
+    db.execute_sql("UPDATE idempotency_keys SET created_at = created_at - 90000000");
+    assert_eq!(retried(appending).await, None);
 }
 
 async fn racing_requests_with_one_key_start_exactly_one(db: TestDb) {

@@ -228,7 +228,34 @@ impl Client {
 
     /// Every run id of the tenant, through the list pages.
     pub async fn all_run_ids(&self) -> Vec<String> {
-        let mut ids = Vec::new();
+        self.all_runs()
+            .await
+            .iter()
+            .map(|run| run["id"].as_str().expect("an id").to_owned())
+            .collect()
+    }
+
+    /// Every event of run `id`, through the pages.
+    pub async fn all_events(&self, id: &str) -> Vec<Value> {
+        let mut events: Vec<Value> = Vec::new();
+        loop {
+            let after = events
+                .last()
+                .map_or(0, |event| event["seq"].as_u64().unwrap_or(0));
+            let path = format!("/v1/runs/{id}/events?after={after}&limit=1000");
+            let reply = self.get(&path).await.expect("the server answers");
+            assert_eq!(reply.status, 200, "{}", reply.json);
+            let page = reply.json["events"].as_array().expect("events").clone();
+            if page.is_empty() {
+                return events;
+            }
+            events.extend(page);
+        }
+    }
+
+    /// Every run of the tenant, through the list pages.
+    pub async fn all_runs(&self) -> Vec<Value> {
+        let mut runs = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let path = match &cursor {
@@ -237,12 +264,10 @@ impl Client {
             };
             let reply = self.get(&path).await.expect("the server answers");
             assert_eq!(reply.status, 200, "{}", reply.json);
-            for run in reply.json["runs"].as_array().expect("runs") {
-                ids.push(run["id"].as_str().expect("an id").to_owned());
-            }
+            runs.extend(reply.json["runs"].as_array().expect("runs").iter().cloned());
             match reply.json["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
-                None => return ids,
+                None => return runs,
             }
         }
     }

@@ -4,14 +4,18 @@
 //! `Ledger::claim`); this file only maps the body.
 
 use crate::auth::{AuthTenant, Caller};
+use crate::idempotency::KeyedAttempt;
 use crate::json::{JsonBody, json_response};
 use crate::problem::Problem;
 use crate::schema::RunBody;
 use crate::state::ServerState;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use runledger::{ClaimRun, ConcurrencyKey, Kind, Owner};
+use runledger::{
+    ClaimRun, ConcurrencyKey, ErrorCode, IdempotencyMark, Kind, Owner, Run, RunState, Tenant,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -62,9 +66,17 @@ pub async fn claim_run(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
     caller: Caller,
+    attempt: Option<Extension<KeyedAttempt>>,
     JsonBody(body): JsonBody<ClaimRequest>,
 ) -> Result<Response, Problem> {
-    let request = claim_request(body)?;
+    let mut request = claim_request(body)?;
+    if let Some(Extension(attempt)) = attempt {
+        if let Some(committed) = attempt.committed {
+            let run = committed_claim(&state, &tenant, &request, &committed).await?;
+            return Ok(json_response(StatusCode::OK, &run));
+        }
+        request.idempotency_key = Some(attempt.key);
+    }
     // A waiting claim follows the tenant's feed like a stream does, so it
     // takes one of the caller's stream slots while it waits (`429
     // too_many_streams` past `--max-streams-per-token`): a client cannot
@@ -76,6 +88,33 @@ pub async fn claim_run(
         Some(run) => Ok(json_response(StatusCode::OK, &run)),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
+}
+
+/// The run an earlier attempt of a keyed claim took and died before
+/// answering: replayed while that lease still holds; once it does not (the
+/// run timed out, was claimed again or ended), `409 stale_lease`, never
+/// another worker's lease.
+async fn committed_claim(
+    state: &ServerState,
+    tenant: &Tenant,
+    request: &ClaimRun,
+    committed: &IdempotencyMark,
+) -> Result<Run, Problem> {
+    let run = state.ledger().get_run(tenant, &committed.run_id).await?;
+    let holds = run.state == RunState::Running
+        && run.lease.as_ref().is_some_and(|lease| {
+            lease.epoch == committed.seq && lease.owner == request.lease.owner
+        });
+    if holds {
+        return Ok(run);
+    }
+    Err(Problem::new(
+        ErrorCode::StaleLease,
+        format!(
+            "this claim took run {} (epoch {}) but its answer was lost, and that lease no longer holds; claim again with a new Idempotency-Key",
+            committed.run_id, committed.seq
+        ),
+    ))
 }
 
 /// Maps the body onto the library's request, parsing every field.

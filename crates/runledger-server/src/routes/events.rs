@@ -5,14 +5,16 @@
 
 use crate::auth::AuthTenant;
 use crate::extract::{IfMatch, RunIdPath, StrictQuery, parse_number};
+use crate::idempotency::KeyedAttempt;
 use crate::json::{JsonBody, json_response};
 use crate::problem::{Problem, ProblemBody};
 use crate::schema::EventBody;
 use crate::state::ServerState;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use runledger::{AppendEvent, Event, EventType};
+use runledger::{AppendEvent, Event, EventType, IdempotencyMark, RunId, Tenant};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -87,8 +89,22 @@ pub async fn append_event(
     AuthTenant(tenant): AuthTenant,
     RunIdPath(id): RunIdPath,
     IfMatch(if_version): IfMatch,
+    attempt: Option<Extension<KeyedAttempt>>,
     JsonBody(body): JsonBody<AppendEventRequest>,
 ) -> Result<Response, Problem> {
+    let attempt = attempt.map(|Extension(attempt)| attempt);
+    if let Some(committed) = attempt.as_ref().and_then(|a| a.committed.as_ref()) {
+        // An earlier attempt committed this append and died before
+        // answering: answer its event, write nothing.
+        let event = committed_event(&state, &tenant, &id, committed).await?;
+        return Ok(json_response(
+            StatusCode::CREATED,
+            &AppendedBody {
+                seq: event.seq,
+                position: event.position,
+            },
+        ));
+    }
     let event_type = EventType::parse(&body.event_type)?;
     let data = body.data.ok_or_else(|| {
         Problem::invalid_request(
@@ -101,6 +117,7 @@ pub async fn append_event(
         data,
         lease_epoch: body.lease_epoch,
         if_version,
+        idempotency_key: attempt.map(|attempt| attempt.key),
     };
     let appended = state.ledger().append_event(&tenant, &id, request).await?;
     Ok(json_response(
@@ -110,6 +127,30 @@ pub async fn append_event(
             position: appended.position,
         },
     ))
+}
+
+/// The event an earlier attempt of a keyed append committed.
+async fn committed_event(
+    state: &ServerState,
+    tenant: &Tenant,
+    id: &RunId,
+    committed: &IdempotencyMark,
+) -> Result<Event, Problem> {
+    let found = if committed.run_id == *id {
+        let after = committed.seq.saturating_sub(1);
+        state.ledger().events(tenant, id, after, Some(1)).await?
+    } else {
+        Vec::new()
+    };
+    found
+        .into_iter()
+        .find(|event| event.seq == committed.seq)
+        .ok_or_else(|| {
+            Problem::internal(format!(
+                "the Idempotency-Key's earlier append (event {} of run {}) is not in the log",
+                committed.seq, committed.run_id
+            ))
+        })
 }
 
 /// A run's events after seq `after`, oldest first.

@@ -4,10 +4,10 @@
 
 use super::error::storage;
 use super::rows::NOW_MS;
-use crate::access::IdempotencyBegin;
+use crate::access::{IdempotencyBegin, IdempotencyMark};
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
 use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
-use sqlx::{Acquire, AssertSqlSafe, PgPool, Row};
+use sqlx::{Acquire, AssertSqlSafe, PgConnection, PgPool, Row};
 
 /// Records the tenant (if new) and a token for it.
 pub(crate) async fn add_token(
@@ -73,10 +73,12 @@ pub(crate) async fn begin(
          VALUES ($1, $2, $3, 'in_flight', {NOW_MS}, {NOW_MS})
          ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, state = 'in_flight',
              status = NULL, body = NULL, updated_at = EXCLUDED.updated_at,
-             created_at = CASE WHEN k.created_at < EXCLUDED.created_at - $4 THEN EXCLUDED.created_at ELSE k.created_at END
+             created_at = CASE WHEN k.created_at < EXCLUDED.created_at - $4 THEN EXCLUDED.created_at ELSE k.created_at END,
+             mark_run = CASE WHEN k.created_at < EXCLUDED.created_at - $4 THEN NULL ELSE k.mark_run END,
+             mark_seq = CASE WHEN k.created_at < EXCLUDED.created_at - $4 THEN NULL ELSE k.mark_seq END
          WHERE k.created_at < EXCLUDED.created_at - $4
             OR (k.fingerprint = EXCLUDED.fingerprint AND k.state = 'in_flight' AND k.updated_at < EXCLUDED.updated_at - $5)
-         RETURNING created_at"
+         RETURNING created_at, mark_run, mark_seq"
     );
     let claimed = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
@@ -89,8 +91,13 @@ pub(crate) async fn begin(
         .map_err(storage)?;
     if let Some(claimed) = claimed {
         let since: i64 = claimed.try_get(0).map_err(storage)?;
+        let committed = IdempotencyMark::from_columns(
+            claimed.try_get(1).map_err(storage)?,
+            claimed.try_get(2).map_err(storage)?,
+        )?;
         return Ok(IdempotencyBegin::Started {
             since: Timestamp::from_unix_ms(since),
+            committed,
         });
     }
     let row = sqlx::query("SELECT fingerprint, state, status, body FROM idempotency_keys WHERE tenant = $1 AND key = $2")
@@ -117,6 +124,29 @@ pub(crate) async fn begin(
             (true, _, _, _) => IdempotencyBegin::InFlight,
         },
     )
+}
+
+/// Marks `key` with what the write holding it committed, in the write's
+/// own transaction (a claim's lease; appends mark theirs in their batch's
+/// statement, appends.rs).
+pub(crate) async fn mark(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    mark: &IdempotencyMark,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET mark_run = $3, mark_seq = $4 \
+         WHERE tenant = $1 AND key = $2 AND state = 'in_flight'",
+    )
+    .bind(tenant.as_str())
+    .bind(key.as_str())
+    .bind(mark.run_id.as_str())
+    .bind(i64::try_from(mark.seq).map_err(Error::storage)?)
+    .execute(connection)
+    .await
+    .map_err(storage)?;
+    Ok(())
 }
 
 /// Stores the response of the request holding `key`.

@@ -216,7 +216,20 @@ async fn write_round(pool: &PgPool, held: &Held, batch: &mut Vec<Pending>) -> Re
         batch.extend(accepted.into_iter().map(|accepted| accepted.pending));
         return Err(error);
     }
-    let written = match write_changes(&mut connection, &changed, &changes).await {
+    let marks: Vec<Mark<'_>> = accepted
+        .iter()
+        .filter_map(|accepted| {
+            let pending = &accepted.pending;
+            let key = pending.request.idempotency_key.as_ref()?;
+            Some((
+                pending.tenant.as_str(),
+                key.as_str(),
+                pending.id.as_str(),
+                signed(accepted.seq),
+            ))
+        })
+        .collect();
+    let written = match write_changes(&mut connection, &changed, &changes, &marks).await {
         Ok(written) => written,
         Err(error) => {
             batch.extend(accepted.into_iter().map(|accepted| accepted.pending));
@@ -243,6 +256,10 @@ async fn write_round(pool: &PgPool, held: &Held, batch: &mut Vec<Pending>) -> Re
     Ok(stamped)
 }
 
+/// An append's `Idempotency-Key` to mark with its event: `(tenant, key,
+/// run id, seq)`.
+type Mark<'a> = (&'a str, &'a str, &'a str, i64);
+
 /// The written events of a round: `(tenant, run id, seq)` → position.
 type WrittenEvents = HashMap<(String, String, i64), i64>;
 
@@ -256,11 +273,14 @@ type WrittenEvents = HashMap<(String, String, i64), i64>;
 /// SHARE`). Answers the events written; a run that changed since the read
 /// is not updated and none of its events is written, nor is a run of a
 /// tenant with an event still unstamped in the statement's snapshot (ours
-/// would overtake that earlier commit, positions/stamping.rs).
+/// would overtake that earlier commit, positions/stamping.rs). The
+/// `Idempotency-Key` of each written append carrying one is marked with its
+/// event in the same statement (`marks`), so a retry after a crash finds it.
 async fn write_changes(
     connection: &mut PgConnection,
     changed: &[&(u64, Record)],
     changes: &[Transition],
+    marks: &[Mark<'_>],
 ) -> Result<WrittenEvents, Error> {
     let runs = || changed.iter().copied();
     let events = || {
@@ -290,6 +310,11 @@ async fn write_changes(
             FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::bigint[])
                 WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n)
             JOIN changed ON changed.tenant = e.tenant AND changed.id = e.run_id),
+        marked AS (
+            UPDATE idempotency_keys AS k SET mark_run = m.run_id, mark_seq = m.seq
+            FROM unnest($14::text[], $15::text[], $16::text[], $17::bigint[]) AS m(tenant, key, run_id, seq)
+            JOIN changed ON changed.tenant = m.tenant AND changed.id = m.run_id
+            WHERE k.tenant = m.tenant AND k.key = m.key AND k.state = 'in_flight'),
         {counter}
         INSERT INTO events (tenant, run_id, seq, type, data, at, position)
         SELECT input.tenant, input.run_id, input.seq, input.type, input.data, input.at, counter.base + input.k
@@ -312,6 +337,10 @@ async fn write_changes(
         .bind(column(events(), |(_, e)| e.data.to_string()))
         .bind(column(events(), |(c, _)| c.after.run.updated_at.unix_ms()))
         .bind(CHANNEL)
+        .bind(column(marks.iter(), |m| m.0))
+        .bind(column(marks.iter(), |m| m.1))
+        .bind(column(marks.iter(), |m| m.2))
+        .bind(column(marks.iter(), |m| m.3))
         .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;

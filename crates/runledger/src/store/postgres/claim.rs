@@ -4,12 +4,14 @@
 //! and starts it exactly as `start` does. Two claims never get one run: the
 //! row lock is held to commit, and the start is decided on the row as locked.
 
+use super::access;
 use super::changes;
 use super::error::storage;
 use super::locks;
 use super::lookup;
 use super::read;
 use super::rows::NOW_MS;
+use crate::access::IdempotencyMark;
 use crate::requests::ClaimRun;
 use runledger_core::transition::{self, Decision};
 use runledger_core::{Error, Operation, Run, RunId, Tenant};
@@ -50,6 +52,19 @@ pub(crate) async fn claim(
         return Err(Error::storage(format!("claimed run {id} was not queued")));
     };
     changes::apply(&mut transaction, &stored, &started, Operation::Start).await?;
+    if let Some(key) = &request.idempotency_key {
+        let epoch = started
+            .after
+            .run
+            .lease
+            .as_ref()
+            .map_or(0, |lease| lease.epoch);
+        let claimed = IdempotencyMark {
+            run_id: id.clone(),
+            seq: epoch,
+        };
+        access::mark(&mut transaction, tenant, key, &claimed).await?;
+    }
     locks::commit(transaction).await?;
     read::with_children(&mut connection, started.after)
         .await

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queued_runs_for_claims",
         include_str!("../../../migrations/postgres/0005_queued_runs_for_claims.sql"),
     ),
+    (
+        6,
+        "idempotency_marks",
+        include_str!("../../../migrations/postgres/0006_idempotency_marks.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

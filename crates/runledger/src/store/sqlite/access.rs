@@ -1,7 +1,7 @@
 //! Tenants, tokens and idempotency records on SQLite.
 
 use super::error::storage;
-use crate::access::IdempotencyBegin;
+use crate::access::{IdempotencyBegin, IdempotencyMark};
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
 use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -61,57 +61,69 @@ pub(crate) fn begin(
 ) -> Result<IdempotencyBegin, Error> {
     let mut statement = connection
         .prepare_cached(
-            "SELECT fingerprint, state, status, body, created_at, updated_at FROM idempotency_keys \
-             WHERE tenant = ?1 AND key = ?2",
+            "SELECT fingerprint, state, status, body, created_at, updated_at, mark_run, mark_seq \
+             FROM idempotency_keys WHERE tenant = ?1 AND key = ?2",
         )
         .map_err(storage)?;
-    type Row = (String, String, Option<i64>, Option<String>, i64, i64);
-    let existing: Option<Row> = statement
+    let existing: Option<Stored> = statement
         .query_row(params![tenant.as_str(), key.as_str()], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-            ))
+            Ok(Stored {
+                fingerprint: row.get(0)?,
+                state: row.get(1)?,
+                status: row.get(2)?,
+                body: row.get(3)?,
+                created_at: row.get(4)?,
+                updated_at: row.get(5)?,
+                mark_run: row.get(6)?,
+                mark_seq: row.get(7)?,
+            })
         })
         .optional()
         .map_err(storage)?;
-    // `Some(since)`: the key may be claimed, its record dating from `since`.
-    let claimable = match &existing {
-        None => Some(now.unix_ms()),
-        Some((_, _, _, _, created_at, _))
-            if *created_at < now.unix_ms() - IDEMPOTENCY_KEY_KEPT_MS =>
-        {
-            Some(now.unix_ms())
-        }
-        Some((stored, state, _, _, created_at, updated_at))
-            if stored == fingerprint && state == "in_flight" =>
-        {
+    let fresh = || Some((now.unix_ms(), None));
+    // `Some((since, committed))`: the key may be claimed, its record dating
+    // from `since`, with what an earlier attempt committed.
+    let claimable = match existing {
+        None => fresh(),
+        Some(ref stored) if stored.created_at < now.unix_ms() - IDEMPOTENCY_KEY_KEPT_MS => fresh(),
+        Some(ref stored) if stored.fingerprint == fingerprint && stored.state == "in_flight" => {
             // The request holding it died or failed: the retry runs, under
-            // the record's first date (so with the same planned run id).
-            (*updated_at < now.unix_ms() - IDEMPOTENCY_IN_FLIGHT_STALE_MS).then_some(*created_at)
+            // the record's first date (so with the same planned run id), and
+            // learns what the dead attempt committed, if anything.
+            (stored.updated_at < now.unix_ms() - IDEMPOTENCY_IN_FLIGHT_STALE_MS)
+                .then(|| {
+                    IdempotencyMark::from_columns(stored.mark_run.clone(), stored.mark_seq)
+                        .map(|committed| (stored.created_at, committed))
+                })
+                .transpose()?
         }
         Some(_) => None,
     };
-    if let Some(since) = claimable {
+    if let Some((since, committed)) = claimable {
         connection
             .execute(
                 "INSERT INTO idempotency_keys (tenant, key, fingerprint, state, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, 'in_flight', ?4, ?5) \
                  ON CONFLICT (tenant, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
-                 state = 'in_flight', status = NULL, body = NULL, created_at = excluded.created_at, \
-                 updated_at = excluded.updated_at",
+                 state = 'in_flight', status = NULL, body = NULL, \
+                 mark_run = CASE WHEN created_at = excluded.created_at THEN mark_run END, \
+                 mark_seq = CASE WHEN created_at = excluded.created_at THEN mark_seq END, \
+                 created_at = excluded.created_at, updated_at = excluded.updated_at",
                 params![tenant.as_str(), key.as_str(), fingerprint, since, now.unix_ms()],
             )
             .map_err(storage)?;
         return Ok(IdempotencyBegin::Started {
             since: Timestamp::from_unix_ms(since),
+            committed,
         });
     }
-    let (stored, state, status, body, _, _) = existing.expect("an unclaimable key exists");
+    let Stored {
+        fingerprint: stored,
+        state,
+        status,
+        body,
+        ..
+    } = existing.expect("an unclaimable key exists");
     Ok(
         match (stored == fingerprint, state.as_str(), status, body) {
             (false, _, _, _) => IdempotencyBegin::Reused,
@@ -122,6 +134,42 @@ pub(crate) fn begin(
             (true, _, _, _) => IdempotencyBegin::InFlight,
         },
     )
+}
+
+/// An `idempotency_keys` row.
+struct Stored {
+    fingerprint: String,
+    state: String,
+    status: Option<i64>,
+    body: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    mark_run: Option<String>,
+    mark_seq: Option<i64>,
+}
+
+/// Marks `key` with what the write holding it committed, in the write's
+/// own transaction (an append's event, a claim's lease).
+pub(crate) fn mark(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &IdempotencyKey,
+    mark: &IdempotencyMark,
+) -> Result<(), Error> {
+    connection
+        .prepare_cached(
+            "UPDATE idempotency_keys SET mark_run = ?3, mark_seq = ?4 \
+             WHERE tenant = ?1 AND key = ?2 AND state = 'in_flight'",
+        )
+        .map_err(storage)?
+        .execute(params![
+            tenant.as_str(),
+            key.as_str(),
+            mark.run_id.as_str(),
+            i64::try_from(mark.seq).map_err(Error::storage)?
+        ])
+        .map_err(storage)?;
+    Ok(())
 }
 
 /// Stores the response of the request that holds `key`.

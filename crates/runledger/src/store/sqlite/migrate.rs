@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queued_runs_for_claims",
         include_str!("../../../migrations/sqlite/0004_queued_runs_for_claims.sql"),
     ),
+    (
+        5,
+        "idempotency_marks",
+        include_str!("../../../migrations/sqlite/0005_idempotency_marks.sql"),
+    ),
 ];
 
 /// Brings the file to the newest schema this build knows.

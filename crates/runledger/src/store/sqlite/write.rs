@@ -4,7 +4,8 @@
 //! `WHERE version = <the version read>`, plus its events, together.
 
 use super::error::storage;
-use super::{read, rows};
+use super::{access, read, rows};
+use crate::access::IdempotencyMark;
 use crate::failpoints;
 use crate::requests::{AppendEvent, Appended, ClaimRun, Created, ResolvedCreate};
 use runledger_core::Operation;
@@ -250,7 +251,7 @@ pub(crate) fn claim(
     let Some(id) = read::oldest_queued(connection, tenant, request)? else {
         return Ok(None);
     };
-    change(
+    let run = change(
         connection,
         tenant,
         &id,
@@ -258,8 +259,16 @@ pub(crate) fn claim(
         None,
         now,
         |stored| transition::start(stored, &request.lease, now),
-    )
-    .map(Some)
+    )?;
+    if let Some(key) = &request.idempotency_key {
+        let epoch = run.lease.as_ref().map_or(0, |lease| lease.epoch);
+        let claimed = IdempotencyMark {
+            run_id: id,
+            seq: epoch,
+        };
+        access::mark(connection, tenant, key, &claimed)?;
+    }
+    Ok(Some(run))
 }
 
 /// Appends a caller event (guarantee 5: fenced by the lease epoch).
@@ -282,10 +291,15 @@ pub(crate) fn append(
     )?;
     let position = apply(connection, &stored, &appended, Operation::Append, now)?
         .expect("an append writes one event");
-    Ok(Appended {
-        seq: appended.after.run.last_seq,
-        position,
-    })
+    let seq = appended.after.run.last_seq;
+    if let Some(key) = &request.idempotency_key {
+        let event = IdempotencyMark {
+            run_id: id.clone(),
+            seq,
+        };
+        access::mark(connection, tenant, key, &event)?;
+    }
+    Ok(Appended { seq, position })
 }
 
 /// Times out up to `limit` runs whose lease expired (guarantee 5). The write
