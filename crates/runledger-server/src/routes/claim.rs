@@ -59,6 +59,7 @@ pub enum KindFilter {
     responses(
         (status = 200, description = "The claimed run, running under a new lease for `owner`.", body = RunBody),
         (status = 204, description = "No matching run was queued within `wait_ms`."),
+        (status = 409, description = "`stale_lease`: a retry (same `Idempotency-Key`) of a claim whose answer was lost, when the lease it took no longer holds.", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_streams`: a waiting claim takes a stream slot, and the caller holds `--max-streams-per-token` already.", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
     )
 )]
