@@ -7,7 +7,7 @@ use super::rows::NOW_MS;
 use crate::access::{IdempotencyBegin, IdempotencyMark};
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
 use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
-use sqlx::{Acquire, AssertSqlSafe, PgConnection, PgPool, Row};
+use sqlx::{Acquire, AssertSqlSafe, PgPool, Row};
 
 /// Records the tenant (if new) and a token for it.
 pub(crate) async fn add_token(
@@ -124,29 +124,6 @@ pub(crate) async fn begin(
             (true, _, _, _) => IdempotencyBegin::InFlight,
         },
     )
-}
-
-/// Marks `key` with what the write holding it committed, in the write's
-/// own transaction (a claim's lease; appends mark theirs in their batch's
-/// statement, appends.rs).
-pub(crate) async fn mark(
-    connection: &mut PgConnection,
-    tenant: &Tenant,
-    key: &IdempotencyKey,
-    mark: &IdempotencyMark,
-) -> Result<(), Error> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET mark_run = $3, mark_seq = $4 \
-         WHERE tenant = $1 AND key = $2 AND state = 'in_flight'",
-    )
-    .bind(tenant.as_str())
-    .bind(key.as_str())
-    .bind(mark.run_id.as_str())
-    .bind(i64::try_from(mark.seq).map_err(Error::storage)?)
-    .execute(connection)
-    .await
-    .map_err(storage)?;
-    Ok(())
 }
 
 /// Stores the response of the request holding `key`.

@@ -31,7 +31,7 @@ use crate::store::postgres::error::storage;
 use crate::store::postgres::held::Held;
 use crate::store::postgres::lookup;
 use crate::store::postgres::positions::{self, CHANNEL, Sequencer, counter_cte};
-use crate::store::postgres::rows::signed;
+use crate::store::postgres::rows::{column, signed};
 use runledger_core::transition::{self, Record, Transition};
 use runledger_core::{Error, Operation, RunId, Tenant, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
@@ -354,9 +354,4 @@ async fn write_changes(
         events.insert(key, row.try_get(3).map_err(storage)?);
     }
     Ok(events)
-}
-
-/// One bound array: `value` of each of `items`.
-fn column<I: Iterator, T>(items: I, value: impl FnMut(I::Item) -> T) -> Vec<T> {
-    items.map(value).collect()
 }

@@ -58,11 +58,21 @@ async fn fetch_by_keys(
 pub(super) fn run_and_children(tenant: &str, id: &str) -> String {
     format!(
         "LEFT JOIN LATERAL (SELECT {columns} FROM ({one_run}) AS f) AS r ON true \
-         LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(c) AS counts FROM \
-             (SELECT state, COUNT(*) AS c FROM runs WHERE runs.tenant = {tenant} AND parent_id = {id} \
-              GROUP BY state) AS by_state) AS k ON r.id IS NOT NULL",
+         {children} ON r.id IS NOT NULL",
         columns = run_columns_of("f.run"),
         one_run = one_run(tenant, id),
+        children = children_of(tenant, id),
+    )
+}
+
+/// A join adding the children's states and counts of the run named by
+/// `tenant` and `id` (SQL expressions) as `k.states`, `k.counts`; the
+/// caller adds its `ON` condition.
+pub(super) fn children_of(tenant: &str, id: &str) -> String {
+    format!(
+        "LEFT JOIN LATERAL (SELECT array_agg(state) AS states, array_agg(c) AS counts FROM \
+             (SELECT state, COUNT(*) AS c FROM runs WHERE runs.tenant = {tenant} AND parent_id = {id} \
+              GROUP BY state) AS by_state) AS k"
     )
 }
 
@@ -99,9 +109,15 @@ pub(super) fn now_and_run_row(
         return Ok((now, None));
     };
     let mut run = rows::record_at(row, 1)?.run;
-    let columns = row.len() - after;
-    let states: Option<Vec<String>> = row.try_get(columns - 2).map_err(storage)?;
-    let counts: Option<Vec<i64>> = row.try_get(columns - 1).map_err(storage)?;
+    run.children = children_before(row, row.len() - after)?;
+    Ok((now, Some(run)))
+}
+
+/// The children counts of a row whose columns `end - 2` and `end - 1` are
+/// their states and counts, as [`run_and_children`] adds them.
+pub(super) fn children_before(row: &sqlx::postgres::PgRow, end: usize) -> Result<Children, Error> {
+    let states: Option<Vec<String>> = row.try_get(end - 2).map_err(storage)?;
+    let counts: Option<Vec<i64>> = row.try_get(end - 1).map_err(storage)?;
     let mut by_state = Vec::new();
     for (state, count) in states
         .unwrap_or_default()
@@ -110,8 +126,7 @@ pub(super) fn now_and_run_row(
     {
         by_state.push((RunState::parse(state)?, count as u64));
     }
-    run.children = Children::from_counts(by_state);
-    Ok((now, Some(run)))
+    Ok(Children::from_counts(by_state))
 }
 
 /// The record of `id`, locked for update (`FOR NO KEY UPDATE`: a child's

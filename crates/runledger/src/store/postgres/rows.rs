@@ -131,6 +131,11 @@ pub(crate) fn event(row: &PgRow) -> Result<Event, Error> {
     })
 }
 
+/// One bound array: `value` of each of `items`.
+pub(crate) fn column<I: Iterator, T>(items: I, value: impl FnMut(I::Item) -> T) -> Vec<T> {
+    items.map(value).collect()
+}
+
 /// Counters stay below 2^63.
 pub(crate) fn signed(value: u64) -> i64 {
     i64::try_from(value).expect("counters stay below 2^63")

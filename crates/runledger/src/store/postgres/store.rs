@@ -4,7 +4,7 @@
 //! or serialization failure rolled them back (error.rs).
 
 use super::changes::{self, Slot};
-use super::claim;
+use super::claim::ClaimBatcher;
 use super::connect::{self, Pools};
 use super::creates::{self, CreateBatcher};
 use super::error::{retrying, storage};
@@ -34,6 +34,7 @@ pub(crate) struct Store {
     /// Creates in a group, but for `cancel_active` (creates/groups.rs).
     groups: CreateBatcher,
     appends: AppendBatcher,
+    claims: ClaimBatcher,
 }
 
 impl Store {
@@ -45,12 +46,14 @@ impl Store {
         let plain = creates::spawn_plain(batch_pool.clone(), sequencer.clone());
         let groups = creates::spawn_groups(batch_pool.clone(), sequencer.clone());
         let appends = AppendBatcher::spawn(batch_pool, sequencer.clone());
+        let claims = ClaimBatcher::spawn(pool.clone(), sequencer.clone());
         Ok(Store {
             pool,
             sequencer,
             plain,
             groups,
             appends,
+            claims,
         })
     }
 
@@ -116,11 +119,8 @@ impl Store {
         tenant: &Tenant,
         request: &ClaimRun,
     ) -> Result<Option<Run>, Error> {
-        let run = retrying(|| claim::claim(&self.pool, tenant, request)).await?;
-        if run.is_some() {
-            self.sequencer.request(tenant);
-        }
-        Ok(run)
+        // Batched; the batch asks the sequencer to stamp its events.
+        self.claims.claim(tenant, request).await
     }
 
     pub(crate) async fn start(
