@@ -74,6 +74,8 @@ pub enum OnFullBody {
     Enqueue,
     /// The oldest active runs are cancelled to make room.
     CancelActive,
+    /// Created `pending`, replacing (cancelling) the group's pending run.
+    ReplacePending,
 }
 
 /// A worker taking a run: `start` of a create, and `POST /v1/runs/{id}/start`.
@@ -197,6 +199,7 @@ fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
             OnFullBody::Reject => OnFull::Reject,
             OnFullBody::Enqueue => OnFull::Enqueue,
             OnFullBody::CancelActive => OnFull::CancelActive,
+            OnFullBody::ReplacePending => OnFull::ReplacePending,
         };
         request.concurrency = Some(ConcurrencyGroup::new(
             ConcurrencyKey::parse(&concurrency.key)?,

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queued_runs_for_claims",
         include_str!("../../../migrations/postgres/0005_queued_runs_for_claims.sql"),
     ),
+    (
+        6,
+        "one_pending_per_replace_group",
+        include_str!("../../../migrations/postgres/0006_one_pending_per_replace_group.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

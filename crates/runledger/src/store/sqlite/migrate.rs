@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queued_runs_for_claims",
         include_str!("../../../migrations/sqlite/0004_queued_runs_for_claims.sql"),
     ),
+    (
+        5,
+        "one_pending_per_replace_group",
+        include_str!("../../../migrations/sqlite/0005_one_pending_per_replace_group.sql"),
+    ),
 ];
 
 /// Brings the file to the newest schema this build knows.
