@@ -13,10 +13,12 @@
 //!   group, and any group create a batch
 //!   sends again: one transaction under the group's lock (alone.rs).
 //!
-//! Batches queue in queue.rs; the insert of rows decided in Rust is
+//! A batch create (`POST /v1/runs/batch`) is one transaction of its own
+//! (batch.rs). Batches queue in queue.rs; the insert of rows decided in Rust is
 //! insert.rs.
 
 mod alone;
+mod batch;
 mod group_statement;
 mod groups;
 mod insert;
@@ -24,5 +26,6 @@ mod plain;
 mod queue;
 
 pub(crate) use alone::create_in_group;
+pub(crate) use batch::create_batch;
 pub(crate) use queue::CreateBatcher;
 pub(crate) use {groups::spawn as spawn_groups, plain::spawn as spawn_plain};

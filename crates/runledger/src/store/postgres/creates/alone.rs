@@ -176,7 +176,7 @@ pub(super) async fn replace_pending(
 }
 
 /// Cancels an active run to make room (`on_full: cancel_active`), under the group lock.
-async fn cancel_for_room(
+pub(super) async fn cancel_for_room(
     connection: &mut PgConnection,
     tenant: &Tenant,
     victim: &RunId,
