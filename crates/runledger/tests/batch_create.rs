@@ -474,7 +474,7 @@ async fn a_connection_killed_mid_batch_leaves_nothing(db: TestDb) {
                 &format!(
                     "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
                      WHERE datname = '{name}' AND state = 'idle in transaction' \
-                     AND query LIKE '%INSERT INTO runs%'"
+                     AND query LIKE 'WITH input AS MATERIALIZED%'"
                 ),
             );
             if killed.trim() != "0" {
