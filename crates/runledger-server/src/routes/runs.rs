@@ -185,7 +185,7 @@ fn instant(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>,
 }
 
 /// Maps the body onto the library's request, parsing every field.
-fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
+pub(crate) fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
     let id = body.id.as_deref().map(RunId::parse).transpose()?;
     let parent_id = body.parent_id.as_deref().map(RunId::parse).transpose()?;
     let key = body.key.as_deref().map(Segment::parse).transpose()?;
