@@ -349,7 +349,7 @@ async fn processes_racing_atomic_batches_create_each_id_once(db: TestDb) {
     for (index, event) in log.iter().enumerate() {
         assert_eq!(event.position, index as u64 + 1, "positions are gap-free");
     }
-    let mut winners = vec![0; ROUNDS];
+    let mut winners = [0; ROUNDS];
     for (process, report) in reports.iter().enumerate() {
         assert!(report.success);
         let answers = report.result.as_ref().unwrap().as_array().unwrap();
@@ -386,14 +386,14 @@ async fn processes_racing_atomic_batches_create_each_id_once(db: TestDb) {
             }
         }
     }
-    for round in 0..ROUNDS {
+    for (round, won) in winners.iter().enumerate() {
         let job = ledger
             .get_run(&tenant, &id(&format!("job-{round}")))
             .await
             .unwrap();
         if round % 2 == 0 {
             // Only the winner's two children were written.
-            assert_eq!(winners[round], 1, "one batch wins a contested round");
+            assert_eq!(*won, 1, "one batch wins a contested round");
             assert_eq!(job.children.total, 2, "each child once");
         } else {
             assert_eq!(job.children.total, 3, "each child once");
