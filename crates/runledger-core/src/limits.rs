@@ -50,3 +50,5 @@ pub const IDEMPOTENCY_IN_FLIGHT_TOUCH_MS: u64 = 1_000;
 pub const CLAIM_KINDS_MAX: usize = 100;
 /// Longest a claim may wait for a run to be queued.
 pub const CLAIM_WAIT_MS_MAX: u64 = 30_000;
+/// Most runs one batch create holds (`POST /v1/runs/batch`).
+pub const BATCH_RUNS_MAX: usize = 1_000;

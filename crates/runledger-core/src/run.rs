@@ -120,6 +120,9 @@ pub enum OnFull {
     Enqueue,
     /// The oldest active runs are cancelled to make room.
     CancelActive,
+    /// Created `pending` like `Enqueue`, but the group keeps at most one
+    /// pending run: the run that was pending is cancelled.
+    ReplacePending,
 }
 
 impl OnFull {
@@ -129,18 +132,24 @@ impl OnFull {
             OnFull::Reject => "reject",
             OnFull::Enqueue => "enqueue",
             OnFull::CancelActive => "cancel_active",
+            OnFull::ReplacePending => "replace_pending",
         }
     }
 
     /// Parses a policy's JSON name.
     pub fn parse(text: &str) -> Result<OnFull, Error> {
-        [OnFull::Reject, OnFull::Enqueue, OnFull::CancelActive]
-            .into_iter()
+        [
+            OnFull::Reject,
+            OnFull::Enqueue,
+            OnFull::CancelActive,
+            OnFull::ReplacePending,
+        ]
+        .into_iter()
             .find(|policy| policy.as_str() == text)
             .ok_or_else(|| {
                 Error::invalid(
                     "concurrency.on_full",
-                    format!("unknown policy '{text}'; expected reject, enqueue or cancel_active"),
+                    format!("unknown policy '{text}'; expected reject, enqueue, cancel_active or replace_pending"),
                 )
             })
     }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 mod admission;
 mod refusals;
 
-pub use admission::{Admission, admit, may_promote};
+pub use admission::{Admission, admit, may_promote, replace_pending};
 use refusals::{expired, invalid_transition, never_started, stale};
 pub use refusals::{lease_expired, refused_for_expiry};
 

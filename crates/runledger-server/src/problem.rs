@@ -127,6 +127,9 @@ pub struct ProblemBody {
     /// `rate_limited`: seconds until a request may succeed (also `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_s: Option<u64>,
+    /// `POST /v1/runs/batch`: the refused item, in request order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
 }
 
 /// An error on its way to becoming a problem+json response.
@@ -162,6 +165,7 @@ impl Problem {
                 expected_version: None,
                 current_version: None,
                 retry_after_s: None,
+                index: None,
             }),
             headers: Vec::new(),
         }
@@ -208,6 +212,12 @@ impl Problem {
         );
         problem.body.limit = Some(limit);
         problem
+    }
+
+    /// Names the refused item of a batch (`index`).
+    pub fn at_index(mut self, index: usize) -> Problem {
+        self.body.index = Some(index);
+        self
     }
 
     /// Adds a response header (`WWW-Authenticate`, `Allow`, …).

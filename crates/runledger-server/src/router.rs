@@ -19,7 +19,7 @@ use crate::head::limit_request_head;
 use crate::http_metrics::record_http_metrics;
 use crate::idempotency::idempotency;
 use crate::problem::{PROBLEM_JSON, Problem, ProblemBody};
-use crate::routes::{claim, events, lifecycle, runs, streams, system, ws};
+use crate::routes::{batch, claim, events, lifecycle, runs, streams, system, ws};
 use crate::state::ServerState;
 use axum::Router;
 use axum::extract::Request;
@@ -98,6 +98,7 @@ fn api_router() -> OpenApiRouter<ServerState> {
         .routes(routes!(runs::create_run, runs::list_runs))
         .routes(routes!(runs::get_run))
         .routes(routes!(claim::claim_run))
+        .routes(routes!(batch::create_batch))
         .routes(routes!(lifecycle::start_run))
         .routes(routes!(lifecycle::heartbeat_run))
         .routes(routes!(lifecycle::finish_run))

@@ -147,6 +147,14 @@ async fn a_full_group_rejects_with_the_active_ids_or_enqueues_or_cancels() {
     let victim = app.get("/v1/runs/a").await;
     assert_eq!(victim.json["state"], "cancelled");
 
+    // replace_pending: the new run is the group's only pending run.
+    let replacing = app.post("/v1/runs", group("f", "replace_pending")).await;
+    replacing.status(201);
+    assert_eq!(replacing.json["state"], "pending");
+    let replaced = app.get("/v1/runs/d").await;
+    assert_eq!(replaced.json["state"], "cancelled");
+    assert!(replaced.json["error"].as_str().unwrap().contains("run f"));
+
     // Limit and policy defaults: {key} alone is limit 1, reject.
     app.post(
         "/v1/runs",

@@ -13,6 +13,7 @@
 
 mod access;
 mod audit;
+mod batch;
 mod clock;
 mod failpoints;
 mod fanout;
@@ -25,6 +26,7 @@ mod subscribe;
 
 pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, planned_run_id};
 pub use audit::{Audit, Problem, ProblemKind};
+pub use batch::{BatchAnswers, BatchRefused, CreateBatch};
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
 pub use requests::{

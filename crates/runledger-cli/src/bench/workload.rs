@@ -340,7 +340,12 @@ impl Caller {
         let plan = self.plan.clone();
         let group = self.random.below(plan.groups.len());
         let limit = if group.is_multiple_of(2) { 1 } else { 3 };
-        let on_full = *self.pick(&[OnFull::Reject, OnFull::Enqueue, OnFull::CancelActive]);
+        let on_full = *self.pick(&[
+            OnFull::Reject,
+            OnFull::Enqueue,
+            OnFull::CancelActive,
+            OnFull::ReplacePending,
+        ]);
         let mut request = CreateRun::new(plan.kind.clone())
             .id(self.new_id()?)
             .concurrency(ConcurrencyGroup::new(

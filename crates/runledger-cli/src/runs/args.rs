@@ -203,6 +203,8 @@ pub enum OnFullArg {
     Enqueue,
     /// Cancel the oldest active runs to make room.
     CancelActive,
+    /// Create it pending, cancelling the group's pending run.
+    ReplacePending,
 }
 
 /// A verb that names one run.

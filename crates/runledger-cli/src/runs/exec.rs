@@ -74,6 +74,7 @@ async fn create_run(client: &Client, args: CreateArgs, json: bool) -> Result<Ver
             OnFullArg::Reject => OnFull::Reject,
             OnFullArg::Enqueue => OnFull::Enqueue,
             OnFullArg::CancelActive => OnFull::CancelActive,
+            OnFullArg::ReplacePending => OnFull::ReplacePending,
         });
         request = request.concurrency(
             parse("--concurrency-key", key, ConcurrencyKey::parse)?,

@@ -1,7 +1,8 @@
 //! Admission into a concurrency group (SPEC §2.3): a free slot admits,
 //! a full group applies the request's `on_full` policy.
 
-use crate::{ConcurrencyGroup, Error, OnFull, RunId};
+use super::{Decision, Record, cancel};
+use crate::{ConcurrencyGroup, Error, OnFull, RunId, Timestamp};
 
 /// What admission decides for a create in a concurrency group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +13,10 @@ pub enum Admission {
     Enqueue,
     /// Full, `on_full: cancel_active`: cancel these (oldest first), then admit.
     CancelOldest(Vec<RunId>),
+    /// Full, `on_full: replace_pending`: the run is created pending, and
+    /// every run of the group pending before it is cancelled
+    /// ([`replace_pending`]), so the group keeps one pending run.
+    ReplacePending,
 }
 
 /// Decides a create in `group`, given the group's active runs, oldest first.
@@ -28,6 +33,7 @@ pub fn admit(group: &ConcurrencyGroup, active_oldest_first: &[RunId]) -> Result<
             active_run_ids: active_oldest_first.to_vec(),
         }),
         OnFull::Enqueue => Ok(Admission::Enqueue),
+        OnFull::ReplacePending => Ok(Admission::ReplacePending),
         OnFull::CancelActive => {
             let surplus = active_oldest_first.len() + 1 - limit;
             Ok(Admission::CancelOldest(
@@ -41,4 +47,20 @@ pub fn admit(group: &ConcurrencyGroup, active_oldest_first: &[RunId]) -> Result<
 /// may be promoted while `active_count` runs of the group are active.
 pub fn may_promote(pending_limit: u32, active_count: usize) -> bool {
     active_count < pending_limit as usize
+}
+
+/// Cancels a pending run that `new_run` replaces (`on_full:
+/// replace_pending`): its `error` and `cancelled` event name the new run.
+pub fn replace_pending(
+    stored: &Record,
+    new_run: &RunId,
+    now: Timestamp,
+) -> Result<Decision, Error> {
+    assert_eq!(
+        stored.run.state,
+        crate::RunState::Pending,
+        "only a pending run is replaced"
+    );
+    let reason = format!("replaced by pending run {new_run}");
+    cancel(stored, Some(&reason), Some(new_run), now)
 }

@@ -318,6 +318,14 @@ fn admission_follows_the_policy() {
         admit(&group(3, OnFull::CancelActive), &ids).unwrap(),
         Admission::CancelOldest(ids[..1].to_vec())
     );
+    assert_eq!(
+        admit(&group(3, OnFull::ReplacePending), &ids).unwrap(),
+        Admission::ReplacePending
+    );
+    assert_eq!(
+        admit(&group(4, OnFull::ReplacePending), &ids).unwrap(),
+        Admission::Admit
+    );
     assert!(may_promote(2, 1));
     assert!(!may_promote(2, 2));
 }

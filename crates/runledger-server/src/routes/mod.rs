@@ -1,5 +1,6 @@
 //! The route handlers, one file per resource.
 
+pub mod batch;
 pub mod claim;
 pub mod events;
 pub mod lifecycle;

@@ -74,6 +74,8 @@ pub enum OnFullBody {
     Enqueue,
     /// The oldest active runs are cancelled to make room.
     CancelActive,
+    /// Created `pending`, replacing (cancelling) the group's pending run.
+    ReplacePending,
 }
 
 /// A worker taking a run: `start` of a create, and `POST /v1/runs/{id}/start`.
@@ -183,7 +185,7 @@ fn instant(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>,
 }
 
 /// Maps the body onto the library's request, parsing every field.
-fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
+pub(crate) fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
     let id = body.id.as_deref().map(RunId::parse).transpose()?;
     let parent_id = body.parent_id.as_deref().map(RunId::parse).transpose()?;
     let key = body.key.as_deref().map(Segment::parse).transpose()?;
@@ -197,6 +199,7 @@ fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
             OnFullBody::Reject => OnFull::Reject,
             OnFullBody::Enqueue => OnFull::Enqueue,
             OnFullBody::CancelActive => OnFull::CancelActive,
+            OnFullBody::ReplacePending => OnFull::ReplacePending,
         };
         request.concurrency = Some(ConcurrencyGroup::new(
             ConcurrencyKey::parse(&concurrency.key)?,

@@ -4,6 +4,7 @@
 use super::{postgres, sqlite};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
+use crate::batch::{BatchAnswers, BatchRefused};
 use crate::requests::{
     AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
     StartRun,
@@ -58,6 +59,20 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.create(tenant, request).await,
             Store::Postgres(store) => store.create(tenant, request).await,
+        }
+    }
+
+    /// Creates `creates` in item order (batch.rs); a refusal's index is
+    /// into `creates`.
+    pub(crate) async fn create_batch(
+        &self,
+        tenant: &Tenant,
+        creates: Vec<ResolvedCreate>,
+        atomic: bool,
+    ) -> Result<BatchAnswers, BatchRefused> {
+        match self {
+            Store::Sqlite(store) => store.create_batch(tenant, creates, atomic).await,
+            Store::Postgres(store) => store.create_batch(tenant, creates, atomic).await,
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod access;
 mod audit;
+mod batch;
 mod connection;
 mod error;
 mod feed;

@@ -87,6 +87,12 @@ impl CreateSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Step {
     Create(CreateSpec),
+    /// A batch create; answered `{"results": [...]}` or, refused, with the
+    /// refusal's `code` and `index`.
+    Batch {
+        runs: Vec<CreateSpec>,
+        atomic: bool,
+    },
     Start {
         id: String,
         owner: String,
@@ -486,6 +492,32 @@ async fn run_step(ledger: &Ledger, tenant: &Tenant, step: &Step) -> Value {
             },
             Err(error) => json!({"code": error.code().as_str(), "detail": error.to_string()}),
         },
+        Step::Batch { runs, atomic } => {
+            let requests: Result<Vec<_>, _> = runs.iter().map(CreateSpec::request).collect();
+            let batch = runledger::CreateBatch {
+                runs: requests.expect("batch specs are valid"),
+                atomic: *atomic,
+            };
+            match ledger.create_batch(tenant, batch).await {
+                Ok(answers) => {
+                    let results: Vec<Value> = answers
+                        .into_iter()
+                        .map(|answer| match answer {
+                            Ok(created) => {
+                                json!({"id": created.run.id, "created": created.created})
+                            }
+                            Err(error) => json!({"code": error.code().as_str()}),
+                        })
+                        .collect();
+                    json!({"results": results})
+                }
+                Err(refused) => json!({
+                    "code": refused.error.code().as_str(),
+                    "index": refused.index,
+                    "detail": refused.to_string(),
+                }),
+            }
+        }
         Step::Start {
             id,
             owner,

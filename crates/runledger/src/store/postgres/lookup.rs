@@ -295,3 +295,22 @@ pub(crate) async fn pending_head(
         .map_err(storage)?;
     row.map(|row| rows::record(&row)).transpose()
 }
+
+/// Every pending run of a group, oldest first, locked.
+pub(crate) async fn pending(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+) -> Result<Vec<Record>, Error> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND concurrency_key = $2 \
+         AND state = 'pending' ORDER BY created_order FOR NO KEY UPDATE"
+    );
+    let found = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(storage)?;
+    found.iter().map(rows::record).collect()
+}

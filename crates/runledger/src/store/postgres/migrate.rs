@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_marks",
         include_str!("../../../migrations/postgres/0006_idempotency_marks.sql"),
     ),
+    (
+        7,
+        "one_pending_per_replace_group",
+        include_str!("../../../migrations/postgres/0007_one_pending_per_replace_group.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

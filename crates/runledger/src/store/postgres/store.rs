@@ -12,6 +12,7 @@ use super::positions::{self, Sequencer};
 use super::{access, appends::AppendBatcher, audit, migrate, read, relay};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
+use crate::batch::{BatchAnswers, BatchRefused};
 use crate::requests::{
     AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
     StartRun,
@@ -79,6 +80,21 @@ impl Store {
             self.sequencer.request(tenant);
         }
         Ok(created)
+    }
+
+    /// A batch create, one transaction (creates/batch.rs); it stamps its
+    /// own events.
+    pub(crate) async fn create_batch(
+        &self,
+        tenant: &Tenant,
+        creates: Vec<ResolvedCreate>,
+        atomic: bool,
+    ) -> Result<BatchAnswers, BatchRefused> {
+        let decided = retrying(|| creates::create_batch(&self.pool, tenant, &creates, atomic))
+            .await
+            .map_err(BatchRefused::whole)?;
+        self.sequencer.signal_local();
+        decided
     }
 
     pub(crate) async fn get(&self, tenant: &Tenant, id: &RunId) -> Result<Option<Run>, Error> {

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_marks",
         include_str!("../../../migrations/sqlite/0005_idempotency_marks.sql"),
     ),
+    (
+        6,
+        "one_pending_per_replace_group",
+        include_str!("../../../migrations/sqlite/0006_one_pending_per_replace_group.sql"),
+    ),
 ];
 
 /// Brings the file to the newest schema this build knows.

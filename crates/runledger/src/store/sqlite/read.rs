@@ -121,6 +121,25 @@ pub(crate) fn pending_head(
         .map_err(storage)
 }
 
+/// Every pending run of a group, oldest first.
+pub(crate) fn pending(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+) -> Result<Vec<Record>, Error> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1 AND concurrency_key = ?2 \
+             AND state = 'pending' ORDER BY created_order"
+        ))
+        .map_err(storage)?;
+    statement
+        .query_map(params![tenant.as_str(), key.as_str()], rows::record)
+        .map_err(storage)?
+        .map(|record| record.map_err(storage))
+        .collect()
+}
+
 /// Running runs whose lease expired at or before `now`, soonest expiry first.
 pub(crate) fn expired(
     connection: &Connection,

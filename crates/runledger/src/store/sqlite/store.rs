@@ -2,12 +2,14 @@
 //! the writer thread (writer.rs, write.rs), reads to the read pool
 //! (read.rs), and starts the commit poller (feed.rs).
 
+use super::batch;
 use super::connection::{self, Location, ReadPool, SqliteOptions};
 use super::turns::Turns;
 use super::writer::Writer;
 use super::{access, audit, feed, migrate, read, relay, write};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
+use crate::batch::{BatchAnswers, BatchRefused};
 use crate::clock;
 use crate::requests::{
     AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
@@ -78,6 +80,22 @@ impl Store {
         // writer answers a repeat from inside its transaction, which then
         // changes nothing and so writes nothing.
         self.writer.create(tenant.clone(), request).await
+    }
+
+    /// A batch create: one operation of the writer (batch.rs).
+    pub(crate) async fn create_batch(
+        &self,
+        tenant: &Tenant,
+        creates: Vec<ResolvedCreate>,
+        atomic: bool,
+    ) -> Result<BatchAnswers, BatchRefused> {
+        let tenant = tenant.clone();
+        self.writer
+            .write(move |connection, now| {
+                batch::create_batch(connection, &tenant, &creates, atomic, now)
+            })
+            .await
+            .map_err(BatchRefused::whole)?
     }
 
     pub(crate) async fn get(&self, tenant: &Tenant, id: &RunId) -> Result<Option<Run>, Error> {

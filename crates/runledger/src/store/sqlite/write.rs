@@ -46,6 +46,10 @@ pub(crate) fn create(
                     }
                     RunState::Queued
                 }
+                Admission::ReplacePending => {
+                    replace_pending(connection, tenant, &group.key, &request.id, now)?;
+                    RunState::Pending
+                }
             }
         }
     };
@@ -214,6 +218,24 @@ fn cancel_for_room(
         }
         Decision::Unchanged => Ok(()),
     }
+}
+
+/// Cancels every pending run of the group `key`, which `new_run` replaces
+/// (`on_full: replace_pending`); a pending run holds no slot, so nothing is
+/// promoted. The index `runs_one_pending_per_replace_group` is the referee.
+fn replace_pending(
+    connection: &Connection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+    new_run: &RunId,
+    now: Timestamp,
+) -> Result<(), Error> {
+    for stored in read::pending(connection, tenant, key)? {
+        if let Decision::Apply(cancelled) = transition::replace_pending(&stored, new_run, now)? {
+            write_transition(connection, &stored, &cancelled, Operation::Cancel, now)?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads a run, checks `If-Match`, lets `decide` choose, and applies the

@@ -12,7 +12,7 @@ use crate::store::postgres::locks::{begin_in_group, begin_or_return, commit};
 use crate::store::postgres::{lookup, read};
 use runledger_core::Operation;
 use runledger_core::transition::{self, Admission, Decision, Transition};
-use runledger_core::{Error, RunId, RunState, Tenant, Timestamp};
+use runledger_core::{ConcurrencyKey, Error, RunId, RunState, Tenant, Timestamp};
 use sqlx::{PgConnection, PgPool};
 
 /// Creates a run in a concurrency group, or answers the existing one: a
@@ -64,6 +64,10 @@ pub(crate) async fn create_in_group(
                 cancel_for_room(&mut transaction, tenant, &victim, &request.id, now).await?;
             }
             RunState::Queued
+        }
+        Ok(Admission::ReplacePending) => {
+            replace_pending(&mut transaction, tenant, &group.key, &request.id, now).await?;
+            RunState::Pending
         }
         Err(refusal) => {
             drop(transaction);
@@ -153,8 +157,26 @@ async fn finish_create(
     }
 }
 
+/// Cancels every pending run of the group `key`, which `new_run` replaces
+/// (`on_full: replace_pending`), under the group lock; a pending run holds
+/// no slot, so nothing is promoted.
+pub(super) async fn replace_pending(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+    new_run: &RunId,
+    now: Timestamp,
+) -> Result<(), Error> {
+    for stored in lookup::pending(connection, tenant, key).await? {
+        if let Decision::Apply(cancelled) = transition::replace_pending(&stored, new_run, now)? {
+            write_transition(connection, &stored, &cancelled, Operation::Cancel).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Cancels an active run to make room (`on_full: cancel_active`), under the group lock.
-async fn cancel_for_room(
+pub(super) async fn cancel_for_room(
     connection: &mut PgConnection,
     tenant: &Tenant,
     victim: &RunId,

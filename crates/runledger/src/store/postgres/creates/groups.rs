@@ -33,7 +33,8 @@
 //! statement's count, which creates made one by one would not have met).
 //! So is every create of a locked batch that failed as a whole, so that
 //! only a caller at fault gets an error. `on_full: cancel_active` creates,
-//! which cancel other runs, are never batched.
+//! which cancel other runs, are never batched; neither is a
+//! `replace_pending` create that finds its group full (sent alone).
 //!
 //! New events are stamped by the statement that inserts them when its
 //! snapshot shows no unstamped event of their tenants (the rule of
@@ -422,7 +423,10 @@ fn decide(batch: &[Pending], reads: Vec<GroupRead>, mode: Read) -> Vec<Decided> 
                 }
                 Ok(Admission::Enqueue) if mode == Read::Locked => RunState::Pending,
                 Ok(Admission::Enqueue) => return Decided::Locked,
-                Ok(Admission::CancelOldest(_)) => return Decided::Alone,
+                // Both cancel other runs: their own transaction.
+                Ok(Admission::CancelOldest(_) | Admission::ReplacePending) => {
+                    return Decided::Alone;
+                }
                 Err(refusal) => return Decided::Answer(Err(refusal)),
             };
             Decided::Insert(transition::create(

@@ -1,6 +1,8 @@
 //! The insert of runs decided in Rust, with their events: one statement
 //! for one run or a batch of them, each inserted only when its id is
 //! free, its events stamped when the statement may (positions/stamping.rs).
+//! Events are numbered, and inserted, in input order (a batch create's
+//! events follow its items).
 
 use crate::store::postgres::error::storage;
 use crate::store::postgres::locks::take_group_locks;
@@ -87,7 +89,7 @@ pub(super) async fn insert_runs_with_events(
             RETURNING tenant, id),
         fresh AS MATERIALIZED (
             SELECT inserted.tenant, inserted.id, e.seq, e.type, e.data, input.created_at AS at,
-                row_number() OVER (PARTITION BY inserted.tenant ORDER BY inserted.id, e.seq) AS k
+                row_number() OVER (PARTITION BY inserted.tenant ORDER BY input.n, e.seq) AS k
             FROM inserted
             JOIN input ON input.tenant = inserted.tenant AND input.id = inserted.id
             JOIN unnest($23::bigint[], $24::bigint[], $25::text[], $26::text[]) AS e(n, seq, type, data)
@@ -98,7 +100,8 @@ pub(super) async fn insert_runs_with_events(
             INSERT INTO events (tenant, run_id, seq, type, data, at, position)
             SELECT fresh.tenant, fresh.id, fresh.seq, fresh.type, fresh.data, fresh.at,
                 counter.base + fresh.k
-            FROM fresh LEFT JOIN counter ON counter.tenant = fresh.tenant)
+            FROM fresh LEFT JOIN counter ON counter.tenant = fresh.tenant
+            ORDER BY fresh.tenant, fresh.k)
         SELECT inserted.id IS NOT NULL, settled.ok FROM input
         LEFT JOIN inserted ON inserted.tenant = input.tenant AND inserted.id = input.id
         CROSS JOIN settled
