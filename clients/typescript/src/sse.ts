@@ -61,9 +61,9 @@ async function* lines(body: ReadableStream<Uint8Array>, signal: AbortSignal): As
   let silence: ReturnType<typeof setTimeout> | undefined;
   const arm = (): void => {
     clearTimeout(silence);
-    silence = setTimeout(() => void reader.cancel(new Error('the stream was silent too long')), STREAM_READ_TIMEOUT_MS);
+    silence = setTimeout(() => reader.cancel(new Error('the stream was silent too long')).catch(() => undefined), STREAM_READ_TIMEOUT_MS);
   };
-  const onAbort = (): void => void reader.cancel(signal.reason);
+  const onAbort = (): void => void reader.cancel(signal.reason).catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     arm();
@@ -85,7 +85,8 @@ async function* lines(body: ReadableStream<Uint8Array>, signal: AbortSignal): As
   } finally {
     clearTimeout(silence);
     signal.removeEventListener('abort', onAbort);
-    reader.releaseLock();
+    // Done with it (also when the consumer stopped early): close the connection.
+    await reader.cancel().catch(() => undefined);
   }
 }
 
