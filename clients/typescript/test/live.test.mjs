@@ -62,7 +62,7 @@ test('a missing run, another tenant\'s run and a malformed message fail only the
   /** @type {((text: string) => void) | undefined} */
   let inject;
   class Bent extends WebSocket {
-    /** @param {string} url @param {string[]} protocols */
+    /** @param {string} url @param {string | string[]} [protocols] */
     constructor(url, protocols) {
       super(url, protocols);
       inject = (text) => this.onmessage?.(new MessageEvent('message', { data: text }));

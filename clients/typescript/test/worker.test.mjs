@@ -33,16 +33,16 @@ test('claims, heartbeats past the lease, finishes succeeded with the result or f
       { kinds: [kind], concurrency: 2, leaseTtlMs: 600, waitMs: 200, graceMs: 5_000, logger: quiet },
     );
     worker.start();
-    const ok = await eventually(async () => {
+    const ok = /** @type {import('../dist/index.js').Run} */ (await eventually(async () => {
       const run = await client.get(ids('ok'));
       return run.state === 'succeeded' ? run : null;
-    }, 'the run succeeds');
+    }, 'the run succeeds'));
     assert.deepEqual(ok.result, { doubled: 4 });
     const bad = await eventually(async () => {
       const run = await client.get(ids('bad'));
       return run.state === 'failed' ? run : null;
     }, 'the run fails');
-    assert.match(String(bad.error), /the handler broke/);
+    assert.match(String(bad?.error), /the handler broke/);
     const types = (await client.listEvents(ids('ok'))).map((event) => event.type);
     assert.deepEqual(types, ['created', 'started', 'progress', 'succeeded']);
     const beats = ok.version - 1 - types.length + 1;
