@@ -106,3 +106,75 @@ async fn a_token_offered_as_a_subprotocol_authenticates_the_websocket() {
         other => panic!("a foreign origin must be refused: {other:?}"),
     }
 }
+
+/// `runledger_open_websockets` on `/metrics`.
+async fn open_websockets(server: &TestServer) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("# HELP runledger_open_websockets "),
+        "the gauge has its # HELP line:\n{text}"
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix("runledger_open_websockets "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no runledger_open_websockets sample in:\n{text}"))
+}
+
+/// The gauge a browser test reads to prove a page never holds two sockets:
+/// each upgraded socket counts while it is open, whatever it subscribes
+/// to, and a refused upgrade never counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_websockets_counts_each_socket_while_it_is_open() {
+    let dir = fresh_dir("ws-gauge");
+    let db = sqlite_url(&dir, "ws.db");
+    let server = TestServer::start(&dir, &db);
+    assert_eq!(open_websockets(&server).await, 0.0);
+    let ws_url = server.url("/v1/ws").replace("http://", "ws://");
+    let (mut first, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    let (second, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    first
+        .send(Message::text(
+            json!({"op": "subscribe", "run_id": null, "after": 0}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(10), first.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(answer.to_text().unwrap().contains("subscribed"));
+    assert_eq!(
+        open_websockets(&server).await,
+        2.0,
+        "two sockets, whatever they subscribe to"
+    );
+    let mut refused = ws_url.as_str().into_client_request().unwrap();
+    refused
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(refused).await.is_err());
+    drop(second);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let open = open_websockets(&server).await;
+        if open == 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a closed socket is no longer counted: {open}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.close(None).await.unwrap();
+}

@@ -95,6 +95,28 @@ pub fn prometheus() -> &'static PrometheusHandle {
 /// subscriptions) open on this server.
 pub const OPEN_STREAMS: &str = "runledger_open_streams";
 
+/// The gauge of WebSocket connections (`GET /v1/ws`) open on this server,
+/// whatever their subscriptions: what shows a client opening more sockets
+/// than it should (each one also counts in [`OPEN_STREAMS`]).
+pub const OPEN_WEBSOCKETS: &str = "runledger_open_websockets";
+
+/// One open WebSocket in [`OPEN_WEBSOCKETS`], for as long as it lives.
+pub struct OpenWebSocket(());
+
+impl OpenWebSocket {
+    /// Counts a socket that has just been upgraded.
+    pub fn count() -> OpenWebSocket {
+        metrics::gauge!(OPEN_WEBSOCKETS).increment(1.0);
+        OpenWebSocket(())
+    }
+}
+
+impl Drop for OpenWebSocket {
+    fn drop(&mut self) {
+        metrics::gauge!(OPEN_WEBSOCKETS).decrement(1.0);
+    }
+}
+
 /// Gives every metric family its `# HELP` line and sets
 /// `runledger_build_info`.
 fn describe_families() {
@@ -120,6 +142,12 @@ fn describe_families() {
         OPEN_STREAMS,
         "Event streams open on this server: SSE streams, WebSocket connections and their subscriptions."
     );
+    describe_gauge!(
+        OPEN_WEBSOCKETS,
+        "WebSocket connections (GET /v1/ws) open on this server."
+    );
+    // Shown as 0 before the first socket, so a scrape can tell "none" from "not counted".
+    metrics::gauge!(OPEN_WEBSOCKETS).increment(0.0);
     describe_counter!(
         "runledger_reaped_leases_total",
         "Runs the reaper timed out because their lease expired."

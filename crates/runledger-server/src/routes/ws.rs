@@ -25,6 +25,7 @@
 //! once, even if the client reads nothing.
 
 use crate::auth::{AuthTenant, Caller};
+use crate::http_metrics::OpenWebSocket;
 use crate::problem::Problem;
 use crate::routes::streams::is_terminal_event;
 use crate::state::ServerState;
@@ -85,7 +86,10 @@ pub async fn websocket(
         // `runledger.bearer.<token>`, which is never echoed back).
         .protocols([crate::auth::WS_PROTOCOL])
         .max_message_size(WS_MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| Connection::new(state, tenant, slot).run(socket)))
+        .on_upgrade(move |socket| async move {
+            let _open = OpenWebSocket::count();
+            Connection::new(state, tenant, slot).run(socket).await;
+        }))
 }
 
 /// Which log a subscription follows: one run's, or (`None`) the tenant's.
