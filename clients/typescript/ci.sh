@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The TypeScript client's CI: the `runledger` binary (dev profile, reusing
 # $CARGO_TARGET_DIR or target/), `npm ci` from the committed lock file,
-# `tsc --noEmit` (strict) over the package and the tests, the check that
-# src/generated/openapi.ts equals what openapi-typescript makes of the
-# document the built server serves, the build, then `node --test` against
+# the check that src/generated/openapi.ts equals what openapi-typescript
+# makes of the document the built server serves, the build, `tsc --noEmit`
+# (strict) over the package and the tests, then `node --test` against
 # the binary: every operation and problem code (SQLite and PostgreSQL),
 # the shared WebSocket, the Worker, the Chromium cross-origin test, and
 # `npm pack` installed into an empty folder running the example.
@@ -35,11 +35,13 @@ npm ci --no-audit --no-fund --silent
 phase "the committed types match the served OpenAPI document"
 npm run --silent check-types
 
-phase "tsc --noEmit (strict)"
-npm run --silent typecheck
-
+# The build first: the tests import the built package (dist/), so their
+# type check needs its declarations.
 phase "build"
 npm run --silent build
+
+phase "tsc --noEmit (strict)"
+npm run --silent typecheck
 
 phase "node --test"
 npm test --silent

@@ -96,6 +96,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Creates up to 1,000 runs in one request. */
+        post: operations["create_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/claim": {
         parameters: {
             query?: never;
@@ -288,6 +305,24 @@ export interface components {
              */
             seq: number;
         };
+        /** @description The answer of `POST /v1/runs/batch`: one entry per item, in request order. */
+        BatchAnswer: {
+            /** @description Each item's answer. */
+            results: components["schemas"]["BatchItemAnswer"][];
+        };
+        /**
+         * @description One item's answer: `status` 201 or 200 with the run, or a 4xx (5xx)
+         *     status with the problem a single create would have answered.
+         */
+        BatchItemAnswer: {
+            problem?: components["schemas"]["ProblemBody"] | null;
+            run?: components["schemas"]["RunBody"] | null;
+            /**
+             * Format: int32
+             * @description The HTTP status a single create of this item would have answered.
+             */
+            status: number;
+        };
         /** @description The body of `POST /v1/runs/{id}/cancel` (may be empty). */
         CancelRequest: {
             /** @description Why; becomes the run's `error`. */
@@ -332,6 +367,16 @@ export interface components {
              */
             limit?: number | null;
             on_full?: components["schemas"]["OnFullBody"] | null;
+        };
+        /** @description The body of `POST /v1/runs/batch`. */
+        CreateBatchRequest: {
+            /** @description All or nothing; `false` when absent. */
+            atomic?: boolean | null;
+            /**
+             * @description The creates, 1 to 1,000, each the body of `POST /v1/runs`; an item
+             *     may name an earlier item as its parent.
+             */
+            runs: components["schemas"]["CreateRunRequest"][];
         };
         /** @description The body of `POST /v1/runs`. */
         CreateRunRequest: {
@@ -437,7 +482,7 @@ export interface components {
          * @description What a create does when its group is full.
          * @enum {string}
          */
-        OnFullBody: "reject" | "enqueue" | "cancel_active";
+        OnFullBody: "reject" | "enqueue" | "cancel_active" | "replace_pending";
         /**
          * @description How a run ended.
          * @enum {string}
@@ -475,6 +520,8 @@ export interface components {
             field?: string | null;
             /** @description `run_conflict`: the creation parameters that differ. */
             fields?: string[] | null;
+            /** @description `POST /v1/runs/batch`: the refused item, in request order. */
+            index?: number | null;
             /**
              * Format: int32
              * @description `concurrency_limit`: the limit applied; `too_many_streams`: the
@@ -1183,6 +1230,163 @@ export interface operations {
             };
         };
     };
+    create_batch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first answer to a retry with the same key and body (1–255 printable ASCII characters). */
+                "Idempotency-Key"?: string;
+                /** @description `"<version>"`: apply only at this run version, else `412 version_conflict`. */
+                "If-Match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description Each item's answer, in request order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchAnswer"];
+                };
+            };
+            /** @description `unauthorized`: tokens exist and none valid was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `forbidden_origin`: a browser request from another origin than the server's own or a `--cors-origin`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `atomic`: an item's parent does not exist (`index` names it); nothing was written. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `atomic`: the first refused item's problem (`run_conflict`, `concurrency_limit`, …) with its `index`; nothing was written. Or `idempotency_key_in_flight`: the first request with this Idempotency-Key is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `uri_too_long`: the path and query are over 8 KiB. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `misdirected_request`: no token exists and `Host` is neither a loopback name nor a `--public-host`. */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `invalid_request`: 0 or more than 1,000 items, an item that is not a create, a parent that is a later item, one id twice with different parameters (`index` names the item); for `atomic`, any invalid item. Or `invalid_request` or `invalid_run_id`: the request is malformed; `detail` says what was expected. Or `idempotency_key_reused`: the Idempotency-Key was used with a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `rate_limited`: the token's rate limit is exhausted; see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the bucket has a token again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `headers_too_large`: the request has over 100 header fields. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `internal`: the server failed; the detail is in its log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `insufficient_storage`: the write was refused because the database's disk is full. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Any other error (e.g. `method_not_allowed`), as problem+json. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
     claim_run: {
         parameters: {
             query?: never;
@@ -1235,7 +1439,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
-            /** @description `idempotency_key_in_flight`: the first request with this Idempotency-Key is still running. */
+            /** @description `stale_lease`: a retry (same `Idempotency-Key`) of a claim whose answer was lost, when the lease it took no longer holds. Or `idempotency_key_in_flight`: the first request with this Idempotency-Key is still running. */
             409: {
                 headers: {
                     [name: string]: unknown;
