@@ -9,7 +9,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from runledger import RetryPolicy
+from runledger import CreateRun, RetryPolicy
+from runledger import _operations as ops
+from runledger._http import idempotency_key_for
+from runledger._operations import Call
 from runledger._retry import is_retryable_answer, parse_retry_after
 from runledger._sse import ResumeCursor, SseDecoder, SseMessage
 
@@ -79,3 +82,33 @@ def test_the_policy_honours_retry_after_and_stops() -> None:
     assert 0.05 <= (policy.delay_s(1, None) or 0) <= 0.1
     assert 0.1 <= (policy.delay_s(2, None) or 0) <= 0.2
     assert policy.delay_s(3, None) is None
+
+
+@pytest.mark.parametrize(
+    ("call", "keyed"),
+    [
+        (ops.create(CreateRun("k")), True),
+        (ops.create(CreateRun("k", id="x")), False),
+        (ops.create(CreateRun("k", parent_id="p", key="c")), False),
+        (ops.create_batch([CreateRun("k", id="x")]), True),
+        (ops.claim(owner="w", lease_ttl_ms=1_000), True),
+        (ops.append_event("r", "log", None), True),
+        (ops.start("r", owner="w", lease_ttl_ms=1_000), False),
+        (ops.heartbeat("r", lease_epoch=1), False),
+        (ops.finish("r", lease_epoch=1, outcome="succeeded"), False),
+        (ops.cancel("r"), False),
+        (ops.get("r"), False),
+    ],
+)
+def test_only_calls_a_repeat_could_run_twice_get_a_generated_key(
+    call: Call[object], keyed: bool
+) -> None:
+    first, second = idempotency_key_for(call), idempotency_key_for(call)
+    assert (first is not None) == keyed
+    if keyed:
+        assert first != second  # one per logical call, made when it is sent
+
+
+def test_a_key_the_caller_gives_is_always_sent() -> None:
+    call = ops.finish("r", lease_epoch=1, outcome="succeeded", idempotency_key="mine")
+    assert idempotency_key_for(call) == "mine"

@@ -19,10 +19,11 @@ REPLAYED_HEADER = "idempotent-replayed"
 
 def idempotency_key_for(call: Call[Any]) -> str | None:
     """The key every attempt of ``call`` sends: the caller's, else a new
-    UUID for a POST (one per logical call), else none."""
+    UUID (one per logical call) for a call that a repeat could run twice,
+    else none."""
     if call.idempotency_key is not None:
         return call.idempotency_key
-    return str(uuid.uuid4()) if call.method == "POST" else None
+    return str(uuid.uuid4()) if call.needs_key else None
 
 
 def attempt_headers(call: Call[Any], idempotency_key: str | None) -> dict[str, str]:

@@ -44,6 +44,13 @@ class Call(Generic[T]):
     headers: Mapping[str, str] = field(default_factory=dict)
     extra_timeout_s: float = 0.0
     idempotency_key: str | None = None
+    #: Whether a repeat of this call could do its work twice (a create with
+    #: no id, an append, a claim, a batch), so that its attempts carry a
+    #: generated ``Idempotency-Key`` when the caller gave none. Every other
+    #: POST is safe to send again as it is (a create with an id answers the
+    #: same run; start, heartbeat, finish and cancel repeat harmlessly), and
+    #: a key would cost the server two more writes per call.
+    needs_key: bool = False
 
 
 def run_path(run_id: str, *rest: str) -> str:
@@ -68,7 +75,12 @@ def _created(status: int, body: Any) -> Created:
 def create(request: CreateRun, *, idempotency_key: str | None = None) -> Call[Created]:
     """``POST /v1/runs``."""
     return Call(
-        "POST", "/v1/runs", _created, json=request.to_json(), idempotency_key=idempotency_key
+        "POST",
+        "/v1/runs",
+        _created,
+        json=request.to_json(),
+        idempotency_key=idempotency_key,
+        needs_key=request.id is None and request.key is None,
     )
 
 
@@ -224,6 +236,7 @@ def claim(
         json=body,
         extra_timeout_s=(wait_ms or 0) / 1000 + CLAIM_TIMEOUT_MARGIN_S,
         idempotency_key=idempotency_key,
+        needs_key=True,
     )
 
 
@@ -247,7 +260,14 @@ def create_batch(
                 )
         return items
 
-    return Call("POST", "/v1/runs/batch", parse, json=body, idempotency_key=idempotency_key)
+    return Call(
+        "POST",
+        "/v1/runs/batch",
+        parse,
+        json=body,
+        idempotency_key=idempotency_key,
+        needs_key=True,
+    )
 
 
 def append_event(
@@ -270,6 +290,7 @@ def append_event(
         json=body,
         headers=if_match_header(if_match),
         idempotency_key=idempotency_key,
+        needs_key=True,
     )
 
 
