@@ -93,12 +93,26 @@ pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if path == "." {
-            Problem::invalid_body(format!("invalid request body: {inner}"))
-        } else {
-            Problem::invalid_request(&path, format!("invalid {path}: {inner}"))
+        if path != "." {
+            return Problem::invalid_request(&path, format!("invalid {path}: {inner}"));
+        }
+        // A missing or unknown top-level field is named by serde only in
+        // its message: "missing field `x`", "unknown field `x`, expected …".
+        match named_field(&inner.to_string()) {
+            Some(field) => {
+                Problem::invalid_request(field, format!("invalid request body: {inner}"))
+            }
+            None => Problem::invalid_body(format!("invalid request body: {inner}")),
         }
     })
+}
+
+/// The field a serde "missing field" or "unknown field" message names.
+fn named_field(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next().filter(|field| !field.is_empty())
 }
 
 /// Reads `bytes` into a `Value`, refusing duplicate keys and nesting deeper
@@ -263,6 +277,32 @@ mod tests {
             .body()
             .detail
             .clone()
+    }
+
+    #[test]
+    fn a_missing_or_unknown_field_is_named_in_the_problem() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Needs {
+            #[allow(dead_code)]
+            lease_epoch: u64,
+        }
+        let field = |text: &[u8]| {
+            parse_strict::<Needs>(text)
+                .unwrap_err()
+                .body()
+                .field
+                .clone()
+        };
+        assert_eq!(field(b"{}").as_deref(), Some("lease_epoch"));
+        assert_eq!(
+            field(br#"{"lease_epoch": 1, "x": 2}"#).as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            field(br#"{"lease_epoch": "one"}"#).as_deref(),
+            Some("lease_epoch")
+        );
     }
 
     #[test]
