@@ -266,9 +266,13 @@ impl Ledger {
 
     /// SPEC §2.5: a heartbeat, append or finish after `expires_at` is
     /// refused `stale_lease` and the run is timed out before the caller
-    /// hears so, whenever the reaper would have come by. The refusal wrote
-    /// nothing; the reap is the reaper's own conditional change, so a run
-    /// is still timed out exactly once however many calls and reapers race.
+    /// hears so, whenever the reaper would have come by. The stores time it
+    /// out in the refusal's own transaction where they can (SQLite always;
+    /// PostgreSQL for a finish, and a heartbeat of a run in no group); this
+    /// covers the rest (PostgreSQL's batched appends, a heartbeat that does
+    /// not hold its group's lock) with the reaper's own conditional change,
+    /// which finds nothing to do when the store already did it. Either way
+    /// a run is timed out exactly once however many calls and reapers race.
     async fn reap_if_refused_for_expiry<T>(
         &self,
         tenant: &Tenant,

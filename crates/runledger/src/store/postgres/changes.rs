@@ -49,7 +49,25 @@ pub(crate) async fn change(
         .await?
         .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
     transition::check_version(&stored, if_version)?;
-    match decide(&stored, now)? {
+    let decided = match decide(&stored, now) {
+        Err(refusal) if transition::refused_for_expiry(&refusal) => {
+            // SPEC §2.5: the run is timed out in the refusal's transaction
+            // when this transaction may promote into the freed slot (it
+            // holds the group's lock) or the run has no group; else the
+            // ledger reaps it by the reaper's own change before the caller
+            // hears (`Ledger::reap_if_refused_for_expiry`).
+            let grouped = stored.run.concurrency_key.is_some();
+            if let Some(timed_out) = transition::reap(&stored, now)
+                && (slot == Slot::MayFree || !grouped)
+            {
+                apply(&mut transaction, &stored, &timed_out, Operation::Reap).await?;
+                commit(transaction).await?;
+            }
+            return Err(refusal);
+        }
+        decided => decided?,
+    };
+    match decided {
         Decision::Unchanged => {
             drop(transaction);
             read::with_children(&mut connection, stored).await

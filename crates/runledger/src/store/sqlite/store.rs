@@ -154,7 +154,7 @@ impl Store {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.writer
             .write(move |connection, now| {
-                write::change(
+                let refused_or_done = write::change(
                     connection,
                     &tenant,
                     &id,
@@ -169,7 +169,8 @@ impl Store {
                             now,
                         )
                     },
-                )
+                );
+                write::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
             })
             .await
     }
@@ -184,7 +185,7 @@ impl Store {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.writer
             .write(move |connection, now| {
-                write::change(
+                let refused_or_done = write::change(
                     connection,
                     &tenant,
                     &id,
@@ -192,7 +193,8 @@ impl Store {
                     if_version,
                     now,
                     |stored| transition::finish(stored, &request, now),
-                )
+                );
+                write::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
             })
             .await
     }
@@ -227,7 +229,10 @@ impl Store {
     ) -> Result<Appended, Error> {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.writer
-            .write(move |connection, now| write::append(connection, &tenant, &id, &request, now))
+            .write(move |connection, now| {
+                let refused_or_done = write::append(connection, &tenant, &id, &request, now);
+                write::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
+            })
             .await
     }
 

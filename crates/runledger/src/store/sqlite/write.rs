@@ -337,6 +337,25 @@ pub(crate) fn reap(connection: &Connection, now: Timestamp, limit: i64) -> Resul
     Ok(reaped)
 }
 
+/// SPEC §2.5: a heartbeat, append or finish refused because the lease
+/// expired times the run out in the same transaction. Passes `outcome` on,
+/// having reaped when it is such a refusal (the writer keeps the
+/// savepoint of a refusal for expiry, writer.rs).
+pub(crate) fn reaping_on_expiry<T>(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+    now: Timestamp,
+    outcome: Result<T, Error>,
+) -> Result<T, Error> {
+    if let Err(error) = &outcome
+        && transition::refused_for_expiry(error)
+    {
+        reap_run(connection, tenant, id, now)?;
+    }
+    outcome
+}
+
 /// Times out the run `id` if its lease expired by `now`; answers whether it did.
 pub(crate) fn reap_run(
     connection: &Connection,

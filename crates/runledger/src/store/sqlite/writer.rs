@@ -12,6 +12,7 @@ use super::write::{self, CreateManyFailed};
 use crate::clock::MonotonicClock;
 use crate::failpoints;
 use crate::requests::{Created, ResolvedCreate};
+use runledger_core::transition;
 use runledger_core::{Error, Tenant, Timestamp};
 use rusqlite::Connection;
 use std::collections::HashSet;
@@ -48,9 +49,14 @@ where
     fn run(&mut self, connection: &Connection, now: Timestamp) -> bool {
         let operation = self.operation.take().expect("a job runs once");
         let outcome = operation(connection, now);
-        let succeeded = outcome.is_ok();
+        // A refusal for an expired lease keeps its savepoint: the operation
+        // timed the run out before refusing (SPEC §2.5, write.rs).
+        let keep = match &outcome {
+            Ok(_) => true,
+            Err(error) => transition::refused_for_expiry(error),
+        };
         self.outcome = Some(outcome);
-        succeeded
+        keep
     }
 
     fn reply(self: Box<Self>, committed: Result<(), Error>) {
