@@ -92,7 +92,7 @@ fn hostile_ids_are_refused_by_name_never_repaired() {
         OnFull::parse("drop")
             .unwrap_err()
             .to_string()
-            .contains("reject, enqueue or cancel_active")
+            .contains("reject, enqueue, cancel_active or replace_pending")
     );
 }
 
