@@ -108,11 +108,15 @@ class TestClaim:
 class TestBatch:
     def test_answers_per_item_in_order(self, client: Client, ids: Ids) -> None:
         client.create("a", id=ids("exists"))
+        client.create("a", id=ids("other"))
         items = client.create_batch(
             [
                 CreateRun("a", id=ids("new")),
                 CreateRun("a", id=ids("exists")),
-                CreateRun("b", id=ids("exists")),
+                # One id twice with other parameters in one batch is a 422
+                # of the whole batch (SPEC §4); a conflict with a stored run
+                # is the item's 409.
+                CreateRun("b", id=ids("other")),
                 CreateRun("step", parent_id=ids("new"), key="child"),
             ]
         )
