@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from runledger import Client
@@ -73,20 +72,3 @@ def ids() -> Ids:
     """Run ids unique to this test: ``ids("a")`` is the same id within a test."""
     prefix = uuid.uuid4().hex[:10]
     return lambda name: f"t{prefix}-{name}"
-
-
-def _route_exists(server: Server, path: str, body: dict[str, object]) -> bool:
-    answer = httpx.post(f"{server.url}{path}", json=body, timeout=10.0)
-    # Without the route, /v1/runs/{id} matches and refuses POST (405), or
-    # nothing matches (404 for an unknown route).
-    return not (answer.status_code in (404, 405) and answer.json().get("run_id") is None)
-
-
-@pytest.fixture
-def batch_supported(server: Server) -> None:
-    """Skips — loudly — while the server has no ``POST /v1/runs/batch``."""
-    if not _route_exists(server, "/v1/runs/batch", {"runs": []}):
-        pytest.skip(
-            "SKIPPED: THE SERVER HAS NO POST /v1/runs/batch YET (issue 14, built in parallel); "
-            "remove this skip in conftest.py when it lands"
-        )

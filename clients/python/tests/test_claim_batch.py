@@ -2,12 +2,13 @@
 starts the oldest queued run (or answers ``None`` after ``wait_ms``), two
 claims never get the same run, a long-polling claim holds its
 ``Idempotency-Key`` in flight; a batch answers per item in order, and an
-atomic batch raises its first refused item's problem with ``index``.
-
-Skipped, loudly, while the server answers 404/405 to these routes."""
+atomic batch raises its first refused item's problem with ``index``; a new
+child of an ended parent is ``invalid_transition`` naming the parent's state
+(§2.9), alone or as a batch item."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +17,11 @@ import httpx
 import pytest
 
 from runledger import (
+    AsyncClient,
     Client,
     CreateRun,
     IdempotencyKeyInFlightError,
+    InvalidTransitionError,
     NotFoundError,
     RetryPolicy,
     RunConflictError,
@@ -102,15 +105,18 @@ class TestClaim:
         assert other is not None and other.id == ids("second")  # a new key claims anew
 
 
-@pytest.mark.usefixtures("batch_supported")
 class TestBatch:
     def test_answers_per_item_in_order(self, client: Client, ids: Ids) -> None:
         client.create("a", id=ids("exists"))
+        client.create("a", id=ids("other"))
         items = client.create_batch(
             [
                 CreateRun("a", id=ids("new")),
                 CreateRun("a", id=ids("exists")),
-                CreateRun("b", id=ids("exists")),
+                # One id twice with other parameters in one batch is a 422
+                # of the whole batch (SPEC §4); a conflict with a stored run
+                # is the item's 409.
+                CreateRun("b", id=ids("other")),
                 CreateRun("step", parent_id=ids("new"), key="child"),
             ]
         )
@@ -130,6 +136,42 @@ class TestBatch:
         assert raised.value.index == 1
         with pytest.raises(NotFoundError):
             client.get(ids("fresh"))  # nothing of the batch was written
+
+
+    def test_the_async_client_answers_the_same_items(self, server: Server, ids: Ids) -> None:
+        async def scenario() -> None:
+            async with AsyncClient(server.url) as client:
+                items = await client.create_batch(
+                    [CreateRun("a", id=ids("x")), CreateRun("a", id=ids("x"))], atomic=True
+                )
+                assert [item.status for item in items] == [201, 200]
+                assert all(item.ok for item in items)
+                with pytest.raises(RunConflictError) as raised:
+                    await client.create_batch([CreateRun("b", id=ids("x"))], atomic=True)
+                assert raised.value.index == 0
+
+        asyncio.run(scenario())
+
+    def test_a_new_child_of_an_ended_parent_is_an_invalid_transition(
+        self, client: Client, ids: Ids
+    ) -> None:
+        client.create("a", id=ids("p"))
+        client.create("step", parent_id=ids("p"), key="old")
+        client.cancel(ids("p"))
+        with pytest.raises(InvalidTransitionError) as raised:
+            client.create("step", parent_id=ids("p"), key="new")
+        assert raised.value.state == "cancelled"
+        assert raised.value.parent_id == ids("p")
+        items = client.create_batch(
+            [
+                CreateRun("step", parent_id=ids("p"), key="old"),
+                CreateRun("step", parent_id=ids("p"), key="new"),
+            ]
+        )
+        assert items[0].status == 200  # an identical repeat still answers the child
+        assert items[1].status == 409
+        assert isinstance(items[1].problem, InvalidTransitionError)
+        assert items[1].problem.state == "cancelled"
 
 
 @pytest.fixture

@@ -32,6 +32,9 @@ Examples:
   # one hot concurrency group decided by 16 callers, then the audit (never over the limit)
   runledger bench --db postgres://postgres@127.0.0.1:5432/rlbench --workload hot-group --json
 
+  # 4 callers each creating batches of 1,000 runs; the summary adds runs/s
+  runledger bench --db sqlite:///tmp/rlbatch.db --workload batch --clients 4
+
   # the same over HTTP against a running server (token from RUNLEDGER_TOKEN)
   runledger bench --server http://127.0.0.1:7878 --workload create --clients 32 --duration 10
 
@@ -192,6 +195,14 @@ pub enum Workload {
     /// queued one (started under the caller's lease); a caller stops when
     /// the queue is empty.
     Claim,
+    /// Each operation is one batch create of 1,000 new runs (not atomic);
+    /// the summary adds runs/s. The SPEC's figure is for 4 callers
+    /// (`--clients 4`).
+    Batch,
+    /// Each operation creates a run in one of 16 concurrency groups (limit
+    /// 1, on_full replace_pending): the first takes the slot, each later
+    /// one cancels the group's pending run and is pending in its place.
+    ReplacePending,
     /// --server only: --subscribers SSE subscribers follow the tenant stream
     /// while --clients appenders append --rate events/s; every subscriber
     /// must get every event once, in order; latencies are commit to delivery.
@@ -210,6 +221,8 @@ impl Workload {
             Workload::HotGroup => "hot-group",
             Workload::Claim => "claim",
             Workload::Stream => "stream",
+            Workload::Batch => "batch",
+            Workload::ReplacePending => "replace-pending",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! subscriptions, which all share the client's one WebSocket.
 
 use crate::answers::{Appended, Created, EventPage, Health, RunPage};
+use crate::batch::{BatchAnswer, BatchBody, BatchItem};
 use crate::error::ClientError;
 use crate::requests::{
     AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, CreateRunRequest, FinishRequest,
@@ -72,6 +73,22 @@ impl Client {
             created: answer.status == StatusCode::CREATED,
             run: answer.body,
         })
+    }
+
+    /// `POST /v1/runs/batch`: up to [`BATCH_RUNS_MAX`](crate::BATCH_RUNS_MAX)
+    /// creates decided in item order; each item's answer is what
+    /// [`Client::create_run`] would have answered for it. With `atomic`,
+    /// all or nothing: a refused item fails the call with its problem,
+    /// whose body's `index` names it, and nothing is written.
+    pub async fn create_batch(
+        &self,
+        runs: &[CreateRunRequest],
+        atomic: bool,
+        options: &CallOptions,
+    ) -> Result<Vec<BatchItem>, ClientError> {
+        let body = BatchBody { runs, atomic };
+        let answer: BatchAnswer = self.post("/v1/runs/batch", &body, options).await?;
+        Ok(answer.into_items(self.base()))
     }
 
     /// `GET /v1/runs/{id}`.

@@ -30,6 +30,7 @@
 
 pub mod answers;
 mod backoff;
+mod batch;
 mod client;
 mod error;
 mod protocol;
@@ -40,6 +41,7 @@ mod transport;
 
 pub use answers::{Appended, Created, EventPage, Health, RunPage};
 pub use backoff::{BACKOFF_BASE, BACKOFF_MAX};
+pub use batch::{BATCH_RUNS_MAX, BatchItem};
 pub use client::Client;
 pub use error::{ClientError, error_code};
 pub use requests::{

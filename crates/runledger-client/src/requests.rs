@@ -6,7 +6,7 @@ use runledger_core::{
     ConcurrencyKey, Epoch, EventType, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment,
     Timestamp,
 };
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 /// Headers a changing request may carry (SPEC §4 `Idempotency-Key`, `If-Match`).
@@ -40,7 +40,8 @@ impl CallOptions {
 }
 
 /// The body of `POST /v1/runs`. Build with [`CreateRunRequest::new`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRunRequest {
     /// The run id; the server generates one when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,7 +125,8 @@ impl CreateRunRequest {
 }
 
 /// A concurrency group as a create names it (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConcurrencyRequest {
     /// The group.
     pub key: ConcurrencyKey,
@@ -137,7 +139,8 @@ pub struct ConcurrencyRequest {
 }
 
 /// A worker taking a run: `start` of a create, and `POST /v1/runs/{id}/start`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The worker.
     pub owner: Owner,

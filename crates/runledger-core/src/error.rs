@@ -179,6 +179,19 @@ pub enum Error {
         /// The refused operation.
         operation: Operation,
     },
+    /// A new child's parent has ended (SPEC §2.9).
+    #[error(
+        "cannot create run {id}: its parent {parent_id} is {state} (only a pending, queued or \
+         running run can take new children)"
+    )]
+    ParentEnded {
+        /// The child asked for.
+        id: RunId,
+        /// Its parent.
+        parent_id: RunId,
+        /// The parent's (terminal) state.
+        state: RunState,
+    },
     /// The lease epoch given is not the current one, or the run stopped running.
     #[error("stale lease on run {id}: {}", stale_detail(*given, *current, *state))]
     StaleLease {
@@ -271,7 +284,9 @@ impl Error {
             Error::RunNotFound { .. } | Error::ParentNotFound { .. } => ErrorCode::NotFound,
             Error::RunConflict { .. } => ErrorCode::RunConflict,
             Error::ConcurrencyLimit { .. } => ErrorCode::ConcurrencyLimit,
-            Error::InvalidTransition { .. } => ErrorCode::InvalidTransition,
+            Error::InvalidTransition { .. } | Error::ParentEnded { .. } => {
+                ErrorCode::InvalidTransition
+            }
             Error::StaleLease { .. } => ErrorCode::StaleLease,
             Error::VersionConflict { .. } => ErrorCode::VersionConflict,
             Error::StorageFull { .. } => ErrorCode::InsufficientStorage,

@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use runledger::{Error, ErrorCode};
+use runledger::{Error, ErrorCode, Operation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -282,6 +282,16 @@ impl From<Error> for Problem {
                 body.run_id = Some(id.to_string());
                 body.state = Some(state.to_string());
                 body.operation = Some(operation.to_string());
+            }
+            Error::ParentEnded {
+                id,
+                parent_id,
+                state,
+            } => {
+                body.run_id = Some(id.to_string());
+                body.parent_id = Some(parent_id.to_string());
+                body.state = Some(state.to_string());
+                body.operation = Some(Operation::Create.to_string());
             }
             Error::StaleLease {
                 id, current, state, ..

@@ -46,6 +46,9 @@ pub fn router(state: ServerState) -> Router {
     crate::http_metrics::prometheus();
     let (router, _) = api_router().split_for_parts();
     router
+        // A run may be named like a static route; GET answers it (#17).
+        .route("/v1/runs/batch", axum::routing::get(runs::get_run_named))
+        .route("/v1/runs/claim", axum::routing::get(runs::get_run_named))
         .merge(crate::dashboard::routes())
         .fallback(unknown_route)
         .layer(from_fn_with_state(state.clone(), idempotency))

@@ -58,15 +58,32 @@ async fn an_atomic_batch_is_refused_whole_with_the_index() {
     refused.problem(409, "run_conflict");
     assert_eq!(refused.json["index"], 1);
     app.get("/v1/runs/new").await.problem(404, "not_found");
-    // FIXME(#17): a run may be named `batch` (or `claim`), but the static
-    // POST route shadows `GET /v1/runs/{id}` for it: 405 today, where the
-    // run should be answered.
-    app.post("/v1/runs", json!({"id": "batch", "kind": "etl"}))
+    // A run may be named `batch` or `claim`: the static POST routes do
+    // not shadow reading it, nor its sub-routes (#17).
+    for name in ["batch", "claim"] {
+        app.post("/v1/runs", json!({"id": name, "kind": "etl"}))
+            .await
+            .status(201);
+        let read = app.get(&format!("/v1/runs/{name}")).await;
+        read.status(200);
+        assert_eq!(read.json["id"], name);
+        assert_eq!(read.json["kind"], "etl");
+        let events = app.get(&format!("/v1/runs/{name}/events")).await;
+        events.status(200);
+        assert_eq!(
+            events.json["events"][0]["type"], "created",
+            "{}",
+            events.json
+        );
+        app.post(&format!("/v1/runs/{name}/cancel"), json!({}))
+            .await
+            .status(200);
+        let cancelled = app.get(&format!("/v1/runs/{name}")).await;
+        assert_eq!(cancelled.json["state"], "cancelled");
+    }
+    app.get("/v1/runs/batch-not")
         .await
-        .status(201);
-    app.get("/v1/runs/batch")
-        .await
-        .problem(405, "method_not_allowed");
+        .problem(404, "not_found");
 }
 
 async fn bad_batches_are_422_naming_the_item() {

@@ -144,6 +144,12 @@ class InvalidTransitionError(ProblemError):
         value = self.body.get("state")
         return value if isinstance(value, str) else None
 
+    @property
+    def parent_id(self) -> str | None:
+        """The ended parent, when a new child was refused (SPEC §2.9)."""
+        value = self.body.get("parent_id")
+        return value if isinstance(value, str) else None
+
 
 class StaleLeaseError(ProblemError):
     """409 ``stale_lease``: the lease epoch is not the run's, or the run stopped running."""

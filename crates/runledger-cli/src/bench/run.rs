@@ -14,7 +14,7 @@ use super::names;
 use super::progress::{preparing_spinner, progress_bar, tick_progress};
 use super::stats::{RaceAudit, Summary, print_summary};
 use super::target::{Target, op_failure, open, target};
-use super::workload::Plan;
+use super::workload::{BATCH_RUNS, Plan};
 use super::{http_audit, stream, worker};
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::{Failure, Verdict};
@@ -98,7 +98,10 @@ pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Fai
         _ => None,
     };
     let clients = u64::from(args.clients) * u64::from(args.processes);
-    let summary = Summary::new(args.workload.as_str(), clients, elapsed, &tally, race);
+    let mut summary = Summary::new(args.workload.as_str(), clients, elapsed, &tally, race);
+    if args.workload == Workload::Batch {
+        summary.runs_per_sec = Some(summary.ops_per_sec * BATCH_RUNS as f64);
+    }
     print_summary(&summary, &args, &tally)?;
     let problems = race.is_some_and(|audit| audit.problems > 0);
     Ok(if tally.errors > 0 || problems {

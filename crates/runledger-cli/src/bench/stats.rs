@@ -223,6 +223,9 @@ pub struct Summary {
     pub p99_ms: f64,
     /// Slowest operation, milliseconds.
     pub max_ms: f64,
+    /// Batch only: runs created (or answered) per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs_per_sec: Option<f64>,
     /// Stream only: SSE subscribers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscribers: Option<u64>,
@@ -277,6 +280,7 @@ impl Summary {
             p90_ms: tally.quantile_ms(0.90),
             p99_ms: tally.quantile_ms(0.99),
             max_ms: micros_to_ms(tally.latency_us.max()),
+            runs_per_sec: None,
             subscribers: None,
             deliveries: None,
             deliveries_per_sec: None,
@@ -327,11 +331,16 @@ impl Summary {
             ("ops", self.ops.to_string()),
             ("ops/s", format!("{:.0}", self.ops_per_sec)),
             ("errors", self.errors.to_string()),
+        ];
+        if let Some(runs_per_sec) = self.runs_per_sec {
+            rows.push(("runs/s", format!("{runs_per_sec:.0}")));
+        }
+        rows.extend([
             ("p50", format!("{:.3} ms", self.p50_ms)),
             ("p90", format!("{:.3} ms", self.p90_ms)),
             ("p99", format!("{:.3} ms", self.p99_ms)),
             ("max", format!("{:.3} ms", self.max_ms)),
-        ];
+        ]);
         if let (Some(subscribers), Some(deliveries), Some(per_sec), Some(missing)) = (
             self.subscribers,
             self.deliveries,

@@ -7,8 +7,8 @@
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::Failure;
 use runledger::{
-    AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Error, ErrorCode, Finish,
-    Heartbeat, Ledger, Options, Run, RunId, StartRun, Tenant,
+    AppendEvent, Appended, Cancel, ClaimRun, CreateBatch, CreateRun, Created, Error, ErrorCode,
+    Finish, Heartbeat, Ledger, Options, Run, RunId, StartRun, Tenant,
 };
 use runledger_client::{
     AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, Client, ClientError,
@@ -82,17 +82,7 @@ impl Target {
         match self {
             Target::Ledger(ledger) => Ok(ledger.create_run(tenant, request).await?),
             Target::Server(client) => {
-                let mut body = CreateRunRequest::new(request.kind);
-                body.id = request.id;
-                body.parent_id = request.parent_id;
-                body.key = request.key;
-                body.attributes = request.attributes;
-                if let Some(group) = request.concurrency {
-                    body = body.concurrency(group.key, Some(group.limit), Some(group.on_full));
-                }
-                if let Some(start) = request.start {
-                    body = body.start(start.owner, start.lease_ttl_ms);
-                }
+                let body = create_body(request);
                 let created = client.create_run(&body, &CallOptions::NONE).await?;
                 Ok(Created {
                     run: created.run,
@@ -252,6 +242,59 @@ pub async fn server_client(server: &str) -> Result<Client, Failure> {
     };
     client.list_runs(&probe).await?;
     Ok(client)
+}
+
+impl Target {
+    /// A batch create of `runs` (not atomic); answers how many items were
+    /// answered with their run. A refused item fails the operation.
+    pub async fn create_batch(
+        &self,
+        tenant: &Tenant,
+        runs: Vec<CreateRun>,
+    ) -> Result<usize, OpError> {
+        let count = runs.len();
+        match self {
+            Target::Ledger(ledger) => {
+                let batch = CreateBatch {
+                    runs,
+                    atomic: false,
+                };
+                let answers = ledger
+                    .create_batch(tenant, batch)
+                    .await
+                    .map_err(|refused| OpError::from(refused.error))?;
+                for answer in answers {
+                    answer?;
+                }
+            }
+            Target::Server(client) => {
+                let bodies: Vec<CreateRunRequest> = runs.into_iter().map(create_body).collect();
+                for answer in client
+                    .create_batch(&bodies, false, &CallOptions::NONE)
+                    .await?
+                {
+                    answer?;
+                }
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// The client's body of the library's create `request`.
+fn create_body(request: CreateRun) -> CreateRunRequest {
+    let mut body = CreateRunRequest::new(request.kind);
+    body.id = request.id;
+    body.parent_id = request.parent_id;
+    body.key = request.key;
+    body.attributes = request.attributes;
+    if let Some(group) = request.concurrency {
+        body = body.concurrency(group.key, Some(group.limit), Some(group.on_full));
+    }
+    if let Some(start) = request.start {
+        body = body.start(start.owner, start.lease_ttl_ms);
+    }
+    body
 }
 
 /// The system a bench loads: the server at `server` (checked to answer,

@@ -43,6 +43,10 @@ pub const RACE_GROUPS: usize = 8;
 pub const RACE_LEASE_TTL_MS: u64 = 1_000;
 /// Group runs a race caller remembers, to finish or cancel later.
 const RACE_OWN_RUNS_MAX: usize = 32;
+/// Creates per operation of the batch workload.
+pub const BATCH_RUNS: usize = 1_000;
+/// Concurrency groups of the replace-pending workload (limit 1 each).
+pub const REPLACE_GROUPS: usize = 16;
 /// Callers that prepare runs before the clock starts.
 const PREPARE_CALLERS: usize = 64;
 
@@ -76,7 +80,8 @@ impl Plan {
         let (ids, groups) = match workload {
             // The stream workload's appenders and subscribers are in
             // `super::stream`; it prepares its own runs.
-            Workload::Create | Workload::Stream => (Vec::new(), Vec::new()),
+            Workload::Create | Workload::Stream | Workload::Batch => (Vec::new(), Vec::new()),
+            Workload::ReplacePending => (Vec::new(), group_keys(tag, REPLACE_GROUPS)?),
             Workload::Repeat => (run_ids(tag, "r", REPEAT_RUNS)?, Vec::new()),
             Workload::Append => (run_ids(tag, "a", APPEND_RUNS)?, Vec::new()),
             Workload::Claim => (run_ids(tag, "q", CLAIM_RUNS)?, Vec::new()),
@@ -173,6 +178,8 @@ impl Plan {
                 Workload::Group => caller.create_in_group().await?,
                 Workload::HotGroup => caller.decide_in_hot_group().await?,
                 Workload::Race => caller.race().await?,
+                Workload::Batch => caller.create_batch().await?,
+                Workload::ReplacePending => caller.replace_pending().await?,
                 Workload::Stream => {
                     unreachable!("the stream workload runs its own appenders (stream.rs)")
                 }
@@ -271,6 +278,27 @@ impl Caller {
         let request = CreateRun::new(plan.kind.clone())
             .id(self.new_id()?)
             .concurrency(ConcurrencyGroup::new(key, GROUP_LIMIT, OnFull::Reject)?);
+        let target = self.target.clone();
+        self.timed(target.create_run(&plan.tenant, request)).await;
+        Ok(())
+    }
+
+    async fn create_batch(&mut self) -> Result<(), Error> {
+        let plan = self.plan.clone();
+        let runs = (0..BATCH_RUNS)
+            .map(|_| Ok(CreateRun::new(plan.kind.clone()).id(self.new_id()?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let target = self.target.clone();
+        self.timed(target.create_batch(&plan.tenant, runs)).await;
+        Ok(())
+    }
+
+    async fn replace_pending(&mut self) -> Result<(), Error> {
+        let plan = self.plan.clone();
+        let key = self.pick(&plan.groups).clone();
+        let request = CreateRun::new(plan.kind.clone())
+            .id(self.new_id()?)
+            .concurrency(ConcurrencyGroup::new(key, 1, OnFull::ReplacePending)?);
         let target = self.target.clone();
         self.timed(target.create_run(&plan.tenant, request)).await;
         Ok(())

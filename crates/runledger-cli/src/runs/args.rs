@@ -37,6 +37,11 @@ Examples:
   runledger runs create --kind report --concurrency-key reports --limit 2 \\
       --on-full enqueue --start-owner worker-1 --lease-ttl-ms 30000
 
+  # every line of runs.jsonl, e.g. {\"id\":\"r1\",\"kind\":\"etl\"}, in batches
+  runledger runs create --from-file runs.jsonl
+  # all or nothing (at most 1,000 lines)
+  runledger runs create --from-file runs.jsonl --atomic --json
+
 Exit codes: 0 created or an identical run existed, 1 refused (run_conflict,
 concurrency_limit, not_found, invalid input), 2 usage, 3 server unreachable.";
 
@@ -159,8 +164,18 @@ pub enum RunsVerb {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// What is being run: [A-Za-z0-9._-]{1,128}.
-    #[arg(long)]
-    pub kind: String,
+    #[arg(long, required_unless_present = "from_file")]
+    pub kind: Option<String>,
+    /// Create the runs of a JSON Lines file instead: one create (the body of
+    /// POST /v1/runs) per line, sent in batches of up to 1,000.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "kind", "id", "parent", "key", "attributes", "concurrency_key", "start_owner",
+        "idempotency_key",
+    ])]
+    pub from_file: Option<std::path::PathBuf>,
+    /// With --from-file: all or nothing (at most 1,000 lines, one request).
+    #[arg(long, requires = "from_file")]
+    pub atomic: bool,
     /// The run id; the server generates one when absent.
     #[arg(long)]
     pub id: Option<String>,

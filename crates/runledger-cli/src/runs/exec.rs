@@ -56,7 +56,14 @@ fn client(server: Option<String>) -> Result<Client, Failure> {
 }
 
 async fn create_run(client: &Client, args: CreateArgs, json: bool) -> Result<Verdict, Failure> {
-    let mut request = CreateRunRequest::new(parse("--kind", &args.kind, Kind::parse)?);
+    if let Some(path) = &args.from_file {
+        return super::batch::create_from_file(client, path, args.atomic, json).await;
+    }
+    if args.atomic {
+        return Err(Failure::Usage("--atomic goes with --from-file".to_owned()));
+    }
+    let kind = args.kind.as_deref().unwrap_or_default();
+    let mut request = CreateRunRequest::new(parse("--kind", kind, Kind::parse)?);
     if let Some(id) = &args.id {
         request = request.id(run_id(id)?);
     }

@@ -150,7 +150,8 @@ fn follow_columns(
     }
 }
 
-fn table<const N: usize>(header: [&str; N]) -> Table {
+/// An empty table with `header`, in the style of every `runs` table.
+pub fn table<const N: usize>(header: [&str; N]) -> Table {
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
     table.set_header(header);

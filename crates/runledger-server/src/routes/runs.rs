@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use runledger::{
     ConcurrencyGroup, ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId,
-    RunState, Segment, Timestamp,
+    RunState, Segment, Tenant, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -229,7 +229,25 @@ pub async fn get_run(
     AuthTenant(tenant): AuthTenant,
     RunIdPath(id): RunIdPath,
 ) -> Result<Response, Problem> {
-    let run = state.ledger().get_run(&tenant, &id).await?;
+    answer_run(&state, &tenant, &id).await
+}
+
+/// `GET` of a run whose id is the name of a static route (`batch`,
+/// `claim`): those paths take `POST` for their own operation, and answer
+/// `GET` as `GET /v1/runs/{id}` would (the router, issue #17).
+pub async fn get_run_named(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    request: axum::extract::Request,
+) -> Result<Response, Problem> {
+    let name = request.uri().path().rsplit('/').next().unwrap_or_default();
+    let id = RunId::parse(name)?;
+    answer_run(&state, &tenant, &id).await
+}
+
+/// The run `id` of `tenant`, with its version as entity tag.
+async fn answer_run(state: &ServerState, tenant: &Tenant, id: &RunId) -> Result<Response, Problem> {
+    let run = state.ledger().get_run(tenant, id).await?;
     let mut response = json_response(StatusCode::OK, &run);
     // The version is the run's entity tag: send it back as `If-Match`.
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", run.version)) {

@@ -506,7 +506,10 @@ async fn run_step(ledger: &Ledger, tenant: &Tenant, step: &Step) -> Value {
                             Ok(created) => {
                                 json!({"id": created.run.id, "created": created.created})
                             }
-                            Err(error) => json!({"code": error.code().as_str()}),
+                            Err(error) => json!({
+                                "code": error.code().as_str(),
+                                "detail": error.to_string(),
+                            }),
                         })
                         .collect();
                     json!({"results": results})

@@ -4,7 +4,7 @@
 //! retried by [`retrying`]; a constraint violation keeps the constraint's
 //! name, which callers map to the ledger's own errors.
 
-use runledger_core::{Error, StorageKind};
+use runledger_core::{Error, RunId, RunState, StorageKind};
 use std::future::Future;
 
 /// How many times an operation rolled back by a deadlock is run again.
@@ -18,6 +18,9 @@ const SERIALIZATION_FAILURE: &str = "40001";
 const DEADLOCK_DETECTED: &str = "40P01";
 /// The SQLSTATE class of integrity constraint violations.
 const INTEGRITY_CONSTRAINT_VIOLATION_CLASS: &str = "23";
+/// The constraint (a trigger, migration 0008) refusing a new child of a
+/// parent that has ended; its detail is `<child>\n<parent>\n<state>`.
+const PARENT_ACTIVE: &str = "runs_parent_active";
 
 /// The ledger's error for a sqlx error, classified by its SQLSTATE; the
 /// detail keeps PostgreSQL's words and code, for logs.
@@ -28,6 +31,11 @@ pub(crate) fn storage(error: sqlx::Error) -> Error {
     let Some(code) = database.code() else {
         return Error::storage(error);
     };
+    if database.constraint() == Some(PARENT_ACTIVE)
+        && let Some(ended) = parent_ended(&error)
+    {
+        return ended;
+    }
     let detail = format!("{} (SQLSTATE {code})", database.message());
     let kind = match code.as_ref() {
         DISK_FULL => return Error::StorageFull { detail },
@@ -38,6 +46,23 @@ pub(crate) fn storage(error: sqlx::Error) -> Error {
         _ => StorageKind::Other,
     };
     Error::Storage { kind, detail }
+}
+
+/// The refusal the `runs_parent_active` trigger raised, from its detail.
+fn parent_ended(error: &sqlx::Error) -> Option<Error> {
+    let sqlx::Error::Database(database) = error else {
+        return None;
+    };
+    let postgres = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let mut parts = postgres.detail()?.split('\n');
+    let id = RunId::parse(parts.next()?).ok()?;
+    let parent_id = RunId::parse(parts.next()?).ok()?;
+    let state = RunState::parse(parts.next()?).ok()?;
+    Some(Error::ParentEnded {
+        id,
+        parent_id,
+        state,
+    })
 }
 
 /// The constraint a storage error says was violated, if any.

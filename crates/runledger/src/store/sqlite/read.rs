@@ -72,6 +72,22 @@ pub(crate) fn run(
         .transpose()
 }
 
+/// The state of run `id`, if it exists.
+pub(crate) fn state(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+) -> Result<Option<RunState>, Error> {
+    let mut statement = connection
+        .prepare_cached("SELECT state FROM runs WHERE tenant = ?1 AND id = ?2")
+        .map_err(storage)?;
+    let state: Option<String> = statement
+        .query_row(params![tenant.as_str(), id.as_str()], |row| row.get(0))
+        .optional()
+        .map_err(storage)?;
+    state.as_deref().map(RunState::parse).transpose()
+}
+
 /// Whether `id` exists.
 pub(crate) fn exists(connection: &Connection, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
     let mut statement = connection

@@ -26,12 +26,24 @@ pub(crate) fn create(
     if let Some(existing) = read::run(connection, tenant, &request.id)? {
         return request.match_existing(existing);
     }
-    if let Some(parent_id) = &request.params.parent_id
-        && !read::exists(connection, tenant, parent_id)?
-    {
-        return Err(Error::ParentNotFound {
-            parent_id: parent_id.clone(),
-        });
+    if let Some(parent_id) = &request.params.parent_id {
+        // Under the write lock the parent cannot end before this create
+        // commits (SPEC §2.9).
+        match read::state(connection, tenant, parent_id)? {
+            None => {
+                return Err(Error::ParentNotFound {
+                    parent_id: parent_id.clone(),
+                });
+            }
+            Some(state) if state.is_terminal() => {
+                return Err(Error::ParentEnded {
+                    id: request.id.clone(),
+                    parent_id: parent_id.clone(),
+                    state,
+                });
+            }
+            Some(_) => {}
+        }
     }
     let state = match &request.params.concurrency {
         None => RunState::Queued,

@@ -33,7 +33,7 @@ use crate::store::postgres::positions::{CHANNEL, lock_positions};
 use crate::store::postgres::{lookup, read};
 use runledger_core::transition::{self, Admission, Transition};
 use runledger_core::{ConcurrencyKey, Error, RunId, RunState, Tenant, Timestamp};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use std::collections::{HashMap, HashSet};
 
 /// Decides and writes `creates` in item order in one transaction;
@@ -95,6 +95,8 @@ struct Batch<'a> {
     existing: Vec<Option<runledger_core::Run>>,
     /// Runs known to exist: read, or created by an earlier item.
     known: HashSet<RunId>,
+    /// Runs read in a terminal state, with it: they take no new children.
+    ended: HashMap<RunId, RunState>,
     /// The item that created each run this batch created.
     created_by: HashMap<RunId, usize>,
     /// Each group's active runs, oldest first, as the earlier items left them.
@@ -140,9 +142,18 @@ impl<'a> Batch<'a> {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
+        let mut ended: HashMap<RunId, RunState> = existing
+            .iter()
+            .flatten()
+            .filter(|run| run.state.is_terminal())
+            .map(|run| (run.id.clone(), run.state))
+            .collect();
         if !outside.is_empty() {
-            for (_, parent) in lookup::now_and_runs(connection, &outside).await? {
-                known.extend(parent.map(|run| run.id));
+            for (parent, state) in lock_parents(connection, tenant, &outside).await? {
+                if state.is_terminal() {
+                    ended.insert(parent.clone(), state);
+                }
+                known.insert(parent);
             }
         }
         let mut active = HashMap::new();
@@ -157,6 +168,7 @@ impl<'a> Batch<'a> {
             now,
             existing,
             known,
+            ended,
             created_by: HashMap::new(),
             active,
             segment: Vec::new(),
@@ -195,6 +207,16 @@ impl<'a> Batch<'a> {
                 parent_id: parent_id.clone(),
             });
             return Ok(self.answer(index, missing));
+        }
+        if let Some(parent_id) = &create.params.parent_id
+            && let Some(state) = self.ended.get(parent_id)
+        {
+            let ended = Err(Error::ParentEnded {
+                id: create.id.clone(),
+                parent_id: parent_id.clone(),
+                state: *state,
+            });
+            return Ok(self.answer(index, ended));
         }
         let state = match &create.params.concurrency {
             None => RunState::Queued,
@@ -342,4 +364,32 @@ async fn stamp_ours_last(
         .await
         .map_err(storage)?;
     Ok(())
+}
+
+/// Locks the batch's parents outside it `FOR SHARE` (a finish or cancel of
+/// one waits for the batch's commit, SPEC §2.9) and answers the state of
+/// each that exists.
+async fn lock_parents(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    parents: &[(&str, &str)],
+) -> Result<Vec<(RunId, RunState)>, Error> {
+    let mut ids: Vec<&str> = parents.iter().map(|(_, id)| *id).collect();
+    ids.sort_unstable();
+    let rows = sqlx::query(
+        "SELECT id, state FROM runs WHERE tenant = $1 AND id = ANY ($2::text[]) \
+         ORDER BY id FOR SHARE",
+    )
+    .bind(tenant.as_str())
+    .bind(ids)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(storage)?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get(0).map_err(storage)?;
+            let state: String = row.try_get(1).map_err(storage)?;
+            Ok((RunId::parse(&id)?, RunState::parse(&state)?))
+        })
+        .collect()
 }
