@@ -156,7 +156,14 @@ async fn write_plain(
 }
 
 /// Rounds a batch gets to find its tenants without unstamped events.
-const ROUNDS_MAX: usize = 16;
+const ROUNDS_MAX: usize = 64;
+/// Rounds tried back to back before waiting between rounds: a tenant whose
+/// other writers keep committing unstamped events (a finish that waited for
+/// a parent's `FOR SHARE` lock, say) gets time to settle instead of the
+/// create giving up after a burst.
+const ROUNDS_AT_ONCE: usize = 8;
+/// The longest wait between two rounds.
+const ROUND_WAIT_MS_MAX: u64 = 50;
 
 /// [`create_plain`] until it finds its tenants' earlier events stamped,
 /// having the sequencer stamp them between tries.
@@ -166,9 +173,14 @@ async fn create_settled(
     sequencer: &Sequencer,
     creates: &[Pending],
 ) -> Result<Vec<Outcome>, Error> {
-    for _ in 0..ROUNDS_MAX {
+    for round in 0..ROUNDS_MAX {
         if let Some(outcomes) = create_plain(connection, creates).await? {
             return Ok(outcomes);
+        }
+        if round >= ROUNDS_AT_ONCE {
+            let doubled = 1u64 << (round - ROUNDS_AT_ONCE).min(6);
+            let wait = doubled.min(ROUND_WAIT_MS_MAX);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         }
         let mut tenants: Vec<&Tenant> = creates.iter().map(|pending| &pending.tenant).collect();
         tenants.dedup();
