@@ -1,7 +1,8 @@
 //! Reading one column of a legacy record: as text, as a state, as a time;
 //! and comparing two records that name one run, column by column.
 
-use runledger::RunState;
+use regex::Regex;
+use runledger::{RunId, RunState, Segment};
 use serde_json::{Map, Value};
 
 /// A column as text: strings as they are, numbers and booleans written
@@ -90,4 +91,30 @@ pub fn generated_id(fields: &Map<String, Value>) -> String {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("gen-{hash:016x}")
+}
+
+/// `--child-pattern` applied to an id: its parent and child key when it matches.
+pub fn split_child(id: &str, pattern: Option<&Regex>) -> Result<Option<(RunId, Segment)>, String> {
+    let Some(pattern) = pattern else {
+        return Ok(None);
+    };
+    let Some(captures) = pattern.captures(id) else {
+        return Ok(None);
+    };
+    let (Some(parent), Some(key)) = (captures.get(1), captures.get(2)) else {
+        return Ok(None);
+    };
+    let parent = RunId::parse(parent.as_str()).map_err(|error| {
+        format!(
+            "parent id {:?} (from --child-pattern): {error}",
+            parent.as_str()
+        )
+    })?;
+    let key = Segment::parse(key.as_str()).map_err(|error| {
+        format!(
+            "child key {:?} (from --child-pattern): {error}",
+            key.as_str()
+        )
+    })?;
+    Ok(Some((parent, key)))
 }

@@ -6,7 +6,7 @@
 //! nothing here touches a ledger.
 
 use super::clock::{self, Zone};
-use super::fields::{differences, generated_id, parse_state, text};
+use super::fields::{differences, generated_id, parse_state, split_child, text};
 use super::read::Record;
 use crate::failure::Failure;
 use regex::Regex;
@@ -375,7 +375,7 @@ fn map_record(
                     ));
                 }
             };
-            match split_child(&id, mapping)? {
+            match split_child(&id, mapping.child_pattern.as_ref())? {
                 Some((parent, key)) => {
                     let child = RunId::parse(&format!("{parent}:{}", key.as_str()))
                         .map_err(|error| format!("child id: {error}"))?;
@@ -411,32 +411,6 @@ fn map_record(
         generated,
         parent_of_line: None,
     })
-}
-
-/// `--child-pattern` applied to an id: its parent and child key when it matches.
-fn split_child(id: &str, mapping: &Mapping) -> Result<Option<(RunId, Segment)>, String> {
-    let Some(pattern) = &mapping.child_pattern else {
-        return Ok(None);
-    };
-    let Some(captures) = pattern.captures(id) else {
-        return Ok(None);
-    };
-    let (Some(parent), Some(key)) = (captures.get(1), captures.get(2)) else {
-        return Ok(None);
-    };
-    let parent = RunId::parse(parent.as_str()).map_err(|error| {
-        format!(
-            "parent id {:?} (from --child-pattern): {error}",
-            parent.as_str()
-        )
-    })?;
-    let key = Segment::parse(key.as_str()).map_err(|error| {
-        format!(
-            "child key {:?} (from --child-pattern): {error}",
-            key.as_str()
-        )
-    })?;
-    Ok(Some((parent, key)))
 }
 
 /// The state, outcome and times of a record; the times must come in order.
