@@ -271,3 +271,61 @@ fn usage_errors_exit_2_and_write_nothing() {
         "a refused import created the database"
     );
 }
+
+/// An imported `running` run holds a lease of `--lease-ttl-ms` from the
+/// import: the reaper times it out, and importing the file again still
+/// answers that run (nothing is written).
+async fn an_imported_running_run_is_reaped(dir: &Path, db: &str) {
+    let file = dir.join("running.csv");
+    std::fs::write(
+        &file,
+        "id,kind,state,created_at,started_at\nstuck-1,etl,Running,2025-09-26T12:45:30Z,2025-09-26T12:45:35Z\n",
+    )
+    .unwrap();
+    let apply = ["--apply", "--lease-ttl-ms", "100"];
+    let output = run(runledger()
+        .arg("import")
+        .arg(&file)
+        .args(["--db", db, "--json"])
+        .args(apply)
+        .env_remove("RUNLEDGER_DB"));
+    assert_eq!(exit_code(&output), 0, "{}", json(&output));
+    let ledger = open(db).await;
+    let tenant = Tenant::default();
+    let id = RunId::parse("stuck-1").unwrap();
+    let imported = ledger.get_run(&tenant, &id).await.unwrap();
+    assert_eq!(imported.state, RunState::Running);
+    assert!(imported.lease.is_some());
+    assert_eq!(
+        imported.started_at.unwrap().to_rfc3339(),
+        "2025-09-26T12:45:35.000Z"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(ledger.reap().await.unwrap(), 1);
+    let reaped = ledger.get_run(&tenant, &id).await.unwrap();
+    assert_eq!(reaped.state, RunState::TimedOut);
+    let events = event_count(&ledger).await;
+    let output = run(runledger()
+        .arg("import")
+        .arg(&file)
+        .args(["--db", db, "--json"])
+        .args(apply)
+        .env_remove("RUNLEDGER_DB"));
+    assert_eq!(exit_code(&output), 0, "{}", json(&output));
+    assert_eq!(json(&output)["existing"], 1);
+    assert_eq!(event_count(&ledger).await, events);
+    assert!(ledger.audit().await.unwrap().is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_reaped_on_sqlite() {
+    let dir = fresh_dir("import-reaped");
+    an_imported_running_run_is_reaped(&dir, &sqlite_url(&dir, "r.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_reaped_on_postgres() {
+    let dir = fresh_dir("import-reaped-postgres");
+    let db = postgres_url("import_reaped");
+    an_imported_running_run_is_reaped(&dir, &db.url).await;
+}

@@ -9,7 +9,7 @@ use crate::requests::Created;
 use runledger_core::transition::{NewEvent, Record};
 use runledger_core::{
     Children, Error, Kind, Lease, LifecycleEvent, Owner, Run, RunId, RunState, Segment, Tenant,
-    Timestamp,
+    Timestamp, limits,
 };
 use serde_json::{Value, json};
 
@@ -75,6 +75,7 @@ impl ImportRun {
                 format!("{} is not <parent_id>:<key>", self.id),
             ));
         }
+        self.check_limits()?;
         if self.state == RunState::Pending {
             return Err(invalid(
                 "state",
@@ -192,6 +193,53 @@ impl ImportRun {
             },
             events,
         })
+    }
+
+    /// The limits every create and finish honours: a lease length in range,
+    /// attributes an object of bounded size, a bounded result and error.
+    fn check_limits(&self) -> Result<(), Error> {
+        let invalid =
+            |field: &'static str, detail: String| Err(Error::InvalidRequest { field, detail });
+        if !(limits::LEASE_TTL_MS_MIN..=limits::LEASE_TTL_MS_MAX).contains(&self.lease_ttl_ms) {
+            return invalid(
+                "lease_ttl_ms",
+                format!(
+                    "must be between {} and {}",
+                    limits::LEASE_TTL_MS_MIN,
+                    limits::LEASE_TTL_MS_MAX
+                ),
+            );
+        }
+        if !self.attributes.is_object() {
+            return invalid("attributes", "must be a JSON object".to_owned());
+        }
+        if self.attributes.to_string().len() > limits::ATTRIBUTES_BYTES_MAX {
+            return invalid(
+                "attributes",
+                format!("larger than {} bytes", limits::ATTRIBUTES_BYTES_MAX),
+            );
+        }
+        if self
+            .result
+            .as_ref()
+            .is_some_and(|result| result.to_string().len() > limits::RESULT_BYTES_MAX)
+        {
+            return invalid(
+                "result",
+                format!("larger than {} bytes", limits::RESULT_BYTES_MAX),
+            );
+        }
+        if self
+            .error
+            .as_ref()
+            .is_some_and(|error| error.len() > limits::ERROR_BYTES_MAX)
+        {
+            return invalid(
+                "error",
+                format!("longer than {} bytes", limits::ERROR_BYTES_MAX),
+            );
+        }
+        Ok(())
     }
 
     /// The existing run when it is the one this import describes (a run
