@@ -216,6 +216,15 @@ pub fn print(report: &Report, json: bool) -> Result<(), Failure> {
         report.rejected.len().to_string(),
     ]);
     println!("{summary}");
+    if !report.generated.is_empty() {
+        let mut generated = Table::new();
+        generated.load_style(presets::UTF8_FULL_CONDENSED);
+        generated.set_header(["line", "generated id"]);
+        for record in &report.generated {
+            generated.add_row([record.line.to_string(), record.run_id.clone()]);
+        }
+        println!("{generated}");
+    }
     if !report.rejected.is_empty() {
         let mut rejected = Table::new();
         rejected.load_style(presets::UTF8_FULL_CONDENSED);
