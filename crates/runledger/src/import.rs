@@ -46,6 +46,7 @@ pub struct ImportRun {
 }
 
 /// The rows an import writes: the run and its events, each with its time.
+#[derive(Debug)]
 pub(crate) struct History {
     /// The run row.
     pub(crate) record: Record,
@@ -296,3 +297,6 @@ impl ImportRun {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
