@@ -53,8 +53,8 @@ created_at, started_at, finished_at (the defaults are the field names).
 Times: RFC 3339, YYYY-MM-DD HH:MM:SS (read in --timezone), epoch seconds or
 milliseconds. Of two records with one id the first wins; the second is
 merged when identical, refused naming the differing columns otherwise.
-Lines are numbered from the header (line 1). Columns that no field maps are kept in
-the run's attributes. States: the SPEC's names, plus common synonyms
+Lines are numbered from the header (line 1). Columns that no field maps
+are kept in the run's attributes. States: the SPEC's names, plus common synonyms
 (success, completed, done, error, canceled, aborted, timeout, …).
 
 Exit codes: 0 every record imported, already present or merged, 1 some
