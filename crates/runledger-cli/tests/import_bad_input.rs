@@ -113,3 +113,32 @@ fn an_id_is_never_invented_without_the_flag() {
         "{report}"
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_header() {
+    let dir = fresh_dir("import-bom");
+    let db = sqlite_url(&dir, "bom.db");
+    let file = dir.join("excel.csv");
+    std::fs::write(&file, b"\xef\xbb\xbfJobID,Kind\n250926-124530,etl\n").unwrap();
+    let output = run(runledger()
+        .arg("import")
+        .arg(&file)
+        .args([
+            "--db",
+            &db,
+            "--json",
+            "--map",
+            "id=JobID",
+            "--map",
+            "kind=Kind",
+        ])
+        .env_remove("RUNLEDGER_DB"));
+    assert_eq!(
+        exit_code(&output),
+        0,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = support::json(&output);
+    assert_eq!(report["runs"][0]["run_id"], "250926-124530", "{report}");
+}

@@ -40,6 +40,9 @@ pub fn format_of(path: &Path) -> Result<Format, Failure> {
 /// row, a line that is not a JSON object) fails the whole read, naming its
 /// line: nothing is imported from a file that is not what it claims.
 pub fn records(bytes: &[u8], format: Format) -> Result<(Vec<Record>, HashSet<String>), Failure> {
+    // Spreadsheet exports often start with a UTF-8 byte order mark: it is
+    // not part of the first column's name.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let (records, columns) = match format {
         Format::Csv => csv_records(bytes)?,
         Format::Jsonl => {
