@@ -139,7 +139,7 @@ fn fixture() -> (String, BTreeMap<usize, Expect>) {
             if stuck && job % 2 == 0 {
                 // The same id again, finished: the first (Running) wins.
                 let again = format!("{head},Done,{created},{started},{finished},,stuck");
-                let names = ["Status", "\"Running\"", "\"Done\"", "Finished"];
+                let names = ["Status: \"Running\" on line", "\"Done\" here", "Finished"];
                 let names = names.iter().map(|name| (*name).to_owned()).collect();
                 f.push(again, Expect::Refused { names });
             }

@@ -58,10 +58,10 @@ pub fn parse_state(text: &str) -> Result<RunState, String> {
 }
 
 /// The columns in which two records with one id differ, each with both
-/// values (`column: "first" (line a) vs "second"`); `skip` (the id column)
-/// is compared after normalization elsewhere.
+/// values (`Status: "Running" on line 3, "Done" here`); `skip` (the id
+/// column) is compared after normalization elsewhere.
 pub fn differences(
-    first: &Map<String, Value>,
+    (first, first_line): (&Map<String, Value>, usize),
     second: &Map<String, Value>,
     skip: &str,
 ) -> Vec<String> {
@@ -73,7 +73,13 @@ pub fn differences(
         .filter(|column| column.as_str() != skip)
         .filter_map(|column| {
             let (a, b) = (first.get(column), second.get(column));
-            (a != b).then(|| format!("{column}: {} vs {}", shown(a), shown(b)))
+            (a != b).then(|| {
+                format!(
+                    "{column}: {} on line {first_line}, {} here",
+                    shown(a),
+                    shown(b)
+                )
+            })
         })
         .collect()
 }

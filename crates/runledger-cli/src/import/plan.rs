@@ -269,7 +269,11 @@ pub fn plan(records: Vec<Record>, mapping: &Mapping) -> Plan {
             }
             Some(&index) => {
                 let first = &plan.runs[index];
-                let differ = differences(&first.fields, &planned.fields, mapping.column("id"));
+                let differ = differences(
+                    (&first.fields, first.line),
+                    &planned.fields,
+                    mapping.column("id"),
+                );
                 if differ.is_empty() && first.id == planned.id {
                     plan.duplicates
                         .push((planned.line, first.line, first.id.clone()));
