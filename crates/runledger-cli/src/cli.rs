@@ -12,7 +12,7 @@ Examples:
   runledger tenant add acme --db sqlite://runledger.db
   runledger bench --db sqlite:///tmp/bench.db --workload create
   runledger doctor --db sqlite://runledger.db
-  runledger import legacy-runs.csv --db sqlite://runledger.db
+  runledger import legacy-runs.csv --db sqlite://runledger.db --apply
 
 Exit codes: 0 success, 1 refused or problems found, 2 usage error or the
 database could not be opened, 3 the server could not be reached.";
@@ -116,7 +116,7 @@ pub enum Command {
     /// Manage tenants and their API tokens.
     #[command(after_help = crate::tenant::TENANT_EXAMPLES)]
     Tenant(crate::tenant::TenantArgs),
-    /// Load legacy run records (CSV or JSON lines) into a ledger.
+    /// Load legacy run records (CSV or JSON lines) with their history; a dry run unless --apply.
     #[command(after_help = crate::import::IMPORT_EXAMPLES)]
     Import(crate::import::ImportArgs),
     /// Create, read, change and follow runs on a runledger server.

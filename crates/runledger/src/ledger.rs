@@ -103,6 +103,20 @@ impl Ledger {
         self.inner.store.create(tenant, request).await
     }
 
+    /// Imports a run as a legacy table recorded it (SPEC §5 `runledger
+    /// import`): the row with its own times, state, result and error, and its
+    /// lifecycle events stamped at those times, in one transaction. An
+    /// identical re-import answers the existing run (`created: false`); one
+    /// that differs is `run_conflict` naming the fields. A `running` run gets
+    /// a lease the reaper expires unless a worker takes the run over.
+    pub async fn import_run(
+        &self,
+        tenant: &Tenant,
+        request: crate::ImportRun,
+    ) -> Result<Created, Error> {
+        self.inner.store.import_run(tenant, request).await
+    }
+
     /// Creates a batch of runs (SPEC `POST /v1/runs/batch`), each item
     /// decided as a single create in item order, its events at consecutive
     /// positions in item order; an item may name an earlier item as its

@@ -17,6 +17,7 @@ mod batch;
 mod clock;
 mod failpoints;
 mod fanout;
+mod import;
 mod ledger;
 mod reaper;
 pub mod relay;
@@ -27,6 +28,7 @@ mod subscribe;
 pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, planned_run_id};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use batch::{BatchAnswers, BatchRefused, CreateBatch};
+pub use import::ImportRun;
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
 pub use requests::{

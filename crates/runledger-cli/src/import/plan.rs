@@ -1,22 +1,44 @@
 //! Mapping legacy records to runs: which column is which field, ids
-//! normalized (surrounding whitespace trimmed) and de-duplicated, states
-//! read with their common synonyms. Pure: nothing here touches a ledger.
+//! normalized (surrounding whitespace trimmed), split into parent and child
+//! key by `--child-pattern`, generated only with `--generate-missing-ids`,
+//! and de-duplicated (the first record of an id wins; a later one is merged
+//! when identical, refused naming the differing columns otherwise). Pure:
+//! nothing here touches a ledger.
 
+use super::clock::{self, Zone};
+use super::fields::{differences, generated_id, parse_state, split_child, text};
 use super::read::Record;
 use crate::failure::Failure;
-use runledger::{Kind, RunId, RunState, Segment};
+use regex::Regex;
+use runledger::{Kind, RunId, RunState, Segment, Timestamp};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 
 /// The fields a column can be mapped to, in `--map FIELD=COLUMN`.
-const FIELDS: [&str; 7] = ["id", "kind", "state", "parent_id", "key", "error", "result"];
+const FIELDS: [&str; 10] = [
+    "id",
+    "kind",
+    "state",
+    "parent_id",
+    "key",
+    "error",
+    "result",
+    "created_at",
+    "started_at",
+    "finished_at",
+];
 
 /// Which column holds each field, and the kind of records without one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Mapping {
     columns: BTreeMap<&'static str, String>,
+    /// The columns `--map` named, which the file must have.
+    named: Vec<(&'static str, String)>,
     default_kind: Option<Kind>,
+    zone: Zone,
+    child_pattern: Option<Regex>,
+    generate_ids: bool,
 }
 
 impl Mapping {
@@ -53,14 +75,73 @@ impl Mapping {
             }
             columns.insert(field, column.to_owned());
         }
+        let named = named
+            .into_iter()
+            .map(|field| (field, columns[field].clone()))
+            .collect();
         let default_kind = kind
             .map(Kind::parse)
             .transpose()
             .map_err(|error| Failure::Usage(format!("--kind: {error}")))?;
         Ok(Mapping {
             columns,
+            named,
             default_kind,
+            zone: Zone::Fixed(0),
+            child_pattern: None,
+            generate_ids: false,
         })
+    }
+
+    /// Local times are read in `zone` (UTC by default).
+    pub fn with_zone(mut self, zone: Zone) -> Mapping {
+        self.zone = zone;
+        self
+    }
+
+    /// `--child-pattern`: compiled, with exactly two capture groups.
+    pub fn with_child_pattern(mut self, pattern: Option<&str>) -> Result<Mapping, Failure> {
+        let Some(pattern) = pattern else {
+            return Ok(self);
+        };
+        let regex = Regex::new(pattern).map_err(|error| {
+            Failure::Usage(format!(
+                "--child-pattern {pattern:?} does not compile: {error}"
+            ))
+        })?;
+        if regex.captures_len() != 3 {
+            return Err(Failure::Usage(format!(
+                "--child-pattern {pattern:?} has {} capture groups; it needs two: the parent id and the child key",
+                regex.captures_len() - 1
+            )));
+        }
+        self.child_pattern = Some(regex);
+        Ok(self)
+    }
+
+    /// `--generate-missing-ids`: records without an id get a stable generated one.
+    pub fn with_generated_ids(mut self, generate: bool) -> Mapping {
+        self.generate_ids = generate;
+        self
+    }
+
+    /// Refuses a `--map` whose column no record has (for CSV: not in the header).
+    pub fn check_columns(&self, present: &HashSet<String>) -> Result<(), Failure> {
+        for (field, column) in &self.named {
+            if !present.contains(column) {
+                let mut known: Vec<&String> = present.iter().collect();
+                known.sort();
+                return Err(Failure::Usage(format!(
+                    "--map {field}={column}: the file has no column {column:?} (its columns: {})",
+                    known
+                        .iter()
+                        .map(|column| column.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The column of `field` (every field has one: its own name by default).
@@ -79,6 +160,9 @@ pub struct Target {
     state: RunState,
     result: Option<Value>,
     error: Option<String>,
+    created_at: Option<Timestamp>,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
 }
 
 impl Target {
@@ -95,6 +179,11 @@ impl Target {
     /// The error (or cancel reason) a run records.
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
+    }
+
+    /// When the file says the run was created, started and finished.
+    pub fn times(&self) -> (Option<Timestamp>, Option<Timestamp>, Option<Timestamp>) {
+        (self.created_at, self.started_at, self.finished_at)
     }
 }
 
@@ -115,6 +204,12 @@ pub struct Planned {
     pub attributes: Value,
     /// Where the run ends up.
     pub target: Target,
+    /// The record's columns as read, to compare a later record of one id.
+    pub fields: Map<String, Value>,
+    /// `true` when the id was generated (`--generate-missing-ids`).
+    pub generated: bool,
+    /// For a parent the file has no record of: the line of its first child.
+    pub parent_of_line: Option<usize>,
 }
 
 /// A record that was not imported, and why.
@@ -133,8 +228,8 @@ pub struct Rejected {
 pub struct Plan {
     /// The runs to write, one per distinct id, in file order.
     pub runs: Vec<Planned>,
-    /// `(line, earlier line)` of records identical to an earlier one.
-    pub duplicates: Vec<(usize, usize)>,
+    /// `(line, earlier line, run id)` of records identical to an earlier one.
+    pub duplicates: Vec<(usize, usize, RunId)>,
     /// The records that cannot be mapped.
     pub rejected: Vec<Rejected>,
 }
@@ -174,52 +269,74 @@ pub fn plan(records: Vec<Record>, mapping: &Mapping) -> Plan {
             }
             Some(&index) => {
                 let first = &plan.runs[index];
-                let differences = differences(first, &planned);
-                if differences.is_empty() {
-                    plan.duplicates.push((planned.line, first.line));
+                let differ = differences(
+                    (&first.fields, first.line),
+                    &planned.fields,
+                    mapping.column("id"),
+                );
+                if differ.is_empty() && first.id == planned.id {
+                    plan.duplicates
+                        .push((planned.line, first.line, first.id.clone()));
                 } else {
                     plan.rejected.push(Rejected {
                         line: planned.line,
                         source_id: planned.source_id,
                         reason: format!(
-                            "run id {} is also on line {} with a different {}",
+                            "run id {} is also on line {}, which wins; this line differs in {}",
                             planned.id,
                             first.line,
-                            differences.join(", ")
+                            differ.join("; ")
                         ),
                     });
                 }
             }
         }
     }
+    add_missing_parents(&mut plan, &seen);
     plan
 }
 
-/// The runs in waves: each run comes in the wave after its parent's (when
-/// the parent is in the file), so parents exist before their children.
-pub fn waves(runs: Vec<Planned>) -> Vec<Vec<Planned>> {
-    let in_file: HashSet<RunId> = runs.iter().map(|run| run.id.clone()).collect();
-    let mut done: HashSet<RunId> = HashSet::new();
-    let mut waiting = runs;
-    let mut waves = Vec::new();
-    while !waiting.is_empty() {
-        let (ready, later): (Vec<Planned>, Vec<Planned>) =
-            waiting.into_iter().partition(|run| match &run.parent {
-                Some((parent, _)) => !in_file.contains(parent) || done.contains(parent),
-                None => true,
-            });
-        if ready.is_empty() {
-            // Unreachable for a tree; a cycle cannot occur because a child's
-            // id extends its parent's. Write the rest anyway: the ledger
-            // refuses what has no parent.
-            waves.push(later);
-            break;
+/// A parent the children name but the file has no record of: created as a
+/// cancelled run of the first child's kind (so no worker ever claims it),
+/// at that child's creation time.
+fn add_missing_parents(plan: &mut Plan, seen: &BTreeMap<RunId, usize>) {
+    let mut added: HashSet<RunId> = HashSet::new();
+    let mut parents = Vec::new();
+    for run in &plan.runs {
+        let Some((parent, _)) = &run.parent else {
+            continue;
+        };
+        if seen.contains_key(parent) || !added.insert(parent.clone()) {
+            continue;
         }
-        done.extend(ready.iter().map(|run| run.id.clone()));
-        waves.push(ready);
-        waiting = later;
+        let created_at = run.target.created_at;
+        parents.push(Planned {
+            line: run.line,
+            source_id: None,
+            id: parent.clone(),
+            kind: run.kind.clone(),
+            parent: parent_of(parent),
+            attributes: Value::Object(Map::new()),
+            target: Target {
+                state: RunState::Cancelled,
+                result: None,
+                error: Some("created by runledger import: the file has no record of it".to_owned()),
+                created_at,
+                started_at: None,
+                finished_at: created_at,
+            },
+            fields: Map::new(),
+            generated: false,
+            parent_of_line: Some(run.line),
+        });
     }
-    waves
+    plan.runs.extend(parents);
+}
+
+/// The parent and key read off a child id (`a:b` → `a`, `b`).
+fn parent_of(id: &RunId) -> Option<(RunId, Segment)> {
+    let (parent, key) = id.as_str().rsplit_once(':')?;
+    Some((RunId::parse(parent).ok()?, Segment::parse(key).ok()?))
 }
 
 fn map_record(
@@ -237,29 +354,42 @@ fn map_record(
             )
         })?,
     };
-    let target = Target {
-        state: match text(fields, mapping.column("state"))? {
-            Some(state) => parse_state(&state)?,
-            None => RunState::Queued,
-        },
-        result: fields.get(mapping.column("result")).cloned(),
-        error: text(fields, mapping.column("error"))?,
+    let state = match text(fields, mapping.column("state"))? {
+        Some(state) => parse_state(&state)?,
+        None => RunState::Queued,
     };
+    let target = target(fields, mapping, state)?;
     let parent = text(fields, mapping.column("parent_id"))?
         .map(|parent| RunId::parse(parent.trim()).map_err(|error| format!("parent_id: {error}")))
         .transpose()?;
+    let mut generated = false;
     let (id, parent) = match parent {
         None => {
-            let id = source_id.as_deref().map(str::trim).ok_or_else(|| {
-                format!(
-                    "no id: column {:?} is empty or missing; map one with --map id=COLUMN",
-                    mapping.column("id")
-                )
-            })?;
-            (
-                RunId::parse(id).map_err(|error| format!("id: {error}"))?,
-                None,
-            )
+            let id = match source_id.as_deref().map(str::trim) {
+                Some(id) => id.to_owned(),
+                None if mapping.generate_ids => {
+                    generated = true;
+                    generated_id(fields)
+                }
+                None => {
+                    return Err(format!(
+                        "no id: column {:?} is empty or missing; map one with --map id=COLUMN, \
+                         or give --generate-missing-ids",
+                        mapping.column("id")
+                    ));
+                }
+            };
+            match split_child(&id, mapping.child_pattern.as_ref())? {
+                Some((parent, key)) => {
+                    let child = RunId::parse(&format!("{parent}:{}", key.as_str()))
+                        .map_err(|error| format!("child id: {error}"))?;
+                    (child, Some((parent, key)))
+                }
+                None => (
+                    RunId::parse(&id).map_err(|error| format!("id: {error}"))?,
+                    None,
+                ),
+            }
         }
         Some(parent) => {
             let key = child_key(fields, mapping, &parent, source_id.as_deref())?;
@@ -281,6 +411,42 @@ fn map_record(
         parent,
         attributes: Value::Object(attributes),
         target,
+        fields: fields.clone(),
+        generated,
+        parent_of_line: None,
+    })
+}
+
+/// The state, outcome and times of a record; the times must come in order.
+fn target(
+    fields: &Map<String, Value>,
+    mapping: &Mapping,
+    state: RunState,
+) -> Result<Target, String> {
+    let time = |field: &'static str| -> Result<Option<Timestamp>, String> {
+        text(fields, mapping.column(field))?
+            .map(|value| {
+                clock::parse(&value, &mapping.zone).map_err(|error| format!("{field}: {error}"))
+            })
+            .transpose()
+    };
+    let (created_at, started_at, finished_at) = (
+        time("created_at")?,
+        time("started_at")?,
+        time("finished_at")?,
+    );
+    let ordered = [created_at, started_at, finished_at];
+    let present: Vec<Timestamp> = ordered.iter().flatten().copied().collect();
+    if present.windows(2).any(|pair| pair[0] > pair[1]) {
+        return Err("the times are out of order: created_at ≤ started_at ≤ finished_at".to_owned());
+    }
+    Ok(Target {
+        state,
+        result: fields.get(mapping.column("result")).cloned(),
+        error: text(fields, mapping.column("error"))?,
+        created_at,
+        started_at,
+        finished_at,
     })
 }
 
@@ -308,79 +474,6 @@ fn child_key(
         }
     };
     Segment::parse(&key).map_err(|error| format!("child key: {error}"))
-}
-
-/// A column as text: strings as they are, numbers and booleans written
-/// out; objects and arrays are refused for a field that must be text.
-fn text(fields: &Map<String, Value>, column: &str) -> Result<Option<String>, String> {
-    match fields.get(column) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(Value::Number(number)) => Ok(Some(number.to_string())),
-        Some(Value::Bool(flag)) => Ok(Some(flag.to_string())),
-        Some(_) => Err(format!(
-            "column {column:?} holds an object or array; it must be text"
-        )),
-    }
-}
-
-/// A legacy state: the SPEC's names and their common synonyms, any case,
-/// `-` or space for `_`. `pending` is refused: it means "waiting for a
-/// concurrency slot", which an import cannot recreate.
-fn parse_state(text: &str) -> Result<RunState, String> {
-    let normalized: String = text
-        .trim()
-        .chars()
-        .map(|c| match c {
-            '-' | ' ' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
-    let state = match normalized.as_str() {
-        "queued" | "new" | "created" | "scheduled" | "waiting" | "ready" => RunState::Queued,
-        "running" | "started" | "in_progress" | "active" | "executing" => RunState::Running,
-        "succeeded" | "success" | "successful" | "completed" | "complete" | "done" | "ok"
-        | "finished" => RunState::Succeeded,
-        "failed" | "failure" | "error" | "errored" | "crashed" => RunState::Failed,
-        "cancelled" | "canceled" | "aborted" | "killed" => RunState::Cancelled,
-        "timed_out" | "timedout" | "timeout" | "expired" => RunState::TimedOut,
-        "pending" => {
-            return Err(
-                "state \"pending\" means waiting for a concurrency slot, which an import cannot \
-                 recreate; map it to queued in the file"
-                    .to_owned(),
-            );
-        }
-        _ => {
-            return Err(format!(
-                "state {text:?} is not a run state; expected queued, running, succeeded, failed, \
-                 cancelled or timed_out (or a common synonym such as success, error, canceled)"
-            ));
-        }
-    };
-    Ok(state)
-}
-
-/// Which mapped fields of two records with one id differ.
-fn differences(first: &Planned, second: &Planned) -> Vec<&'static str> {
-    let mut differ = Vec::new();
-    if first.kind != second.kind {
-        differ.push("kind");
-    }
-    if first.target.state != second.target.state {
-        differ.push("state");
-    }
-    if first.target.result != second.target.result {
-        differ.push("result");
-    }
-    if first.target.error != second.target.error {
-        differ.push("error");
-    }
-    if first.attributes != second.attributes {
-        differ.push("attributes");
-    }
-    differ
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use super::Format;
 use crate::failure::Failure;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// One record of the file: its line and its columns (absent when empty).
@@ -33,12 +34,39 @@ pub fn format_of(path: &Path) -> Result<Format, Failure> {
     }
 }
 
-/// Every record of `bytes`, in file order. Blank lines are not records.
-pub fn records(bytes: &[u8], format: Format) -> Result<Vec<Record>, Failure> {
-    match format {
-        Format::Csv => csv_records(bytes),
-        Format::Jsonl => Ok(json_lines(bytes)),
+/// Every record of `bytes`, in file order, and every column name the file
+/// has (a CSV file's header; the keys of any JSON line). Blank lines are
+/// not records. A record that cannot be read (broken encoding, a ragged
+/// row, a line that is not a JSON object) fails the whole read, naming its
+/// line: nothing is imported from a file that is not what it claims.
+pub fn records(bytes: &[u8], format: Format) -> Result<(Vec<Record>, HashSet<String>), Failure> {
+    // Spreadsheet exports often start with a UTF-8 byte order mark: it is
+    // not part of the first column's name.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let (records, columns) = match format {
+        Format::Csv => csv_records(bytes)?,
+        Format::Jsonl => {
+            let records = json_lines(bytes);
+            let columns = records
+                .iter()
+                .filter_map(|record| record.fields.as_ref().ok())
+                .flat_map(|fields| fields.keys().cloned())
+                .collect();
+            (records, columns)
+        }
+    };
+    if let Some((line, reason)) = records.iter().find_map(|record| {
+        record
+            .fields
+            .as_ref()
+            .err()
+            .map(|reason| (record.line, reason))
+    }) {
+        return Err(Failure::Usage(format!(
+            "line {line}: {reason}; nothing was imported"
+        )));
     }
+    Ok((records, columns))
 }
 
 fn json_lines(bytes: &[u8]) -> Vec<Record> {
@@ -80,7 +108,7 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn csv_records(bytes: &[u8]) -> Result<Vec<Record>, Failure> {
+fn csv_records(bytes: &[u8]) -> Result<(Vec<Record>, HashSet<String>), Failure> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let header = reader
         .byte_headers()
@@ -135,7 +163,7 @@ fn csv_records(bytes: &[u8]) -> Result<Vec<Record>, Failure> {
             }
         }
     }
-    Ok(records)
+    Ok((records, columns.into_iter().collect()))
 }
 
 fn csv_fields(columns: &[String], row: &csv::ByteRecord) -> Result<Map<String, Value>, String> {

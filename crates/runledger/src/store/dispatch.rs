@@ -76,6 +76,18 @@ impl Store {
         }
     }
 
+    /// Writes an imported run with its history (import.rs).
+    pub(crate) async fn import_run(
+        &self,
+        tenant: &Tenant,
+        request: crate::import::ImportRun,
+    ) -> Result<Created, Error> {
+        match self {
+            Store::Sqlite(store) => store.import_run(tenant, request).await,
+            Store::Postgres(store) => store.import_run(tenant, request).await,
+        }
+    }
+
     pub(crate) async fn get(&self, tenant: &Tenant, id: &RunId) -> Result<Option<Run>, Error> {
         match self {
             Store::Sqlite(store) => store.get(tenant, id).await,

@@ -24,6 +24,7 @@ mod connect;
 mod creates;
 mod error;
 mod held;
+mod import;
 mod locks;
 mod lookup;
 mod migrate;

@@ -14,6 +14,7 @@ mod batch;
 mod connection;
 mod error;
 mod feed;
+mod import;
 mod migrate;
 mod read;
 mod relay;

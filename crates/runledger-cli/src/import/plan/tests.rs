@@ -25,7 +25,8 @@ fn ids_are_trimmed_and_identical_duplicates_merge() {
     );
     assert_eq!(plan.runs.len(), 1);
     assert_eq!(plan.runs[0].id.as_str(), "a");
-    assert_eq!(plan.duplicates, vec![(2, 1)]);
+    assert_eq!(plan.duplicates.len(), 1);
+    assert_eq!((plan.duplicates[0].0, plan.duplicates[0].1), (2, 1));
     assert_eq!(plan.rejected.len(), 1);
     assert!(
         plan.rejected[0].reason.contains("line 1"),
@@ -108,7 +109,7 @@ fn children_take_their_key_or_id_and_come_after_their_parent() {
         plan.runs[2].attributes,
         serde_json::json!({"owner_team": "data"})
     );
-    let waves = waves(plan.runs);
+    let waves = super::super::waves::waves(plan.runs);
     assert_eq!(waves.len(), 2);
     assert_eq!(waves[0][0].id.as_str(), "p");
 }

@@ -28,8 +28,8 @@ const REAP_BATCH_RUNS_MAX: i64 = 256;
 
 /// An open PostgreSQL ledger.
 pub(crate) struct Store {
-    pool: PgPool,
-    sequencer: Arc<Sequencer>,
+    pub(super) pool: PgPool,
+    pub(super) sequencer: Arc<Sequencer>,
     /// Creates without a group (creates/plain.rs).
     plain: CreateBatcher,
     /// Creates in a group, but for `cancel_active` (creates/groups.rs).

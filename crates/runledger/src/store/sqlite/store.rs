@@ -26,7 +26,7 @@ const REAP_BATCH_RUNS_MAX: i64 = 256;
 
 /// An open SQLite ledger file.
 pub(crate) struct Store {
-    writer: Writer,
+    pub(super) writer: Writer,
     readers: Arc<ReadPool>,
     /// The file, for the commit poller's own connection.
     location: Location,
