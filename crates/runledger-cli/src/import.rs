@@ -339,6 +339,7 @@ impl Writer {
         let cancel = Cancel {
             reason: Some(reason.unwrap_or("imported as cancelled").to_owned()),
             if_version: None,
+            cascade: false,
         };
         self.ledger
             .cancel(&self.tenant, &run.id, cancel)

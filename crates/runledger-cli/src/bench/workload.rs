@@ -289,6 +289,7 @@ impl Caller {
             let cancel = Cancel {
                 reason: Some("bench hot group".to_owned()),
                 if_version: None,
+                cascade: false,
             };
             self.timed(target.cancel(&tenant, &created.run.id, cancel))
                 .await;
@@ -416,6 +417,7 @@ impl Caller {
         let cancel = Cancel {
             reason: Some("bench cancel".to_owned()),
             if_version: None,
+            cascade: false,
         };
         let (target, tenant) = (self.target.clone(), self.plan.tenant.clone());
         self.timed(target.cancel(&tenant, &id, cancel)).await;
@@ -449,6 +451,7 @@ impl Caller {
                     let cancel = Cancel {
                         reason: Some("bench cancel".to_owned()),
                         if_version: None,
+                        cascade: false,
                     };
                     self.timed(target.cancel(&tenant, &id, cancel)).await;
                 }

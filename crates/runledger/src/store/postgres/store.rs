@@ -199,6 +199,11 @@ impl Store {
         id: &RunId,
         request: Cancel,
     ) -> Result<Run, Error> {
+        if request.cascade {
+            let run = retrying(|| changes::cancel_tree(&self.pool, tenant, id, &request)).await?;
+            self.sequencer.request(tenant);
+            return Ok(run);
+        }
         self.change(
             tenant,
             id,

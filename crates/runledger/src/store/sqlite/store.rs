@@ -205,17 +205,7 @@ impl Store {
     ) -> Result<Run, Error> {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.writer
-            .write(move |connection, now| {
-                write::change(
-                    connection,
-                    &tenant,
-                    &id,
-                    Operation::Cancel,
-                    request.if_version,
-                    now,
-                    |stored| transition::cancel(stored, request.reason.as_deref(), None, now),
-                )
-            })
+            .write(move |connection, now| write::cancel(connection, &tenant, &id, &request, now))
             .await
     }
 
