@@ -325,6 +325,12 @@ export interface components {
         };
         /** @description The body of `POST /v1/runs/{id}/cancel` (may be empty). */
         CancelRequest: {
+            /**
+             * @description Also cancel every descendant that has not ended, in the same
+             *     transaction; each gets its own `cancelled` event and the `error`
+             *     `parent <id> cancelled: <reason>`.
+             */
+            cascade?: boolean;
             /** @description Why; becomes the run's `error`. */
             reason?: string | null;
         };
