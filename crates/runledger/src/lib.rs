@@ -24,7 +24,7 @@ mod requests;
 mod store;
 mod subscribe;
 
-pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, planned_run_id};
+pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, TokenInfo, planned_run_id};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use batch::{BatchAnswers, BatchRefused, CreateBatch};
 pub use ledger::{Ledger, Options};

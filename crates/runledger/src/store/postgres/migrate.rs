@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "one_pending_per_replace_group",
         include_str!("../../../migrations/postgres/0007_one_pending_per_replace_group.sql"),
     ),
+    (
+        8,
+        "token_lifecycle",
+        include_str!("../../../migrations/postgres/0008_token_lifecycle.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.
