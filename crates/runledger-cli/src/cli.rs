@@ -219,7 +219,7 @@ impl Workload {
 pub struct DoctorArgs {
     /// The database to audit: sqlite:///abs/path.db, sqlite://relative.db or
     /// a plain path. It must exist.
-    #[arg(long, value_name = "URL", env = "RUNLEDGER_DB")]
+    #[arg(long, value_name = "URL", env = "RUNLEDGER_DB", hide_env_values = true)]
     pub db: String,
     /// Repair what is safe: today only expired leases (reaped to timed_out).
     #[arg(long)]

@@ -37,10 +37,14 @@ pub async fn run(args: DoctorArgs) -> Result<Verdict, Failure> {
             .map_err(|error| Failure::Failed(format!("cannot print the report: {error}")))?;
         println!("{json}");
     } else if audit.is_clean() {
-        println!("ok: no problems in {}", args.db);
+        println!("ok: no problems in {}", runledger::redact_db_url(&args.db));
     } else {
         println!("{}", problem_table(&audit));
-        println!("{} problems in {}", audit.problems.len(), args.db);
+        println!(
+            "{} problems in {}",
+            audit.problems.len(),
+            runledger::redact_db_url(&args.db)
+        );
     }
     Ok(if audit.is_clean() {
         Verdict::Success

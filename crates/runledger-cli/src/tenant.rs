@@ -76,6 +76,7 @@ pub struct TenantListArgs {
         long,
         value_name = "URL",
         env = "RUNLEDGER_DB",
+        hide_env_values = true,
         default_value = "sqlite://runledger.db"
     )]
     pub db: String,
@@ -95,6 +96,7 @@ pub struct TokenRevokeArgs {
         long,
         value_name = "URL",
         env = "RUNLEDGER_DB",
+        hide_env_values = true,
         default_value = "sqlite://runledger.db"
     )]
     pub db: String,
@@ -114,6 +116,7 @@ pub struct TenantAddArgs {
         long,
         value_name = "URL",
         env = "RUNLEDGER_DB",
+        hide_env_values = true,
         default_value = "sqlite://runledger.db"
     )]
     pub db: String,

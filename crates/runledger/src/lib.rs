@@ -19,6 +19,7 @@ mod failpoints;
 mod fanout;
 mod ledger;
 mod reaper;
+mod redact;
 pub mod relay;
 mod requests;
 mod store;
@@ -29,6 +30,7 @@ pub use audit::{Audit, Problem, ProblemKind};
 pub use batch::{BatchAnswers, BatchRefused, CreateBatch};
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
+pub use redact::redact_db_url;
 pub use requests::{
     AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Heartbeat, ListRuns, RunPage,
     StartRun,
