@@ -107,7 +107,7 @@ pub enum Command {
     /// Audit a database for every guarantee; repair what is safe with --fix.
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
-    /// Serve the HTTP API (SPEC §4) until SIGTERM or Ctrl-C.
+    /// Serve the HTTP API and the dashboard until SIGTERM or Ctrl-C.
     #[command(after_help = crate::serve::SERVE_EXAMPLES)]
     Serve(crate::serve::ServeArgs),
     /// Manage tenants and their API tokens.

@@ -123,7 +123,7 @@ pub struct ServeArgs {
           default_value_t = runledger_server::IDLE_TIMEOUT_MS_DEFAULT,
           value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     pub idle_timeout_ms: u64,
-    /// Relay every event to NATS JetStream at this URL (SPEC §8), e.g.
+    /// Relay every event to NATS JetStream at this URL, e.g.
     /// nats://127.0.0.1:4222. Any number of servers may pass it: one
     /// publishes at a time.
     #[arg(long, value_name = "URL", env = "RUNLEDGER_PUBLISH", value_parser = parse_nats_url)]
