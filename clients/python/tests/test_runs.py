@@ -111,6 +111,30 @@ def test_cancel_sets_the_reason_and_a_repeat_returns_the_run(client: Client, ids
     assert client.cancel(ids("c"), reason="other") == cancelled
 
 
+def test_cancel_cascade_cancels_every_open_descendant(client: Client, ids: Ids) -> None:
+    client.create("job", id=ids("p"))
+    child = client.create("step", parent_id=ids("p"), key="c").run
+    grandchild = client.create("step", parent_id=child.id, key="g").run
+    plain = client.create("step", parent_id=ids("p"), key="plain").run
+    client.cancel(plain.id)
+    cancelled = client.cancel(ids("p"), reason="stop", cascade=True)
+    assert (cancelled.state, cancelled.error) == ("cancelled", "stop")
+    for run in (child, grandchild):
+        now = client.get(run.id)
+        assert (now.state, now.error) == ("cancelled", f"parent {ids('p')} cancelled: stop")
+    # An already-cancelled descendant keeps its own reason.
+    assert client.get(plain.id).error is None
+    # A repeat returns the run unchanged.
+    assert client.cancel(ids("p"), reason="again", cascade=True) == cancelled
+
+
+def test_cancel_without_cascade_leaves_the_children(client: Client, ids: Ids) -> None:
+    client.create("job", id=ids("p"))
+    child = client.create("step", parent_id=ids("p"), key="c").run
+    client.cancel(ids("p"))
+    assert client.get(child.id).state == "queued"
+
+
 def test_if_match_guards_every_change(client: Client, ids: Ids) -> None:
     run = client.create("etl", id=ids("v")).run
     with pytest.raises(VersionConflictError) as conflict:

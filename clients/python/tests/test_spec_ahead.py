@@ -1,8 +1,8 @@
 """Parts of SPEC §3–§4 the client sends that this server may not know yet:
-``order``, ``created_after``/``created_before``, ``cancel(cascade=True)``,
-``on_full="replace_pending"``. Each test runs for real; while the server
-refuses the field as unknown (422), it is skipped loudly so it starts
-counting the day the server catches up."""
+``order``, ``created_after``/``created_before``, ``on_full="replace_pending"``.
+Each test runs for real; while the server refuses the field as unknown
+(422), it is skipped loudly so it starts counting the day the server catches
+up. (``cancel(cascade=True)`` is known now: ``test_runs.py``.)"""
 
 from __future__ import annotations
 
@@ -45,17 +45,6 @@ def test_list_newest_first_and_by_creation_time(client: Client, ids: Ids) -> Non
         "created_after/created_before",
     )
     assert [run.id for run in window.runs] == [run.id for run in runs]
-
-
-def test_cancel_cascade_cancels_the_descendants(client: Client, ids: Ids) -> None:
-    client.create("job", id=ids("p"))
-    child = client.create("step", parent_id=ids("p"), key="c").run
-    cancelled = supported(
-        lambda: client.cancel(ids("p"), reason="stop", cascade=True), "cancel cascade"
-    )
-    assert cancelled.state == "cancelled"
-    child_now = client.get(child.id)
-    assert (child_now.state, child_now.error) == ("cancelled", f"parent {ids('p')} cancelled: stop")
 
 
 def test_replace_pending_keeps_one_pending_run(client: Client, ids: Ids) -> None:

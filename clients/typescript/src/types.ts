@@ -29,8 +29,8 @@ export type LeaseRequest = Schemas['LeaseRequest'];
 export type HeartbeatRequest = Schemas['HeartbeatRequest'];
 /** The body of `finish`. */
 export type FinishRequest = Schemas['FinishRequest'];
-/** The body of `cancel`; `cascade` (SPEC §4) is sent only when true. */
-export type CancelRequest = Schemas['CancelRequest'] & { cascade?: boolean };
+/** The body of `cancel`; `cascade` is sent only when true. */
+export type CancelRequest = Schemas['CancelRequest'];
 /** The body of `POST /v1/runs/claim`. */
 export type ClaimRequest = Schemas['ClaimRequest'];
 /** The body of `POST /v1/runs/{id}/events`. */

@@ -1,5 +1,6 @@
 // Parts of SPEC §4 the client sends that this server may not answer yet:
-// `POST /v1/runs/batch` and `cancel` with `cascade`. Each test runs for
+// `POST /v1/runs/batch` (`cancel` with `cascade` is known now:
+// cancel_cascade.test.mjs). Each test runs for
 // real; while the server answers the route 404/405 (or refuses the field
 // as unknown), it is skipped loudly, so it counts the day the server
 // catches up.
@@ -36,30 +37,6 @@ test('createBatch: one answer per item in order; atomic refusals name the item',
       (error) => error instanceof RunledgerProblem && error.index === 1,
     );
     await assert.rejects(client.get(ids('b2')), (error) => error instanceof RunledgerProblem && error.code === 'not_found');
-  } finally {
-    await env.done();
-  }
-});
-
-test('cancel with cascade cancels the descendants', async (t) => {
-  const env = await startServer();
-  const client = env.client({ retry: { maxAttempts: 1 } });
-  const ids = idMaker();
-  try {
-    await client.create({ id: ids('p'), kind: 'job' });
-    const child = await client.create({ kind: 'step', parent_id: ids('p'), key: 'c' });
-    try {
-      await client.cancel(ids('p'), { reason: 'stop', cascade: true });
-    } catch (error) {
-      if (error instanceof RunledgerProblem && error.code === 'invalid_request' && /unknown field/.test(error.detail)) {
-        t.skip(`SKIPPED: THE SERVER DOES NOT KNOW cancel cascade YET (SPEC §4): ${error.detail}`);
-        return;
-      }
-      throw error;
-    }
-    const now = await client.get(child.run.id);
-    assert.equal(now.state, 'cancelled');
-    assert.equal(now.error, `parent ${ids('p')} cancelled: stop`);
   } finally {
     await env.done();
   }

@@ -110,7 +110,7 @@ pub enum Command {
     /// Audit a database for every guarantee; repair what is safe with --fix.
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
-    /// Serve the HTTP API (SPEC §4) until SIGTERM or Ctrl-C.
+    /// Serve the HTTP API and the dashboard until SIGTERM or Ctrl-C.
     #[command(after_help = crate::serve::SERVE_EXAMPLES)]
     Serve(crate::serve::ServeArgs),
     /// Manage tenants and their API tokens.
@@ -232,7 +232,7 @@ impl Workload {
 pub struct DoctorArgs {
     /// The database to audit: sqlite:///abs/path.db, sqlite://relative.db or
     /// a plain path. It must exist.
-    #[arg(long, value_name = "URL", env = "RUNLEDGER_DB")]
+    #[arg(long, value_name = "URL", env = "RUNLEDGER_DB", hide_env_values = true)]
     pub db: String,
     /// Repair what is safe: today only expired leases (reaped to timed_out).
     #[arg(long)]

@@ -37,10 +37,16 @@ pub async fn run(args: DoctorArgs) -> Result<Verdict, Failure> {
             .map_err(|error| Failure::Failed(format!("cannot print the report: {error}")))?;
         println!("{json}");
     } else if audit.is_clean() {
-        println!("ok: no problems in {}", args.db);
+        println!("ok: no problems in {}", runledger::redact_db_url(&args.db));
     } else {
         println!("{}", problem_table(&audit));
-        println!("{} problems in {}", audit.problems.len(), args.db);
+        let count = audit.problems.len();
+        let noun = if count == 1 { "problem" } else { "problems" };
+        let db = runledger::redact_db_url(&args.db);
+        println!("{count} {noun} in {db}");
+        if !args.fix {
+            println!("to repair what is safe: runledger doctor --db {db} --fix");
+        }
     }
     Ok(if audit.is_clean() {
         Verdict::Success

@@ -73,6 +73,7 @@ pub struct ImportArgs {
         long,
         value_name = "URL",
         env = "RUNLEDGER_DB",
+        hide_env_values = true,
         default_value = "sqlite://runledger.db"
     )]
     pub db: String,

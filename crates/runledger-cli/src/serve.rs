@@ -73,6 +73,7 @@ pub struct ServeArgs {
         long,
         value_name = "URL",
         env = "RUNLEDGER_DB",
+        hide_env_values = true,
         default_value = "sqlite://runledger.db"
     )]
     pub db: String,
@@ -122,7 +123,7 @@ pub struct ServeArgs {
           default_value_t = runledger_server::IDLE_TIMEOUT_MS_DEFAULT,
           value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     pub idle_timeout_ms: u64,
-    /// Relay every event to NATS JetStream at this URL (SPEC §8), e.g.
+    /// Relay every event to NATS JetStream at this URL, e.g.
     /// nats://127.0.0.1:4222. Any number of servers may pass it: one
     /// publishes at a time.
     #[arg(long, value_name = "URL", env = "RUNLEDGER_PUBLISH", value_parser = parse_nats_url)]
@@ -200,10 +201,10 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     // The first line of stdout: scripts and tests read the port from it.
     println!("listening on http://{local}");
     let _ = std::io::stdout().flush();
-    tracing::info!(address = %local, db = %args.db, "listening");
+    tracing::info!(address = %local, db = %runledger::redact_db_url(&args.db), "listening");
     // Dropped when serving ends, which stops it.
     let relay = args.publish.as_deref().map(|url| {
-        tracing::info!(nats = %url, "relaying events to NATS JetStream");
+        tracing::info!(nats = %runledger::redact_db_url(url), "relaying events to NATS JetStream");
         Relay::spawn(&ledger, url)
     });
     let config = ServerConfig {

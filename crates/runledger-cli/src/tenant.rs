@@ -1,10 +1,14 @@
-//! `runledger tenant add NAME` (SPEC §5): creates the tenant if it is new
-//! and an API token for it, and prints the token once. Only its SHA-256 is
-//! stored; from the first token on, the server requires tokens (SPEC §4).
+//! `runledger tenant add NAME` (SPEC §5, also `tenant token add NAME`):
+//! creates the tenant if it is new and an API token for it, and prints the
+//! token once. Only its SHA-256 is stored, with its visible prefix; from the
+//! first token on, the server requires tokens (SPEC §4). `tenant list`
+//! shows tenants and their tokens (id, prefix, created, last used,
+//! revoked), `tenant token revoke ID` revokes one: every server refuses it
+//! from its next request.
 
 use crate::failure::{Failure, Verdict};
 use clap::{Args, Subcommand};
-use runledger::{Ledger, Options, Tenant};
+use runledger::{Ledger, Options, Tenant, Timestamp, TokenInfo};
 
 /// Examples shown under `runledger tenant --help` and `tenant add --help`.
 pub const TENANT_EXAMPLES: &str = "\
@@ -27,12 +31,78 @@ pub struct TenantArgs {
     pub command: TenantCommand,
 }
 
+/// Examples shown under `runledger tenant list --help` and `tenant token revoke --help`.
+pub const TOKEN_EXAMPLES: &str = "\
+Examples:
+  runledger tenant list --db sqlite://runledger.db
+  runledger tenant token add acme --db sqlite://runledger.db
+  runledger tenant token revoke 3f2a9c01b7e4 --db sqlite://runledger.db
+
+A token is listed by its id and its first characters (rl_…), never whole. A
+revoked token is refused by every server from its next request; it stays
+listed, and tokens stay required.";
+
 /// Tenant verbs.
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Create a tenant (if new) and an API token for it; print the token once.
     #[command(after_help = TENANT_EXAMPLES)]
     Add(TenantAddArgs),
+    /// List tenants and their tokens (ids and prefixes, never whole tokens).
+    #[command(after_help = TOKEN_EXAMPLES)]
+    List(TenantListArgs),
+    /// Add or revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `runledger tenant token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a tenant (if new) and an API token for it; print the token once.
+    #[command(after_help = TENANT_EXAMPLES)]
+    Add(TenantAddArgs),
+    /// Revoke a token by its id (from `tenant list`).
+    #[command(after_help = TOKEN_EXAMPLES)]
+    Revoke(TokenRevokeArgs),
+}
+
+/// `runledger tenant list`.
+#[derive(Debug, Args)]
+pub struct TenantListArgs {
+    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
+    /// path, or postgres://….
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RUNLEDGER_DB",
+        hide_env_values = true,
+        default_value = "sqlite://runledger.db"
+    )]
+    pub db: String,
+    /// Print `{"tokens": [{"id", "tenant", "prefix", "created_at", "last_used_at", "revoked_at"}]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `runledger tenant token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id, as `runledger tenant list` shows it.
+    pub id: String,
+    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
+    /// path, or postgres://….
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RUNLEDGER_DB",
+        hide_env_values = true,
+        default_value = "sqlite://runledger.db"
+    )]
+    pub db: String,
+    /// Print the revoked token as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `runledger tenant add`.
@@ -46,6 +116,7 @@ pub struct TenantAddArgs {
         long,
         value_name = "URL",
         env = "RUNLEDGER_DB",
+        hide_env_values = true,
         default_value = "sqlite://runledger.db"
     )]
     pub db: String,
@@ -57,8 +128,82 @@ pub struct TenantAddArgs {
 /// Runs `runledger tenant …`.
 pub async fn run(args: TenantArgs) -> Result<Verdict, Failure> {
     match args.command {
-        TenantCommand::Add(args) => add(args).await,
+        TenantCommand::Add(args) | TenantCommand::Token(TokenCommand::Add(args)) => add(args).await,
+        TenantCommand::List(args) => list(args).await,
+        TenantCommand::Token(TokenCommand::Revoke(args)) => revoke(args).await,
     }
+}
+
+async fn open(db: &str) -> Result<Ledger, Failure> {
+    let options = Options {
+        reap_interval: None,
+        ..Options::default()
+    };
+    Ok(Ledger::open_with(db, options).await?)
+}
+
+fn token_json(token: &TokenInfo) -> serde_json::Value {
+    let time = |at: Option<Timestamp>| at.map(Timestamp::to_rfc3339);
+    serde_json::json!({
+        "id": token.id,
+        "tenant": token.tenant.as_str(),
+        "prefix": token.prefix,
+        "created_at": token.created_at.to_rfc3339(),
+        "last_used_at": time(token.last_used_at),
+        "revoked_at": time(token.revoked_at),
+    })
+}
+
+async fn list(args: TenantListArgs) -> Result<Verdict, Failure> {
+    let ledger = open(&args.db).await?;
+    let tokens = ledger.tokens().await?;
+    if args.json {
+        let tokens: Vec<_> = tokens.iter().map(token_json).collect();
+        println!("{}", serde_json::json!({ "tokens": tokens }));
+        return Ok(Verdict::Success);
+    }
+    if tokens.is_empty() {
+        println!(
+            "no tokens: every request acts for tenant default (runledger tenant token add NAME creates one)"
+        );
+        return Ok(Verdict::Success);
+    }
+    println!(
+        "TENANT  TOKEN ID      PREFIX        CREATED                   LAST USED                 REVOKED"
+    );
+    for token in &tokens {
+        let time = |at: Option<Timestamp>| at.map_or_else(|| "-".to_owned(), Timestamp::to_rfc3339);
+        println!(
+            "{}  {}  {}  {}  {}  {}",
+            token.tenant,
+            token.id,
+            token
+                .prefix
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |prefix| format!("{prefix}…")),
+            token.created_at.to_rfc3339(),
+            time(token.last_used_at),
+            time(token.revoked_at),
+        );
+    }
+    Ok(Verdict::Success)
+}
+
+async fn revoke(args: TokenRevokeArgs) -> Result<Verdict, Failure> {
+    let ledger = open(&args.db).await?;
+    let token = ledger
+        .revoke_token(&args.id)
+        .await
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    if args.json {
+        println!("{}", token_json(&token));
+    } else {
+        println!(
+            "revoked token {} of tenant {}; every server refuses it from its next request",
+            token.id, token.tenant
+        );
+    }
+    Ok(Verdict::Success)
 }
 
 async fn add(args: TenantAddArgs) -> Result<Verdict, Failure> {
@@ -69,9 +214,29 @@ async fn add(args: TenantAddArgs) -> Result<Verdict, Failure> {
         ..Options::default()
     };
     let ledger = Ledger::open_with(&args.db, options).await?;
+    let first = !ledger.auth_required().await?;
     let created = ledger.add_tenant_token(&tenant).await?;
+    if first && tenant != Tenant::default() {
+        let default_runs: u64 = ledger
+            .tenant_run_counts(&Tenant::default())
+            .await?
+            .iter()
+            .map(|(_, count)| count)
+            .sum();
+        if default_runs > 0 {
+            eprintln!(
+                "runledger: warning: this is the first token, so every request now needs one; the {default_runs} runs of tenant default are reachable only with a token of tenant default. Create one with:\n  runledger tenant token add default --db {}",
+                shown_db(&args.db)
+            );
+        }
+    }
     if args.json {
-        let json = serde_json::json!({"tenant": created.tenant.as_str(), "token": created.token});
+        let json = serde_json::json!({
+            "tenant": created.tenant.as_str(),
+            "token": created.token,
+            "id": created.id,
+            "prefix": created.prefix,
+        });
         println!("{json}");
     } else {
         println!("{}", created.token);
@@ -81,4 +246,14 @@ async fn add(args: TenantAddArgs) -> Result<Verdict, Failure> {
         );
     }
     Ok(Verdict::Success)
+}
+
+/// The `--db` to print in a suggested command: the URL itself unless it
+/// carries credentials, which are never printed.
+fn shown_db(db: &str) -> String {
+    if db.contains('@') {
+        "\"$RUNLEDGER_DB\"".to_owned()
+    } else {
+        db.to_owned()
+    }
 }

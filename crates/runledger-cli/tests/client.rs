@@ -190,6 +190,7 @@ async fn every_call_answers_its_typed_body() {
             &id("c1:acme"),
             &CancelRequest {
                 reason: Some("enough".to_owned()),
+                cascade: false,
             },
             &none,
         )

@@ -28,6 +28,36 @@ fn help_of_every_verb_has_examples() {
 }
 
 #[test]
+fn no_help_nor_the_openapi_document_refers_to_internal_documents() {
+    let mut texts = vec![(
+        "openapi.json".to_owned(),
+        include_str!("../../runledger-server/openapi.json").to_owned(),
+    )];
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["doctor", "--help"],
+        &["tenant", "--help"],
+        &["tenant", "list", "--help"],
+        &["tenant", "token", "revoke", "--help"],
+        &["runs", "cancel", "--help"],
+    ] {
+        let output = run(runledger().args(args));
+        assert_eq!(exit_code(&output), 0, "{args:?}");
+        texts.push((
+            format!("{args:?}"),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ));
+    }
+    for (what, text) in texts {
+        assert!(
+            !text.contains("SPEC §"),
+            "{what} refers to the SPEC:\n{text}"
+        );
+    }
+}
+
+#[test]
 fn version_names_the_package_version() {
     let output = run(runledger().arg("--version"));
     assert_eq!(exit_code(&output), 0);

@@ -218,6 +218,25 @@ fn every_verb_answers_a_table_and_the_api_json(dir: &std::path::Path, db: &str) 
     assert_eq!(again["state"], "cancelled");
     assert_eq!(again["error"], "not needed");
 
+    // cancel --cascade: the run, its child and grandchild, in one go
+    ok(runs(&server, &["create", "--kind", "etl", "--id", "tree"]));
+    for (parent, key) in [("tree", "a"), ("tree:a", "b")] {
+        ok(runs(
+            &server,
+            &["create", "--kind", "step", "--parent", parent, "--key", key],
+        ));
+    }
+    let root = ok_json(runs(
+        &server,
+        &["cancel", "tree", "--cascade", "--reason", "bad input"],
+    ));
+    assert_eq!(root["state"], "cancelled");
+    for id in ["tree:a", "tree:a:b"] {
+        let run = ok_json(runs(&server, &["get", id]));
+        assert_eq!(run["state"], "cancelled", "{run}");
+        assert_eq!(run["error"], "parent tree cancelled: bad input");
+    }
+
     // events: the whole log, table and JSON
     let table = ok(runs(&server, &["events", "job-1"]));
     for text in ["created", "started", "succeeded"] {

@@ -197,6 +197,10 @@ pub struct CancelRequest {
     /// Why; becomes the run's `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Also cancel every descendant that has not ended, in the same
+    /// transaction (sent only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cascade: bool,
 }
 
 /// The body of `POST /v1/runs/{id}/events`.

@@ -388,6 +388,16 @@ pub fn cancel(
     }
 }
 
+/// The `error` of a descendant cancelled by a cascading cancel of `root`
+/// (SPEC `POST /v1/runs/{id}/cancel`): `parent <root> cancelled: <reason>`,
+/// or `parent <root> cancelled` without a reason.
+pub fn cascade_reason(root: &RunId, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("parent {root} cancelled: {reason}"),
+        None => format!("parent {root} cancelled"),
+    }
+}
+
 /// pending → queued, when a slot of its group freed.
 pub fn promote(stored: &Record, now: Timestamp) -> Transition {
     assert_eq!(

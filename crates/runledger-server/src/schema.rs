@@ -68,7 +68,7 @@ pub struct ChildrenBody {
     pub by_state: BTreeMap<String, u64>,
 }
 
-/// A run record (SPEC §1).
+/// A run record.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {

@@ -12,6 +12,92 @@ pub struct NewToken {
     pub tenant: Tenant,
     /// `rl_` followed by 32 random bytes in hex.
     pub token: String,
+    /// Its id, for `tenant token revoke` ([`token_id`]).
+    pub id: String,
+    /// Its visible start ([`token_prefix`]).
+    pub prefix: String,
+}
+
+/// A stored token as `runledger tenant list` shows it: never its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Its id: the first [`TOKEN_ID_CHARS`] hex digits of its SHA-256.
+    pub id: String,
+    /// The tenant it acts for.
+    pub tenant: Tenant,
+    /// Its first characters (`None` for a token made before they were kept).
+    pub prefix: Option<String>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When a request last brought it (updated at most once a minute).
+    pub last_used_at: Option<Timestamp>,
+    /// When it was revoked; a revoked token is refused.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// How many hex digits of a token's SHA-256 make its id.
+pub const TOKEN_ID_CHARS: usize = 12;
+
+/// How many leading characters of a token are kept and shown (`rl_` and 8
+/// hex digits: 32 of its 256 random bits).
+pub const TOKEN_PREFIX_CHARS: usize = 11;
+
+/// How stale `last_used_at` may get before a request updates it.
+pub const TOKEN_LAST_USED_PRECISION_MS: i64 = 60_000;
+
+/// A [`TokenInfo`] from its stored columns.
+pub(crate) fn token_info(
+    token_sha256: &str,
+    tenant: &str,
+    prefix: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+) -> Result<TokenInfo, Error> {
+    Ok(TokenInfo {
+        id: token_id(token_sha256),
+        tenant: Tenant::parse(tenant)?,
+        prefix,
+        created_at: Timestamp::from_unix_ms(created_at),
+        last_used_at: last_used_at.map(Timestamp::from_unix_ms),
+        revoked_at: revoked_at.map(Timestamp::from_unix_ms),
+    })
+}
+
+/// `id` as a token id (lower case), or why it is not one.
+pub(crate) fn check_token_id(id: &str) -> Result<String, Error> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() != TOKEN_ID_CHARS || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::invalid(
+            "id",
+            format!(
+                "{id:?} is not a token id; expected {TOKEN_ID_CHARS} hex digits as `runledger tenant list` shows them"
+            ),
+        ));
+    }
+    Ok(id)
+}
+
+/// Whether a revoke of `id` that matched `matching` tokens revoked one.
+pub(crate) fn revoked_one(id: &str, matching: usize) -> Result<(), Error> {
+    match matching {
+        1 => Ok(()),
+        0 => Err(Error::invalid("id", format!("no token has the id {id}"))),
+        _ => Err(Error::invalid(
+            "id",
+            format!("several tokens have the id {id}; nothing revoked"),
+        )),
+    }
+}
+
+/// A token's id, from its stored hash.
+pub fn token_id(token_sha256: &str) -> String {
+    token_sha256.chars().take(TOKEN_ID_CHARS).collect()
+}
+
+/// A token's visible start.
+pub fn token_prefix(token: &str) -> String {
+    token.chars().take(TOKEN_PREFIX_CHARS).collect()
 }
 
 /// A fresh random token.

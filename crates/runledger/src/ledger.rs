@@ -1,7 +1,7 @@
 //! [`Ledger`]: the library's front door. It checks requests, hands them to
 //! the store, and runs the reaper for as long as it is open.
 
-use crate::access::{self, IdempotencyBegin, NewToken};
+use crate::access::{self, IdempotencyBegin, NewToken, TokenInfo};
 use crate::audit::Audit;
 use crate::batch::{self, BatchAnswers, BatchRefused, CreateBatch};
 use crate::requests::{
@@ -371,14 +371,37 @@ impl Ledger {
     /// returned only here (it is stored as its SHA-256).
     pub async fn add_tenant_token(&self, tenant: &Tenant) -> Result<NewToken, Error> {
         let token = access::generate_token()?;
+        let sha256 = access::token_sha256(&token);
+        let prefix = access::token_prefix(&token);
         self.inner
             .store
-            .add_token(tenant, access::token_sha256(&token))
+            .add_token(tenant, sha256.clone(), prefix.clone())
             .await?;
         Ok(NewToken {
             tenant: tenant.clone(),
             token,
+            id: access::token_id(&sha256),
+            prefix,
         })
+    }
+
+    /// Every token (revoked ones included), oldest first; never their text.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, Error> {
+        self.inner.store.tokens().await
+    }
+
+    /// Revokes the token `id` (as [`TokenInfo::id`] shows it); from then on
+    /// every server refuses it (each request looks the token up). A revoked
+    /// token stays listed, and tokens stay required. Revoking twice is
+    /// harmless. Answers the token as it is now.
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenInfo, Error> {
+        let id = access::check_token_id(id)?;
+        access::revoked_one(&id, self.inner.store.revoke_token(id.clone()).await?)?;
+        let tokens = self.tokens().await?;
+        tokens
+            .into_iter()
+            .find(|token| token.id == id)
+            .ok_or_else(|| Error::invalid("id", format!("no token has the id {id}")))
     }
 
     /// The tenant `token` acts for, or `None` for an unknown token.

@@ -20,17 +20,19 @@ mod fanout;
 mod import;
 mod ledger;
 mod reaper;
+mod redact;
 pub mod relay;
 mod requests;
 mod store;
 mod subscribe;
 
-pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, planned_run_id};
+pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, TokenInfo, planned_run_id};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use batch::{BatchAnswers, BatchRefused, CreateBatch};
 pub use import::ImportRun;
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
+pub use redact::redact_db_url;
 pub use requests::{
     AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Heartbeat, ListRuns, RunPage,
     StartRun,

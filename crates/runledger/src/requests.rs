@@ -314,6 +314,9 @@ impl Heartbeat {
 pub struct Cancel {
     /// Why; becomes the run's `error`.
     pub reason: Option<String>,
+    /// Also cancel every non-terminal descendant in the same transaction,
+    /// each with `error` = `parent <id> cancelled: <reason>`.
+    pub cascade: bool,
     /// `If-Match`.
     pub if_version: Option<u64>,
 }

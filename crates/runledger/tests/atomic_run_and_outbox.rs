@@ -260,7 +260,7 @@ async fn assert_acknowledged_operation_is_there(ledger: &Ledger, ack: &Value, si
         Step::Finish { id, .. } => {
             assert_eq!(run(id).await.state, RunState::Failed, "{site}: {ack}")
         }
-        Step::Cancel { id } => {
+        Step::Cancel { id } | Step::CancelCascade { id, .. } => {
             assert_eq!(run(id).await.state, RunState::Cancelled, "{site}: {ack}")
         }
         Step::Append { id } => {

@@ -206,6 +206,7 @@ async fn refused_requests_write_nothing_and_name_the_rule(db: TestDb) {
                     Cancel {
                         reason: Some("z".repeat(ERROR_BYTES_MAX + 1)),
                         if_version: None,
+                        cascade: false,
                     },
                 )
                 .await
@@ -239,6 +240,7 @@ async fn refused_requests_write_nothing_and_name_the_rule(db: TestDb) {
                     Cancel {
                         reason: Some("stop\0now".into()),
                         if_version: None,
+                        cascade: false,
                     },
                 )
                 .await

@@ -527,6 +527,7 @@ async fn a_group_lock_that_times_out_fails_its_call_and_leaves_no_connection_abo
     let cancel = runledger::Cancel {
         reason: None,
         if_version: None,
+        cascade: false,
     };
     let error = ledger.cancel(&tenant, &id, cancel).await.unwrap_err();
     assert!(error.to_string().contains("lock timeout"), "{error}");

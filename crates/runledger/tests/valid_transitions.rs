@@ -110,6 +110,7 @@ async fn repeats_of_finish_cancel_and_start_answer_the_run_unchanged(db: TestDb)
     let reason = |text: &str| Cancel {
         reason: Some(text.into()),
         if_version: None,
+        cascade: false,
     };
     let cancelled = ledger
         .cancel(&tenant, &id("b"), reason("first"))
@@ -234,6 +235,7 @@ async fn if_match_refuses_another_version_and_changes_nothing(db: TestDb) {
     let cancel = Cancel {
         reason: None,
         if_version: Some(9),
+        cascade: false,
     };
     assert_eq!(
         ledger

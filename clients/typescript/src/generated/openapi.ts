@@ -325,6 +325,12 @@ export interface components {
         };
         /** @description The body of `POST /v1/runs/{id}/cancel` (may be empty). */
         CancelRequest: {
+            /**
+             * @description Also cancel every descendant that has not ended, in the same
+             *     transaction; each gets its own `cancelled` event and the `error`
+             *     `parent <id> cancelled: <reason>`.
+             */
+            cascade?: boolean;
             /** @description Why; becomes the run's `error`. */
             reason?: string | null;
         };
@@ -357,7 +363,7 @@ export interface components {
              */
             wait_ms?: number | null;
         };
-        /** @description A concurrency group as a create names it (SPEC §3). */
+        /** @description A concurrency group as a create names it. */
         ConcurrencyRequest: {
             /** @description The group: `[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}`. */
             key: string;
@@ -556,7 +562,7 @@ export interface components {
          * @enum {string}
          */
         ProblemCode: "invalid_run_id" | "invalid_request" | "not_found" | "run_conflict" | "concurrency_limit" | "invalid_transition" | "stale_lease" | "version_conflict" | "unsupported_media_type" | "method_not_allowed" | "idempotency_key_reused" | "idempotency_key_in_flight" | "unauthorized" | "rate_limited" | "payload_too_large" | "uri_too_long" | "headers_too_large" | "forbidden_origin" | "misdirected_request" | "insufficient_storage" | "too_many_streams" | "internal";
-        /** @description A run record (SPEC §1). */
+        /** @description A run record. */
         RunBody: {
             /** @description The JSON object given at creation. */
             attributes: Record<string, unknown>;

@@ -167,6 +167,7 @@ impl Target {
             Target::Server(client) => {
                 let body = CancelRequest {
                     reason: request.reason,
+                    cascade: request.cascade,
                 };
                 Ok(client
                     .cancel(id, &body, &if_match(request.if_version))

@@ -317,6 +317,7 @@ impl Caller {
             let cancel = Cancel {
                 reason: Some("bench hot group".to_owned()),
                 if_version: None,
+                cascade: false,
             };
             self.timed(target.cancel(&tenant, &created.run.id, cancel))
                 .await;
@@ -444,6 +445,7 @@ impl Caller {
         let cancel = Cancel {
             reason: Some("bench cancel".to_owned()),
             if_version: None,
+            cascade: false,
         };
         let (target, tenant) = (self.target.clone(), self.plan.tenant.clone());
         self.timed(target.cancel(&tenant, &id, cancel)).await;
@@ -477,6 +479,7 @@ impl Caller {
                     let cancel = Cancel {
                         reason: Some("bench cancel".to_owned()),
                         if_version: None,
+                        cascade: false,
                     };
                     self.timed(target.cancel(&tenant, &id, cancel)).await;
                 }

@@ -99,7 +99,9 @@ Examples:
 const CANCEL_EXAMPLES: &str = "\
 Examples:
   runledger runs cancel nightly-2026-11-26
-  runledger runs cancel nightly-2026-11-26 --reason 'superseded by a rerun'";
+  runledger runs cancel nightly-2026-11-26 --reason 'superseded by a rerun'
+  # the run and every child, grandchild, … that has not ended
+  runledger runs cancel nightly-2026-11-26 --cascade --reason 'bad input'";
 
 const EVENTS_EXAMPLES: &str = "\
 Examples:
@@ -366,6 +368,10 @@ pub struct CancelArgs {
     /// Why; becomes the run's error.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Also cancel every descendant that has not ended, in the same
+    /// transaction (each gets the error "parent ID cancelled: TEXT").
+    #[arg(long)]
+    pub cascade: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub change: ChangeArgs,

@@ -232,6 +232,7 @@ async fn finish_run(client: &Client, args: FinishArgs, json: bool) -> Result<Ver
 async fn cancel_run(client: &Client, args: CancelArgs, json: bool) -> Result<Verdict, Failure> {
     let request = CancelRequest {
         reason: args.reason,
+        cascade: args.cascade,
     };
     let run = client
         .cancel(&run_id(&args.id)?, &request, &options(args.change))

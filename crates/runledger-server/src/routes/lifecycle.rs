@@ -61,6 +61,11 @@ pub struct CancelRequest {
     /// Why; becomes the run's `error`.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Also cancel every descendant that has not ended, in the same
+    /// transaction; each gets its own `cancelled` event and the `error`
+    /// `parent <id> cancelled: <reason>`.
+    #[serde(default)]
+    pub cascade: bool,
 }
 
 /// Starts a queued run under a new lease epoch.
@@ -182,6 +187,7 @@ pub async fn cancel_run(
 ) -> Result<Response, Problem> {
     let request = Cancel {
         reason: body.reason,
+        cascade: body.cascade,
         if_version,
     };
     let run = state.ledger().cancel(&tenant, &id, request).await?;

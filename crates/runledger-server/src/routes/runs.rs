@@ -50,7 +50,7 @@ pub struct CreateRunRequest {
     pub start: Option<LeaseRequest>,
 }
 
-/// A concurrency group as a create names it (SPEC §3).
+/// A concurrency group as a create names it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConcurrencyRequest {

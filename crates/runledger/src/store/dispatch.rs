@@ -234,10 +234,25 @@ impl Store {
         &self,
         tenant: &Tenant,
         token_sha256: String,
+        prefix: String,
     ) -> Result<(), Error> {
         match self {
-            Store::Sqlite(store) => store.add_token(tenant, token_sha256).await,
-            Store::Postgres(store) => store.add_token(tenant, token_sha256).await,
+            Store::Sqlite(store) => store.add_token(tenant, token_sha256, prefix).await,
+            Store::Postgres(store) => store.add_token(tenant, token_sha256, prefix).await,
+        }
+    }
+
+    pub(crate) async fn tokens(&self) -> Result<Vec<crate::access::TokenInfo>, Error> {
+        match self {
+            Store::Sqlite(store) => store.tokens().await,
+            Store::Postgres(store) => store.tokens().await,
+        }
+    }
+
+    pub(crate) async fn revoke_token(&self, id: String) -> Result<usize, Error> {
+        match self {
+            Store::Sqlite(store) => store.revoke_token(id).await,
+            Store::Postgres(store) => store.revoke_token(id).await,
         }
     }
 

@@ -106,6 +106,11 @@ pub enum Step {
     Cancel {
         id: String,
     },
+    /// A cancel with `cascade`; answered with the run or the refusal.
+    CancelCascade {
+        id: String,
+        reason: String,
+    },
     Append {
         id: String,
     },
@@ -559,6 +564,18 @@ async fn run_step(ledger: &Ledger, tenant: &Tenant, step: &Step) -> Value {
                 .cancel(tenant, &RunId::parse(id).expect("id"), Cancel::default())
                 .await,
         ),
+        Step::CancelCascade { id, reason } => {
+            let cancel = Cancel {
+                reason: Some(reason.clone()),
+                cascade: true,
+                if_version: None,
+            };
+            answer(
+                ledger
+                    .cancel(tenant, &RunId::parse(id).expect("id"), cancel)
+                    .await,
+            )
+        }
         Step::Append { id } => {
             let event = runledger::AppendEvent::new(
                 runledger::EventType::parse("progress").expect("type"),

@@ -4,7 +4,9 @@
 
 use super::error::storage;
 use super::rows::NOW_MS;
-use crate::access::{IdempotencyBegin, IdempotencyMark};
+use crate::access::{
+    IdempotencyBegin, IdempotencyMark, TOKEN_LAST_USED_PRECISION_MS, TokenInfo, token_info,
+};
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
 use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
 use sqlx::{Acquire, AssertSqlSafe, PgPool, Row};
@@ -14,6 +16,7 @@ pub(crate) async fn add_token(
     pool: &PgPool,
     tenant: &Tenant,
     token_sha256: &str,
+    prefix: &str,
 ) -> Result<(), Error> {
     let mut connection = pool.acquire().await.map_err(storage)?;
     let mut transaction = connection.begin().await.map_err(storage)?;
@@ -26,29 +29,81 @@ pub(crate) async fn add_token(
         .await
         .map_err(storage)?;
     let sql = format!(
-        "INSERT INTO api_tokens (token_sha256, tenant, created_at) VALUES ($1, $2, {NOW_MS})"
+        "INSERT INTO api_tokens (token_sha256, tenant, created_at, prefix) VALUES ($1, $2, {NOW_MS}, $3)"
     );
     sqlx::query(AssertSqlSafe(sql))
         .bind(token_sha256)
         .bind(tenant.as_str())
+        .bind(prefix)
         .execute(&mut *transaction)
         .await
         .map_err(storage)?;
     transaction.commit().await.map_err(storage)
 }
 
-/// The tenant a token hash belongs to.
+/// The tenant a token hash belongs to, unless it was revoked; updates its
+/// `last_used_at` in the same statement when that is more than
+/// [`TOKEN_LAST_USED_PRECISION_MS`] old.
 pub(crate) async fn tenant_for_token(
     pool: &PgPool,
     token_sha256: &str,
 ) -> Result<Option<Tenant>, Error> {
-    let row = sqlx::query("SELECT tenant FROM api_tokens WHERE token_sha256 = $1")
+    let sql = format!(
+        "WITH found AS (SELECT tenant FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL), \
+         touched AS (UPDATE api_tokens SET last_used_at = {NOW_MS} WHERE token_sha256 = $1 \
+             AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < {NOW_MS} - $2) RETURNING 1) \
+         SELECT tenant FROM found"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
         .bind(token_sha256)
+        .bind(TOKEN_LAST_USED_PRECISION_MS)
         .fetch_optional(pool)
         .await
         .map_err(storage)?;
     row.map(|row| Tenant::parse(&row.try_get::<String, _>(0).map_err(storage)?))
         .transpose()
+}
+
+/// Every token, oldest first.
+pub(crate) async fn tokens(pool: &PgPool) -> Result<Vec<TokenInfo>, Error> {
+    let rows = sqlx::query(
+        "SELECT token_sha256, tenant, prefix, created_at, last_used_at, revoked_at \
+         FROM api_tokens ORDER BY created_at, token_sha256",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(storage)?;
+    rows.iter()
+        .map(|row| {
+            token_info(
+                &row.try_get::<String, _>(0).map_err(storage)?,
+                &row.try_get::<String, _>(1).map_err(storage)?,
+                row.try_get(2).map_err(storage)?,
+                row.try_get(3).map_err(storage)?,
+                row.try_get(4).map_err(storage)?,
+                row.try_get(5).map_err(storage)?,
+            )
+        })
+        .collect()
+}
+
+/// Revokes the token whose id is `id`; answers how many tokens have that
+/// id (0: none, more than 1: ambiguous, nothing revoked).
+pub(crate) async fn revoke_token(pool: &PgPool, id: &str) -> Result<usize, Error> {
+    let sql = format!(
+        "WITH matching AS (SELECT token_sha256 FROM api_tokens WHERE token_sha256 LIKE $1 FOR UPDATE), \
+         revoked AS (UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, {NOW_MS}) \
+             WHERE token_sha256 IN (SELECT token_sha256 FROM matching) \
+             AND (SELECT COUNT(*) FROM matching) = 1 RETURNING 1) \
+         SELECT COUNT(*) FROM matching"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(format!("{id}%"))
+        .fetch_one(pool)
+        .await
+        .map_err(storage)?;
+    let matching: i64 = row.try_get(0).map_err(storage)?;
+    Ok(matching as usize)
 }
 
 /// Whether any token exists.

@@ -7,14 +7,17 @@
 //! runs into the freed slots.
 
 use super::error::storage;
-use super::locks::{begin_in_group, begin_or_return, commit};
+use super::locks::{begin_in_group, begin_in_groups, begin_or_return, commit};
+use super::positions::{announce, lock_positions, number_pending};
 use super::rows::{event_columns, signed};
 use super::{lookup, read};
 use crate::failpoints;
+use crate::requests::Cancel;
 use runledger_core::Operation;
 use runledger_core::transition::{self, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, Run, RunId, Tenant, Timestamp};
 use sqlx::{Acquire, PgConnection, PgPool, Row};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which operations may free a group slot, and so take the group lock first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +81,143 @@ pub(crate) async fn change(
             read::with_children(&mut connection, change.after).await
         }
     }
+}
+
+/// A cascading cancel (SPEC `POST /v1/runs/{id}/cancel` with `cascade`):
+/// the run and every descendant that has not ended, cancelled in one
+/// transaction, each with its own `cancelled` event; then the group slots
+/// that freed go to their oldest pending runs.
+///
+/// Locks, in the house order: the advisory locks of every group of the
+/// tree's open runs, then the tree's rows (`FOR NO KEY UPDATE`, in id
+/// order), read again until no new row shows up, then the tenant's position
+/// lock and counter row, after which the tree is read a last time (see
+/// below) and its events are stamped in this transaction. A group found
+/// that is not locked starts the transaction over with it.
+pub(crate) async fn cancel_tree(
+    pool: &PgPool,
+    tenant: &Tenant,
+    id: &RunId,
+    request: &Cancel,
+) -> Result<Run, Error> {
+    let mut connection = pool.acquire().await.map_err(storage)?;
+    let mut groups: BTreeSet<String> =
+        open_groups(&lookup::tree(&mut connection, tenant, id).await?);
+    loop {
+        let pairs: Vec<(&str, &str)> = groups
+            .iter()
+            .map(|key| (tenant.as_str(), key.as_str()))
+            .collect();
+        let mut transaction = if pairs.is_empty() {
+            connection.begin().await.map_err(storage)?
+        } else {
+            begin_or_return!(connection, begin_in_groups(&mut connection, &pairs))
+        };
+        let mut locked: BTreeMap<String, (Timestamp, Record)> = BTreeMap::new();
+        loop {
+            let tree = lookup::tree(&mut transaction, tenant, id).await?;
+            let new: Vec<String> = tree
+                .iter()
+                .map(|(run, _, _)| run.clone())
+                .filter(|run| !locked.contains_key(run))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for (now, record) in lookup::locked_records(&mut transaction, tenant, &new).await? {
+                locked.insert(record.run.id.as_str().to_owned(), (now, record));
+            }
+        }
+        let (now, stored) = locked
+            .get(id.as_str())
+            .cloned()
+            .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
+        // A create stamps its `created` event from the tenant's counter row
+        // before its foreign-key check: one that holds a position below the
+        // cancel's may still be committing. Holding the counter (and the
+        // position lock, the sequencer's) from here on, every such create
+        // has committed and the tree read now is final; any later create
+        // numbers after the cancel.
+        lock_positions(&mut transaction, tenant).await?;
+        lock_counter(&mut transaction, tenant).await?;
+        let tree = lookup::tree(&mut transaction, tenant, id).await?;
+        let new: Vec<String> = tree
+            .iter()
+            .map(|(run, _, _)| run.clone())
+            .filter(|run| !locked.contains_key(run))
+            .collect();
+        for (now, record) in lookup::locked_records(&mut transaction, tenant, &new).await? {
+            locked.insert(record.run.id.as_str().to_owned(), (now, record));
+        }
+        let needed = open_groups(&tree);
+        if !needed.is_subset(&groups) {
+            drop(transaction);
+            groups.extend(needed);
+            continue;
+        }
+        transition::check_version(&stored, request.if_version)?;
+        let mut freed: BTreeSet<ConcurrencyKey> = BTreeSet::new();
+        let mut after = stored.clone();
+        if let Decision::Apply(cancelled) =
+            transition::cancel(&stored, request.reason.as_deref(), None, now)?
+        {
+            write_transition(&mut transaction, &stored, &cancelled, Operation::Cancel).await?;
+            if let (true, Some(key)) = (cancelled.frees_slot, &stored.run.concurrency_key) {
+                freed.insert(key.clone());
+            }
+            after = cancelled.after;
+        }
+        let reason = transition::cascade_reason(id, request.reason.as_deref());
+        // Parents before children, as the tree was read.
+        for (run, _, open) in &tree {
+            if !open || run == id.as_str() {
+                continue;
+            }
+            let (_, descendant) = &locked[run];
+            if let Decision::Apply(cancelled) =
+                transition::cancel(descendant, Some(&reason), Some(id), now)?
+            {
+                write_transition(&mut transaction, descendant, &cancelled, Operation::Cancel)
+                    .await?;
+                if let (true, Some(key)) = (cancelled.frees_slot, &descendant.run.concurrency_key) {
+                    freed.insert(key.clone());
+                }
+            }
+        }
+        for key in &freed {
+            promote_pending(&mut transaction, tenant, key, now).await?;
+        }
+        // Stamped here, under the counter: the cancel's events number before
+        // any create that waited for it.
+        if !number_pending(&mut transaction, tenant).await?.is_empty() {
+            announce(&mut transaction, tenant).await?;
+        }
+        commit(transaction).await?;
+        return read::with_children(&mut connection, after).await;
+    }
+}
+
+/// Locks `tenant`'s position counter row (created at 0 if missing) to the
+/// end of the transaction: the row every self-stamping create and append
+/// holds to its commit.
+async fn lock_counter(connection: &mut PgConnection, tenant: &Tenant) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO tenant_positions (tenant, last_position) VALUES ($1, 0) \
+         ON CONFLICT (tenant) DO UPDATE SET last_position = tenant_positions.last_position",
+    )
+    .bind(tenant.as_str())
+    .execute(&mut *connection)
+    .await
+    .map_err(storage)?;
+    Ok(())
+}
+
+/// The groups of the open runs of a [`lookup::tree`].
+fn open_groups(tree: &[(String, Option<String>, bool)]) -> BTreeSet<String> {
+    tree.iter()
+        .filter(|(_, _, open)| *open)
+        .filter_map(|(_, key, _)| key.clone())
+        .collect()
 }
 
 /// Times out one run if its lease expired; answers whether it did.

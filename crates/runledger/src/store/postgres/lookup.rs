@@ -314,3 +314,57 @@ pub(crate) async fn pending(
         .map_err(storage)?;
     found.iter().map(rows::record).collect()
 }
+
+/// `root` and its descendants at any depth, as committed now (not locked):
+/// each id with its group and whether it has not ended. The root first if
+/// it exists.
+pub(crate) async fn tree(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    root: &RunId,
+) -> Result<Vec<(String, Option<String>, bool)>, Error> {
+    let found = sqlx::query(
+        "WITH RECURSIVE tree(id, depth) AS ( \
+             SELECT id, 0 FROM runs WHERE tenant = $1 AND id = $2 \
+             UNION ALL \
+             SELECT runs.id, tree.depth + 1 FROM runs JOIN tree ON runs.tenant = $1 AND runs.parent_id = tree.id) \
+         SELECT runs.id, runs.concurrency_key, runs.state IN ('pending', 'queued', 'running') \
+         FROM tree JOIN runs ON runs.tenant = $1 AND runs.id = tree.id ORDER BY tree.depth, runs.id",
+    )
+    .bind(tenant.as_str())
+    .bind(root.as_str())
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(storage)?;
+    found
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<String, _>(0).map_err(storage)?,
+                row.try_get::<Option<String>, _>(1).map_err(storage)?,
+                row.try_get::<bool, _>(2).map_err(storage)?,
+            ))
+        })
+        .collect()
+}
+
+/// The records of `ids` of `tenant`, locked `FOR NO KEY UPDATE` in the
+/// order of their ids (the one order every locker of several runs uses),
+/// each with the database clock.
+pub(crate) async fn locked_records(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    ids: &[String],
+) -> Result<Vec<(Timestamp, Record)>, Error> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS}, {NOW_MS} FROM runs WHERE tenant = $1 AND id = ANY($2::text[]) \
+         ORDER BY id FOR NO KEY UPDATE"
+    );
+    let found = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(ids)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(storage)?;
+    found.iter().map(clock_and_record).collect()
+}

@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "children_follow_their_parent",
         include_str!("../../../migrations/postgres/0008_children_follow_their_parent.sql"),
     ),
+    (
+        9,
+        "token_lifecycle",
+        include_str!("../../../migrations/postgres/0009_token_lifecycle.sql"),
+    ),
 ];
 
 /// Brings the database to the newest schema this build knows.

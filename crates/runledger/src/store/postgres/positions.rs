@@ -9,5 +9,5 @@ mod sequencer;
 mod stamping;
 
 pub(crate) use feed::{event_page, last_position, spawn_listener};
-pub(crate) use sequencer::{Sequencer, lock_positions, stamp};
+pub(crate) use sequencer::{Sequencer, announce, lock_positions, number_pending, stamp};
 pub(crate) use stamping::{CHANNEL, counter_cte, created_events_ctes};

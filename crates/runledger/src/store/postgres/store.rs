@@ -199,6 +199,11 @@ impl Store {
         id: &RunId,
         request: Cancel,
     ) -> Result<Run, Error> {
+        if request.cascade {
+            let run = retrying(|| changes::cancel_tree(&self.pool, tenant, id, &request)).await?;
+            self.sequencer.request(tenant);
+            return Ok(run);
+        }
         self.change(
             tenant,
             id,
@@ -293,8 +298,17 @@ impl Store {
         &self,
         tenant: &Tenant,
         token_sha256: String,
+        prefix: String,
     ) -> Result<(), Error> {
-        access::add_token(&self.pool, tenant, &token_sha256).await
+        access::add_token(&self.pool, tenant, &token_sha256, &prefix).await
+    }
+
+    pub(crate) async fn tokens(&self) -> Result<Vec<crate::access::TokenInfo>, Error> {
+        access::tokens(&self.pool).await
+    }
+
+    pub(crate) async fn revoke_token(&self, id: String) -> Result<usize, Error> {
+        access::revoke_token(&self.pool, &id).await
     }
 
     pub(crate) async fn tenant_for_token(

@@ -1,7 +1,9 @@
 //! Tenants, tokens and idempotency records on SQLite.
 
 use super::error::storage;
-use crate::access::{IdempotencyBegin, IdempotencyMark};
+use crate::access::{
+    IdempotencyBegin, IdempotencyMark, TOKEN_LAST_USED_PRECISION_MS, TokenInfo, token_info,
+};
 use runledger_core::limits::{IDEMPOTENCY_IN_FLIGHT_STALE_MS, IDEMPOTENCY_KEY_KEPT_MS};
 use runledger_core::{Error, IdempotencyKey, Tenant, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -11,6 +13,7 @@ pub(crate) fn add_token(
     connection: &Connection,
     tenant: &Tenant,
     token_sha256: &str,
+    prefix: &str,
     now: Timestamp,
 ) -> Result<(), Error> {
     connection
@@ -21,26 +24,104 @@ pub(crate) fn add_token(
         .map_err(storage)?;
     connection
         .execute(
-            "INSERT INTO api_tokens (token_sha256, tenant, created_at) VALUES (?1, ?2, ?3)",
-            params![token_sha256, tenant.as_str(), now.unix_ms()],
+            "INSERT INTO api_tokens (token_sha256, tenant, created_at, prefix) VALUES (?1, ?2, ?3, ?4)",
+            params![token_sha256, tenant.as_str(), now.unix_ms(), prefix],
         )
         .map_err(storage)?;
     Ok(())
 }
 
-/// The tenant a token hash belongs to.
+/// The tenant a token hash belongs to, unless it was revoked, and whether
+/// its `last_used_at` is due an update at `now`.
 pub(crate) fn tenant_for_token(
     connection: &Connection,
     token_sha256: &str,
-) -> Result<Option<Tenant>, Error> {
+    now: Timestamp,
+) -> Result<Option<(Tenant, bool)>, Error> {
     let mut statement = connection
-        .prepare_cached("SELECT tenant FROM api_tokens WHERE token_sha256 = ?1")
+        .prepare_cached(
+            "SELECT tenant, last_used_at IS NULL OR last_used_at < ?2 FROM api_tokens \
+             WHERE token_sha256 = ?1 AND revoked_at IS NULL",
+        )
         .map_err(storage)?;
-    let tenant: Option<String> = statement
-        .query_row([token_sha256], |row| row.get(0))
+    let found: Option<(String, bool)> = statement
+        .query_row(
+            params![token_sha256, now.unix_ms() - TOKEN_LAST_USED_PRECISION_MS],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
         .optional()
         .map_err(storage)?;
-    tenant.map(|name| Tenant::parse(&name)).transpose()
+    found
+        .map(|(name, due)| Ok((Tenant::parse(&name)?, due)))
+        .transpose()
+}
+
+/// Records that the token was used at `now`.
+pub(crate) fn touch_token(
+    connection: &Connection,
+    token_sha256: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    connection
+        .execute(
+            "UPDATE api_tokens SET last_used_at = ?2 WHERE token_sha256 = ?1",
+            params![token_sha256, now.unix_ms()],
+        )
+        .map_err(storage)?;
+    Ok(())
+}
+
+/// Every token, oldest first (`runledger tenant list`).
+pub(crate) fn tokens(connection: &Connection) -> Result<Vec<TokenInfo>, Error> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT token_sha256, tenant, prefix, created_at, last_used_at, revoked_at \
+             FROM api_tokens ORDER BY created_at, token_sha256",
+        )
+        .map_err(storage)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+            ))
+        })
+        .map_err(storage)?;
+    rows.map(|row| {
+        let (sha, tenant, prefix, created, used, revoked) = row.map_err(storage)?;
+        token_info(&sha, &tenant, prefix, created, used, revoked)
+    })
+    .collect()
+}
+
+/// Revokes the token whose id is `id` (at `now`); answers how many tokens
+/// have that id (0: none, more than 1: ambiguous, nothing revoked).
+pub(crate) fn revoke_token(
+    connection: &Connection,
+    id: &str,
+    now: Timestamp,
+) -> Result<usize, Error> {
+    let pattern = format!("{id}%");
+    let matching: i64 = connection
+        .query_row(
+            "SELECT COUNT(*) FROM api_tokens WHERE token_sha256 LIKE ?1",
+            [&pattern],
+            |row| row.get(0),
+        )
+        .map_err(storage)?;
+    if matching == 1 {
+        connection
+            .execute(
+                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE token_sha256 LIKE ?1",
+                params![pattern, now.unix_ms()],
+            )
+            .map_err(storage)?;
+    }
+    Ok(matching as usize)
 }
 
 /// Whether any token exists (then every request needs one).

@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "one_pending_per_replace_group",
         include_str!("../../../migrations/sqlite/0006_one_pending_per_replace_group.sql"),
     ),
+    (
+        7,
+        "token_lifecycle",
+        include_str!("../../../migrations/sqlite/0007_token_lifecycle.sql"),
+    ),
 ];
 
 /// Brings the file to the newest schema this build knows.

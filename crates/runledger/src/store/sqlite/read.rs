@@ -54,6 +54,30 @@ pub(crate) fn children(
     Ok(Children::from_counts(counts))
 }
 
+/// The records of `root`'s descendants (at any depth) that have not ended,
+/// in creation order: what a cascading cancel cancels.
+pub(crate) fn open_descendants(
+    connection: &Connection,
+    tenant: &Tenant,
+    root: &RunId,
+) -> Result<Vec<Record>, Error> {
+    let mut statement = connection
+        .prepare_cached(&format!(
+            "WITH RECURSIVE tree(id) AS ( \
+                 SELECT id FROM runs WHERE tenant = ?1 AND parent_id = ?2 \
+                 UNION ALL \
+                 SELECT runs.id FROM runs JOIN tree ON runs.tenant = ?1 AND runs.parent_id = tree.id) \
+             SELECT {RUN_COLUMNS} FROM runs WHERE tenant = ?1 AND id IN (SELECT id FROM tree) \
+             AND state IN ('pending', 'queued', 'running') ORDER BY created_order"
+        ))
+        .map_err(storage)?;
+    statement
+        .query_map(params![tenant.as_str(), root.as_str()], rows::record)
+        .map_err(storage)?
+        .map(|record| record.map_err(storage))
+        .collect()
+}
+
 /// `record` with its children counted: the run as the API shows it.
 pub(crate) fn with_children(connection: &Connection, record: Record) -> Result<Run, Error> {
     let mut run = record.run;

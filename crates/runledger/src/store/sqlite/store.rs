@@ -207,17 +207,7 @@ impl Store {
     ) -> Result<Run, Error> {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.writer
-            .write(move |connection, now| {
-                write::change(
-                    connection,
-                    &tenant,
-                    &id,
-                    Operation::Cancel,
-                    request.if_version,
-                    now,
-                    |stored| transition::cancel(stored, request.reason.as_deref(), None, now),
-                )
-            })
+            .write(move |connection, now| write::cancel(connection, &tenant, &id, &request, now))
             .await
     }
 
@@ -285,21 +275,48 @@ impl Store {
         &self,
         tenant: &Tenant,
         token_sha256: String,
+        prefix: String,
     ) -> Result<(), Error> {
         let tenant = tenant.clone();
         self.writer
             .write(move |connection, now| {
-                access::add_token(connection, &tenant, &token_sha256, now)
+                access::add_token(connection, &tenant, &token_sha256, &prefix, now)
             })
             .await
     }
 
+    /// The token's tenant (unless revoked); a use more than a minute after
+    /// the last recorded one is written through the writer.
     pub(crate) async fn tenant_for_token(
         &self,
         token_sha256: String,
     ) -> Result<Option<Tenant>, Error> {
-        self.readers
-            .read(move |connection| access::tenant_for_token(connection, &token_sha256))
+        let hash = token_sha256.clone();
+        let found = self
+            .readers
+            .read(move |connection| access::tenant_for_token(connection, &hash, clock::now()))
+            .await?;
+        match found {
+            Some((tenant, true)) => {
+                self.writer
+                    .write(move |connection, now| {
+                        access::touch_token(connection, &token_sha256, now)
+                    })
+                    .await?;
+                Ok(Some(tenant))
+            }
+            Some((tenant, false)) => Ok(Some(tenant)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn tokens(&self) -> Result<Vec<crate::access::TokenInfo>, Error> {
+        self.readers.read(access::tokens).await
+    }
+
+    pub(crate) async fn revoke_token(&self, id: String) -> Result<usize, Error> {
+        self.writer
+            .write(move |connection, now| access::revoke_token(connection, &id, now))
             .await
     }
 

@@ -7,7 +7,7 @@ use super::error::storage;
 use super::{access, read, rows};
 use crate::access::IdempotencyMark;
 use crate::failpoints;
-use crate::requests::{AppendEvent, Appended, ClaimRun, Created, ResolvedCreate};
+use crate::requests::{AppendEvent, Appended, Cancel, ClaimRun, Created, ResolvedCreate};
 use runledger_core::Operation;
 use runledger_core::transition::{self, Admission, Decision, Record, Transition};
 use runledger_core::{ConcurrencyKey, Error, Run, RunId, RunState, Tenant, Timestamp};
@@ -271,6 +271,50 @@ pub(crate) fn change(
             read::with_children(connection, transition.after)
         }
     }
+}
+
+/// Cancels a run (guarantee 6) and, with `cascade`, every descendant that
+/// has not ended, each with its own `cancelled` event; then promotes pending
+/// runs into the group slots that freed, once every cancel is written (so
+/// no cancelled descendant is promoted on the way).
+pub(crate) fn cancel(
+    connection: &Connection,
+    tenant: &Tenant,
+    id: &RunId,
+    request: &Cancel,
+    now: Timestamp,
+) -> Result<Run, Error> {
+    let stored = read::record(connection, tenant, id)?
+        .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
+    transition::check_version(&stored, request.if_version)?;
+    let mut freed: Vec<ConcurrencyKey> = Vec::new();
+    let mut cancel_one = |stored: &Record, decision: Decision| -> Result<Record, Error> {
+        match decision {
+            Decision::Unchanged => Ok(stored.clone()),
+            Decision::Apply(cancelled) => {
+                write_transition(connection, stored, &cancelled, Operation::Cancel, now)?;
+                if let (true, Some(key)) = (cancelled.frees_slot, &stored.run.concurrency_key) {
+                    freed.push(key.clone());
+                }
+                Ok(cancelled.after)
+            }
+        }
+    };
+    let decision = transition::cancel(&stored, request.reason.as_deref(), None, now)?;
+    let after = cancel_one(&stored, decision)?;
+    if request.cascade {
+        let reason = transition::cascade_reason(id, request.reason.as_deref());
+        for descendant in read::open_descendants(connection, tenant, id)? {
+            let decision = transition::cancel(&descendant, Some(&reason), Some(id), now)?;
+            cancel_one(&descendant, decision)?;
+        }
+    }
+    freed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    freed.dedup();
+    for key in &freed {
+        promote_pending(connection, tenant, key, now)?;
+    }
+    read::with_children(connection, after)
 }
 
 /// Starts the oldest queued run matching `request` (SPEC `POST
