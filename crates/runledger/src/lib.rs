@@ -19,6 +19,7 @@ mod failpoints;
 mod fanout;
 mod import;
 mod ledger;
+mod ledger_access;
 mod reaper;
 mod redact;
 pub mod relay;

@@ -17,6 +17,7 @@ mod feed;
 mod import;
 mod migrate;
 mod read;
+mod reap;
 mod relay;
 mod rows;
 mod store;

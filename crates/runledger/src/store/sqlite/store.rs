@@ -6,7 +6,7 @@ use super::batch;
 use super::connection::{self, Location, ReadPool, SqliteOptions};
 use super::turns::Turns;
 use super::writer::Writer;
-use super::{access, audit, feed, migrate, read, relay, write};
+use super::{access, audit, feed, migrate, read, reap, relay, write};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::batch::{BatchAnswers, BatchRefused};
@@ -170,7 +170,7 @@ impl Store {
                         )
                     },
                 );
-                write::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
+                reap::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
             })
             .await
     }
@@ -194,7 +194,7 @@ impl Store {
                     now,
                     |stored| transition::finish(stored, &request, now),
                 );
-                write::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
+                reap::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
             })
             .await
     }
@@ -221,7 +221,7 @@ impl Store {
         self.writer
             .write(move |connection, now| {
                 let refused_or_done = write::append(connection, &tenant, &id, &request, now);
-                write::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
+                reap::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
             })
             .await
     }
@@ -260,14 +260,14 @@ impl Store {
 
     pub(crate) async fn reap(&self) -> Result<u64, Error> {
         self.writer
-            .write(|connection, now| write::reap(connection, now, REAP_BATCH_RUNS_MAX))
+            .write(|connection, now| reap::reap(connection, now, REAP_BATCH_RUNS_MAX))
             .await
     }
 
     pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.writer
-            .write(move |connection, now| write::reap_run(connection, &tenant, &id, now))
+            .write(move |connection, now| reap::reap_run(connection, &tenant, &id, now))
             .await
     }
 

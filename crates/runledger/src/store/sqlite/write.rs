@@ -380,60 +380,10 @@ pub(crate) fn append(
     Ok(Appended { seq, position })
 }
 
-/// Times out up to `limit` runs whose lease expired (guarantee 5). The write
-/// lock and the version check make each expiry reaped exactly once.
-pub(crate) fn reap(connection: &Connection, now: Timestamp, limit: i64) -> Result<u64, Error> {
-    let mut reaped = 0;
-    for stored in read::expired(connection, now, limit)? {
-        if let Some(timed_out) = transition::reap(&stored, now) {
-            apply(connection, &stored, &timed_out, Operation::Reap, now)?;
-            reaped += 1;
-        }
-    }
-    Ok(reaped)
-}
-
-/// SPEC §2.5: a heartbeat, append or finish refused because the lease
-/// expired times the run out in the same transaction. Passes `outcome` on,
-/// having reaped when it is such a refusal (the writer keeps the
-/// savepoint of a refusal for expiry, writer.rs).
-pub(crate) fn reaping_on_expiry<T>(
-    connection: &Connection,
-    tenant: &Tenant,
-    id: &RunId,
-    now: Timestamp,
-    outcome: Result<T, Error>,
-) -> Result<T, Error> {
-    if let Err(error) = &outcome
-        && transition::refused_for_expiry(error)
-    {
-        reap_run(connection, tenant, id, now)?;
-    }
-    outcome
-}
-
-/// Times out the run `id` if its lease expired by `now`; answers whether it did.
-pub(crate) fn reap_run(
-    connection: &Connection,
-    tenant: &Tenant,
-    id: &RunId,
-    now: Timestamp,
-) -> Result<bool, Error> {
-    let Some(stored) = read::record(connection, tenant, id)? else {
-        return Ok(false);
-    };
-    match transition::reap(&stored, now) {
-        Some(timed_out) => {
-            apply(connection, &stored, &timed_out, Operation::Reap, now).map(|_| true)
-        }
-        None => Ok(false),
-    }
-}
-
 /// Writes a transition, then hands a freed slot to the group's oldest
 /// pending run(s), all in the caller's transaction. Answers the position of
 /// the transition's first event.
-fn apply(
+pub(super) fn apply(
     connection: &Connection,
     stored: &Record,
     transition: &Transition,

@@ -50,7 +50,7 @@ where
         let operation = self.operation.take().expect("a job runs once");
         let outcome = operation(connection, now);
         // A refusal for an expired lease keeps its savepoint: the operation
-        // timed the run out before refusing (SPEC §2.5, write.rs).
+        // timed the run out before refusing (SPEC §2.5, reap.rs).
         let keep = match &outcome {
             Ok(_) => true,
             Err(error) => transition::refused_for_expiry(error),
