@@ -283,17 +283,9 @@ pub(crate) async fn pending_head(
     tenant: &Tenant,
     key: &ConcurrencyKey,
 ) -> Result<Option<Record>, Error> {
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND concurrency_key = $2 \
-         AND state = 'pending' ORDER BY created_order LIMIT 1 FOR NO KEY UPDATE"
-    );
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(key.as_str())
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(storage)?;
-    row.map(|row| rows::record(&row)).transpose()
+    Ok(pending_locked(connection, tenant, key, Some(1))
+        .await?
+        .pop())
 }
 
 /// Every pending run of a group, oldest first, locked.
@@ -302,13 +294,25 @@ pub(crate) async fn pending(
     tenant: &Tenant,
     key: &ConcurrencyKey,
 ) -> Result<Vec<Record>, Error> {
+    pending_locked(connection, tenant, key, None).await
+}
+
+/// The oldest `limit` pending runs of a group (all of them for `None`,
+/// which PostgreSQL reads as `LIMIT ALL`), oldest first, locked.
+async fn pending_locked(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    key: &ConcurrencyKey,
+    limit: Option<i64>,
+) -> Result<Vec<Record>, Error> {
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE tenant = $1 AND concurrency_key = $2 \
-         AND state = 'pending' ORDER BY created_order FOR NO KEY UPDATE"
+         AND state = 'pending' ORDER BY created_order LIMIT $3 FOR NO KEY UPDATE"
     );
     let found = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .bind(key.as_str())
+        .bind(limit)
         .fetch_all(&mut *connection)
         .await
         .map_err(storage)?;
