@@ -2,7 +2,11 @@
 //! clock, not by when the reaper runs. With the reaper set to come by only
 //! once a minute, a heartbeat, an append and a finish sent half a second
 //! after their lease expired are each refused `409 stale_lease`, and the
-//! run is already timed out when the refusal arrives.
+//! run is already timed out when the refusal arrives. And the fault that
+//! guarantee is about: a server killed inside the refusal's timing-out
+//! (after its run row and events are written, before the commit) leaves
+//! the run as it was, answers nobody `stale_lease`, and the same call
+//! after a restart is refused and times the run out exactly once.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on an unexpected error"
@@ -11,8 +15,10 @@
 mod server;
 mod support;
 
+use runledger::{Ledger, Options, RunId, RunState, Tenant};
 use serde_json::json;
 use server::{Client, TestServer};
+use std::path::Path;
 use std::time::Duration;
 use support::{fresh_dir, postgres_url, sqlite_url};
 
@@ -72,6 +78,112 @@ async fn calls_after_expiry_are_stale(dir: &std::path::Path, db: &str) {
                 .starts_with("lease of w (epoch 1) expired at "),
             "{}",
             run.json
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_inside_the_refusals_timing_out_leaves_the_run_whole_on_sqlite() {
+    let dir = fresh_dir("serve-expiry-crash");
+    a_crash_inside_the_refusals_timing_out_leaves_the_run_whole(
+        &dir,
+        &sqlite_url(&dir, "expiry-crash.db"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_inside_the_refusals_timing_out_leaves_the_run_whole_on_postgres() {
+    let dir = fresh_dir("serve-expiry-crash-postgres");
+    let db = postgres_url("serve_expiry_crash");
+    a_crash_inside_the_refusals_timing_out_leaves_the_run_whole(&dir, &db.url).await;
+}
+
+/// The run's state and how many `timed_out` events it has, read through
+/// the library with no reaper (a server would sweep the expired lease as
+/// it starts).
+async fn state_and_timeouts(db: &str, id: &str) -> (RunState, usize) {
+    let ledger = Ledger::open_with(
+        db,
+        Options {
+            reap_interval: None,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (tenant, id) = (Tenant::default(), RunId::parse(id).unwrap());
+    let run = ledger.get_run(&tenant, &id).await.unwrap();
+    let events = ledger.events(&tenant, &id, 0, Some(1_000)).await.unwrap();
+    let timeouts = events
+        .iter()
+        .filter(|event| event.event_type.as_str() == "timed_out")
+        .count();
+    (run.state, timeouts)
+}
+
+async fn a_crash_inside_the_refusals_timing_out_leaves_the_run_whole(dir: &Path, db: &str) {
+    let calls = [
+        ("heartbeat", json!({"lease_epoch": 1})),
+        (
+            "events",
+            json!({"type": "log", "data": "late", "lease_epoch": 1}),
+        ),
+        ("finish", json!({"lease_epoch": 1, "outcome": "succeeded"})),
+    ];
+    let reap_rarely = ["--reap-interval-ms", "60000"];
+    for (action, body) in &calls {
+        let id = format!("crash-{action}");
+        let path = format!("/v1/runs/{id}/{action}");
+        // The late call's timing-out dies between its writes and its commit.
+        let mut doomed = TestServer::start_with_env(
+            dir,
+            db,
+            &reap_rarely,
+            &[("RUNLEDGER_FAILPOINTS", "reap.after_events=abort")],
+        );
+        let client = Client::new(&doomed);
+        let created = client
+            .post(
+                "/v1/runs",
+                &json!({"id": id, "kind": "leased", "start": {"owner": "w", "lease_ttl_ms": 300}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.status, 201, "{}", created.json);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let answer = client.post(&path, body).await;
+        assert!(
+            answer.is_err(),
+            "{action}: the server answered {:?} although it was killed inside the timing-out",
+            answer.map(|reply| (reply.status, reply.json))
+        );
+        assert!(
+            doomed.wait_for_exit(Duration::from_secs(10)).is_some(),
+            "{action}: the failpoint did not kill the server"
+        );
+        drop(doomed);
+
+        // Nothing of the timing-out committed ...
+        assert_eq!(
+            state_and_timeouts(db, &id).await,
+            (RunState::Running, 0),
+            "{action}: a half-committed timing-out"
+        );
+        // ... and the same call after a restart is refused, the run timed
+        // out once (by this call or by the restarted server's first sweep).
+        let server = TestServer::start_with(dir, db, &reap_rarely);
+        let client = Client::new(&server);
+        for _ in 0..2 {
+            let refused = client.post(&path, body).await.unwrap();
+            assert_eq!(refused.status, 409, "{action}: {}", refused.json);
+            assert_eq!(refused.json["code"], "stale_lease", "{action}");
+        }
+        drop(server);
+        assert_eq!(
+            state_and_timeouts(db, &id).await,
+            (RunState::TimedOut, 1),
+            "{action}"
         );
     }
 }

@@ -34,6 +34,17 @@ impl TestServer {
 
     /// As [`TestServer::start`], with extra arguments.
     pub fn start_with(dir: &Path, db_url: &str, extra: &[&str]) -> TestServer {
+        TestServer::start_with_env(dir, db_url, extra, &[])
+    }
+
+    /// As [`TestServer::start_with`], with extra environment variables
+    /// (for example `RUNLEDGER_FAILPOINTS`).
+    pub fn start_with_env(
+        dir: &Path,
+        db_url: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let stderr_path = dir.join(format!("serve-{}.log", unique()));
         let stderr = std::fs::File::create(&stderr_path).expect("the log file can be created");
         let mut child = Command::new(env!("CARGO_BIN_EXE_runledger"))
@@ -42,6 +53,7 @@ impl TestServer {
             .env_remove("RUNLEDGER_DB")
             .env_remove("RUNLEDGER_LISTEN")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
@@ -78,6 +90,21 @@ impl TestServer {
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Waits (with a deadline) for the process to end on its own; `None`
+    /// when it is still running at the deadline.
+    pub fn wait_for_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then waits (with a deadline) for the exit.
