@@ -80,6 +80,38 @@ async fn calls_after_expiry_are_stale(dir: &std::path::Path, db: &str) {
             run.json
         );
     }
+
+    // A run of a full group: its timing-out frees the slot, and the
+    // group's pending run is promoted in the same refusal.
+    let group = json!({"key": "expiry-group", "limit": 1, "on_full": "enqueue"});
+    let active = client
+        .post(
+            "/v1/runs",
+            &json!({"id": "grouped", "kind": "leased", "concurrency": group,
+                "start": {"owner": "w", "lease_ttl_ms": 300}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(active.json["state"], "running", "{}", active.json);
+    let waiting = client
+        .post(
+            "/v1/runs",
+            &json!({"id": "waiting", "kind": "leased", "concurrency": group}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(waiting.json["state"], "pending", "{}", waiting.json);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let refused = client
+        .post("/v1/runs/grouped/heartbeat", &json!({"lease_epoch": 1}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 409, "{}", refused.json);
+    assert_eq!(refused.json["code"], "stale_lease");
+    let grouped = client.get("/v1/runs/grouped").await.unwrap();
+    assert_eq!(grouped.json["state"], "timed_out", "{}", grouped.json);
+    let promoted = client.get("/v1/runs/waiting").await.unwrap();
+    assert_eq!(promoted.json["state"], "queued", "{}", promoted.json);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

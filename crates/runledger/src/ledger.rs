@@ -238,8 +238,7 @@ impl Ledger {
         request: Heartbeat,
     ) -> Result<Run, Error> {
         request.check()?;
-        let answer = self.inner.store.heartbeat(tenant, id, request).await;
-        self.reap_if_refused_for_expiry(tenant, answer).await
+        self.inner.store.heartbeat(tenant, id, request).await
     }
 
     /// running → succeeded | failed. `if_version` is `If-Match`.
@@ -251,12 +250,10 @@ impl Ledger {
         if_version: Option<u64>,
     ) -> Result<Run, Error> {
         check_finish(&request)?;
-        let answer = self
-            .inner
+        self.inner
             .store
             .finish(tenant, id, request, if_version)
-            .await;
-        self.reap_if_refused_for_expiry(tenant, answer).await
+            .await
     }
 
     /// pending | queued | running → cancelled.
@@ -273,30 +270,7 @@ impl Ledger {
         request: AppendEvent,
     ) -> Result<Appended, Error> {
         request.check()?;
-        let answer = self.inner.store.append(tenant, id, request).await;
-        self.reap_if_refused_for_expiry(tenant, answer).await
-    }
-
-    /// SPEC §2.5: a heartbeat, append or finish after `expires_at` is
-    /// refused `stale_lease` and the run is timed out before the caller
-    /// hears so, whenever the reaper would have come by. The stores time it
-    /// out in the refusal's own transaction where they can (SQLite always;
-    /// PostgreSQL for a finish, and a heartbeat of a run in no group); this
-    /// covers the rest (PostgreSQL's batched appends, a heartbeat that does
-    /// not hold its group's lock) with the reaper's own conditional change,
-    /// which finds nothing to do when the store already did it. Either way
-    /// a run is timed out exactly once however many calls and reapers race.
-    async fn reap_if_refused_for_expiry<T>(
-        &self,
-        tenant: &Tenant,
-        answer: Result<T, Error>,
-    ) -> Result<T, Error> {
-        if let Err(error @ Error::StaleLease { id, .. }) = &answer
-            && runledger_core::transition::refused_for_expiry(error)
-        {
-            self.inner.store.reap_run(tenant, id).await?;
-        }
-        answer
+        self.inner.store.append(tenant, id, request).await
     }
 
     /// A run's events with seq > `after_seq`, at most `limit` (default 50, max 1,000).

@@ -222,14 +222,6 @@ impl Store {
         }
     }
 
-    /// Times out the run `id` if its lease expired; answers whether it did.
-    pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
-        match self {
-            Store::Sqlite(store) => store.reap_run(tenant, id).await,
-            Store::Postgres(store) => store.reap_run(tenant, id).await,
-        }
-    }
-
     pub(crate) async fn add_token(
         &self,
         tenant: &Tenant,

@@ -40,46 +40,52 @@ pub(crate) async fn change(
     decide: impl Fn(&Record, Timestamp) -> Result<Decision, Error>,
 ) -> Result<Run, Error> {
     let mut connection = pool.acquire().await.map_err(storage)?;
-    let group = match slot {
-        Slot::MayFree => lookup::group_of(&mut connection, tenant, id).await?,
-        Slot::Kept => None,
-    };
-    let mut transaction = match &group {
-        Some(key) => begin_or_return!(connection, begin_in_group(&mut connection, tenant, key)),
-        None => connection.begin().await.map_err(storage)?,
-    };
-    let (now, stored) = lookup::locked_record(&mut transaction, tenant, id)
-        .await?
-        .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
-    transition::check_version(&stored, if_version)?;
-    let decided = match decide(&stored, now) {
-        Err(refusal) if transition::refused_for_expiry(&refusal) => {
-            // SPEC §2.5: the run is timed out in the refusal's transaction
-            // when this transaction may promote into the freed slot (it
-            // holds the group's lock) or the run has no group; else the
-            // ledger reaps it by the reaper's own change before the caller
-            // hears (`Ledger::reap_if_refused_for_expiry`).
-            let grouped = stored.run.concurrency_key.is_some();
-            if let Some(timed_out) = transition::reap(&stored, now)
-                && (slot == Slot::MayFree || !grouped)
-            {
-                apply(&mut transaction, &stored, &timed_out, Operation::Reap).await?;
-                commit(transaction).await?;
+    let mut slot = slot;
+    loop {
+        let group = match slot {
+            Slot::MayFree => lookup::group_of(&mut connection, tenant, id).await?,
+            Slot::Kept => None,
+        };
+        let mut transaction = match &group {
+            Some(key) => {
+                begin_or_return!(connection, begin_in_group(&mut connection, tenant, key))
             }
-            return Err(refusal);
-        }
-        decided => decided?,
-    };
-    match decided {
-        Decision::Unchanged => {
-            drop(transaction);
-            read::with_children(&mut connection, stored).await
-        }
-        Decision::Apply(change) => {
-            apply(&mut transaction, &stored, &change, operation).await?;
-            commit(transaction).await?;
-            read::with_children(&mut connection, change.after).await
-        }
+            None => connection.begin().await.map_err(storage)?,
+        };
+        let (now, stored) = lookup::locked_record(&mut transaction, tenant, id)
+            .await?
+            .ok_or_else(|| Error::RunNotFound { id: id.clone() })?;
+        transition::check_version(&stored, if_version)?;
+        let decided = match decide(&stored, now) {
+            Err(refusal) if transition::refused_for_expiry(&refusal) => {
+                // SPEC §2.5: the run is timed out in the refusal's
+                // transaction. Timing out a run of a group frees a slot,
+                // which only a transaction holding the group's lock may
+                // promote into: without it, decide again with it.
+                if slot == Slot::Kept && stored.run.concurrency_key.is_some() {
+                    drop(transaction);
+                    slot = Slot::MayFree;
+                    continue;
+                }
+                if let Some(timed_out) = transition::reap(&stored, now) {
+                    apply(&mut transaction, &stored, &timed_out, Operation::Reap).await?;
+                    commit(transaction).await?;
+                }
+                return Err(refusal);
+            }
+            decided => decided?,
+        };
+        return match decided {
+            Decision::Unchanged => {
+                drop(transaction);
+                read::with_children(&mut connection, stored).await
+            }
+            Decision::Apply(change) => {
+                apply(&mut transaction, &stored, &change, operation).await?;
+                commit(transaction).await?;
+                read::with_children(&mut connection, change.after).await
+            }
+        };
     }
 }
 

@@ -222,9 +222,50 @@ impl Store {
         request: AppendEvent,
     ) -> Result<Appended, Error> {
         // Not retried on an unknown outcome: a second attempt could append twice.
-        let (seq, position) = self.appends.append(tenant, id, &request).await?;
-        // Stamped by its own batch statement (appends.rs).
-        Ok(Appended { seq, position })
+        match self.appends.append(tenant, id, &request).await {
+            // Stamped by its own batch statement (appends.rs).
+            Ok((seq, position)) => Ok(Appended { seq, position }),
+            Err(refusal) if transition::refused_for_expiry(&refusal) => Err(self
+                .time_out_refused_append(tenant, id, &request, refusal)
+                .await),
+            Err(refusal) => Err(refusal),
+        }
+    }
+
+    /// SPEC §2.5: an append after its lease expired is refused and the run
+    /// timed out in one transaction. The batched append only reads the run
+    /// it refuses; this decides the append again in a transaction of its
+    /// own (with the group's lock), where the refusal times the run out. A
+    /// lease never un-expires, so the answer is a refusal again: this one's,
+    /// or `stale_lease` when another call timed the run out in between.
+    async fn time_out_refused_append(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        request: &AppendEvent,
+        refusal: Error,
+    ) -> Error {
+        let decided = self
+            .change(
+                tenant,
+                id,
+                Operation::Append,
+                Slot::MayFree,
+                request.if_version,
+                |stored, now| {
+                    transition::append(
+                        stored,
+                        &request.event_type,
+                        request.data.clone(),
+                        request.lease_epoch,
+                        now,
+                    )
+                    // Never written: this path only ever refuses.
+                    .map(|_| transition::Decision::Unchanged)
+                },
+            )
+            .await;
+        decided.err().unwrap_or(refusal)
     }
 
     pub(crate) async fn events(
@@ -282,14 +323,6 @@ impl Store {
                 reaped += 1;
                 self.sequencer.request(&tenant);
             }
-        }
-        Ok(reaped)
-    }
-
-    pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
-        let reaped = retrying(|| changes::reap_one(&self.pool, tenant, id)).await?;
-        if reaped {
-            self.sequencer.request(tenant);
         }
         Ok(reaped)
     }

@@ -264,13 +264,6 @@ impl Store {
             .await
     }
 
-    pub(crate) async fn reap_run(&self, tenant: &Tenant, id: &RunId) -> Result<bool, Error> {
-        let (tenant, id) = (tenant.clone(), id.clone());
-        self.writer
-            .write(move |connection, now| reap::reap_run(connection, &tenant, &id, now))
-            .await
-    }
-
     pub(crate) async fn add_token(
         &self,
         tenant: &Tenant,
