@@ -128,7 +128,7 @@ pub(crate) fn create_many(
     let existing = read::records(connection, &keys).map_err(All)?;
     let mut outcomes: Vec<Option<Result<Created, Error>>> = Vec::with_capacity(requests.len());
     // (request index, the new run, its first position)
-    let mut created: Vec<(usize, Transition, u64)> = Vec::new();
+    let mut created: Vec<NewRun> = Vec::new();
     let mut next_positions: HashMap<&str, u64> = HashMap::new();
     for (index, ((tenant, request), existing)) in requests.iter().zip(existing).enumerate() {
         if let Some(record) = existing {
@@ -157,50 +157,7 @@ pub(crate) fn create_many(
         created.push((index, transition, first_position));
         outcomes.push(None);
     }
-    if !created.is_empty() {
-        let runs: Vec<(&Record, u64)> = created
-            .iter()
-            .map(|(_, transition, position)| (&transition.after, *position))
-            .collect();
-        let inserted =
-            rows::insert_many_runs(connection, &runs).map_err(|error| All(storage(error)))?;
-        assert_eq!(inserted, runs.len(), "every new run row is inserted");
-        for (index, _, _) in &created {
-            failpoints::hit("create_run", "after_run_row").map_err(|error| {
-                CreateManyFailed::One {
-                    index: *index,
-                    error,
-                }
-            })?;
-        }
-        let events: Vec<rows::EventRow> = created
-            .iter()
-            .flat_map(|(_, transition, first_position)| {
-                let run = &transition.after.run;
-                transition
-                    .events
-                    .iter()
-                    .enumerate()
-                    .map(move |(offset, event)| rows::EventRow {
-                        tenant: &run.tenant,
-                        run_id: &run.id,
-                        event,
-                        position: first_position + offset as u64,
-                    })
-            })
-            .collect();
-        let inserted = rows::insert_many_events(connection, &events, now)
-            .map_err(|error| All(storage(error)))?;
-        assert_eq!(inserted, events.len(), "every new event is inserted");
-        for (index, _, _) in &created {
-            failpoints::hit("create_run", "after_events").map_err(|error| {
-                CreateManyFailed::One {
-                    index: *index,
-                    error,
-                }
-            })?;
-        }
-    }
+    insert_new(connection, &created, now)?;
     for (index, transition, _) in created {
         outcomes[index] = Some(Ok(Created {
             run: transition.after.run,
@@ -211,6 +168,63 @@ pub(crate) fn create_many(
         .into_iter()
         .map(|outcome| outcome.expect("every request is answered"))
         .collect())
+}
+
+/// A new run of [`create_many`] or of a batch: the index of the request it
+/// answers, its creation, and the position of its first event.
+pub(crate) type NewRun = (usize, Transition, u64);
+
+/// Inserts new runs and their events with multi-row statements (up to 32
+/// rows each). The caller has settled that none exists, handed out their
+/// positions, and checked their parents and groups.
+pub(crate) fn insert_new(
+    connection: &Connection,
+    created: &[NewRun],
+    now: Timestamp,
+) -> Result<(), CreateManyFailed> {
+    use CreateManyFailed::All;
+    if created.is_empty() {
+        return Ok(());
+    }
+    let runs: Vec<(&Record, u64)> = created
+        .iter()
+        .map(|(_, transition, position)| (&transition.after, *position))
+        .collect();
+    let inserted =
+        rows::insert_many_runs(connection, &runs).map_err(|error| All(storage(error)))?;
+    assert_eq!(inserted, runs.len(), "every new run row is inserted");
+    for (index, _, _) in created {
+        failpoints::hit("create_run", "after_run_row").map_err(|error| CreateManyFailed::One {
+            index: *index,
+            error,
+        })?;
+    }
+    let events: Vec<rows::EventRow> = created
+        .iter()
+        .flat_map(|(_, transition, first_position)| {
+            let run = &transition.after.run;
+            transition
+                .events
+                .iter()
+                .enumerate()
+                .map(move |(offset, event)| rows::EventRow {
+                    tenant: &run.tenant,
+                    run_id: &run.id,
+                    event,
+                    position: first_position + offset as u64,
+                })
+        })
+        .collect();
+    let inserted =
+        rows::insert_many_events(connection, &events, now).map_err(|error| All(storage(error)))?;
+    assert_eq!(inserted, events.len(), "every new event is inserted");
+    for (index, _, _) in created {
+        failpoints::hit("create_run", "after_events").map_err(|error| CreateManyFailed::One {
+            index: *index,
+            error,
+        })?;
+    }
+    Ok(())
 }
 
 /// Cancels an active run to make room for `new_run` (`on_full: cancel_active`).
