@@ -4,7 +4,8 @@
 //! a concurrency group's page lists its active runs and its pending queue
 //! in promotion order; a run's children come as a tree, one level per
 //! fragment; an empty tenant is shown how to create its first run; times
-//! say their zone; a revoked token ends its dashboard sessions. Bad input
+//! say their zone; a revoked token ends its dashboard sessions; a new
+//! sign-in replaces the browser's session. Bad input
 //! to each new endpoint is a 4xx naming what is wrong. The same views in
 //! real Chromium: `runledger-cli/tests/dashboard.rs`.
 #![allow(
@@ -403,7 +404,37 @@ async fn a_revoked_token_ends_its_dashboard_sessions() {
         .status(200);
 }
 
+async fn signing_in_again_replaces_the_browsers_session() {
+    let app = TestApp::fresh("console-resign").await;
+    let token = app
+        .ledger
+        .add_tenant_token(&Tenant::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .token;
+    let first = sign_in(&app, &token).await;
+    let again = app
+        .send(form("/dashboard/sign-in", &format!("token={token}")).header("cookie", &first))
+        .await;
+    again.status(303);
+    let second = again.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, first, "a fresh session id on every sign-in");
+    app.send(Call::get("/v1/runs").header("cookie", &first))
+        .await
+        .problem(401, "unauthorized");
+    app.send(Call::get("/v1/runs").header("cookie", &second))
+        .await
+        .status(200);
+}
+
 crate::both_backends!(
+    signing_in_again_replaces_the_browsers_session,
     the_cancel_form_needs_this_sessions_csrf_token_and_cascades,
     without_tokens_the_form_carries_the_servers_own_csrf_token,
     a_group_page_lists_active_slots_and_the_pending_queue_in_promotion_order,

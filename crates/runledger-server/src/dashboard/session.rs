@@ -29,8 +29,6 @@ pub(crate) enum Access {
         tenant: Tenant,
         /// The session's CSRF token.
         csrf: String,
-        /// The session id (the cookie's value), for sign-out.
-        session: String,
     },
     /// Tokens exist and no valid session came; `stale` when a cookie came
     /// whose session has ended (signed out, expired, token revoked), so it
@@ -81,7 +79,6 @@ pub(crate) async fn access(state: &ServerState, headers: &HeaderMap) -> Result<A
         Some(tenant) => Access::SignedIn {
             tenant,
             csrf: grant.csrf,
-            session,
         },
         None => {
             // The token was revoked: every session of it ends.

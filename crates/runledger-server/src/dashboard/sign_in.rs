@@ -59,6 +59,11 @@ pub(crate) async fn sign_in(
     if tenant.is_none() {
         return refused("that token is not valid on this server");
     }
+    // A fresh id on every sign-in (no session fixation); the browser's
+    // previous session, if any, ends.
+    if let Some(previous) = session_cookie(&headers) {
+        state.sessions().end(&previous);
+    }
     let Some(cookie) = state
         .sessions()
         .create(token, Instant::now())
