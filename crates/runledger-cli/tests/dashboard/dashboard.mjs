@@ -376,6 +376,10 @@ async function run() {
   await api('POST', '/v1/runs', { parent_id: AFTER, key: 'c2', kind: 'step', start: { owner: 'w', lease_ttl_ms: 60_000 } });
   await page.locator('#children-counts', { hasText: '2 (1 queued, 1 running)' }).waitFor();
   ok('the open run\'s children counts per state update live');
+  const expectedTop = [`${AFTER}:c2`, `${AFTER}:c1:g1`, `${AFTER}:c1`, AFTER];
+  await page.waitForFunction(() => document.querySelectorAll('#runs-body tr').length >= 6);
+  const top = await page.locator('#runs-body tr').evaluateAll((rows) => rows.slice(0, 4).map((row) => row.dataset.runId));
+  check(JSON.stringify(top) === JSON.stringify(expectedTop), `runs added live stay newest first (${top})`);
   const branch = page.locator(`#detail-children details.subtree[data-run-id="${AFTER}:c1"]`);
   await branch.locator('summary').click();
   await branch.locator(`li[data-run-id="${AFTER}:c1:g1"]`).waitFor();

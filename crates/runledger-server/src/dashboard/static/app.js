@@ -201,6 +201,9 @@
   }
 
   let liveRowsAdded = 0;
+  // id -> position of its `created` event, for runs that may be added.
+  const createdPositions = new Map();
+  const CREATED_POSITIONS_MAX = 5000;
 
   // Redraws the run's row, or adds it when it belongs here. Answers are
   // applied newest version only, whatever order they arrive in.
@@ -215,7 +218,20 @@
       const emptyState = document.getElementById('empty-state');
       if (emptyState) emptyState.remove();
       row = el('tr', { class: 'fresh' });
-      tbody.prepend(row); // newest first
+      // Newest first: above every older added row (by the position of the
+      // `created` event; runs that joined otherwise go on top) and above
+      // the rows the page came with, whatever order the fetches answer in.
+      const position = createdPositions.get(run.id) || Number.MAX_SAFE_INTEGER;
+      createdPositions.delete(run.id);
+      row.dataset.createdPosition = String(position);
+      let before = null;
+      for (const other of tbody.rows) {
+        if (!other.classList.contains('fresh') || Number(other.dataset.createdPosition) < position) {
+          before = other;
+          break;
+        }
+      }
+      tbody.insertBefore(row, before);
       liveRowsAdded += 1;
       if (liveRowsAdded === LIVE_ROWS_MAX) {
         tbody.closest('table').after(el('p', { id: 'live-more', role: 'status' },
@@ -517,7 +533,12 @@
     }
     lastPosition = Math.max(lastPosition, event.position);
     const lifecycle = LIFECYCLE.includes(event.type);
-    markDirty(event.run_id, mayAdd(event));
+    const adding = mayAdd(event);
+    if (adding && event.type === 'created') {
+      if (createdPositions.size >= CREATED_POSITIONS_MAX) createdPositions.clear();
+      createdPositions.set(event.run_id, event.position);
+    }
+    markDirty(event.run_id, adding);
     if (lifecycle) {
       scheduleCounts();
       const cut = event.run_id.lastIndexOf(':');

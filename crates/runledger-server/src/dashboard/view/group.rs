@@ -33,6 +33,7 @@ pub(crate) fn group_page(view: &GroupPage<'_>) -> Markup {
     let top = TopBar {
         tenant: Some(view.tenant),
         signed_in: view.signed_in,
+        live: false,
     };
     // The limit the next create is decided with is its own; the newest
     // active or pending run's is what was last asked for.
@@ -52,6 +53,7 @@ pub(crate) fn group_page(view: &GroupPage<'_>) -> Markup {
                 }
                 ", " (view.pending.len()) @if view.more_pending { "+" } " pending"
             }
+            p.read-at { "Read at " (text::short_time(&view.now)) "; reload for the current state." }
             h2 { "Active (queued or running)" }
             (runs_list("group-active", view.active, &view.now))
             h2 { "Pending, in promotion order" }

@@ -53,6 +53,7 @@ pub(crate) fn runs_page(view: &RunsPage<'_>) -> Markup {
     let top = TopBar {
         tenant: Some(view.tenant),
         signed_in: view.signed_in,
+        live: true,
     };
     let filter = view.filter;
     let body = html! {
