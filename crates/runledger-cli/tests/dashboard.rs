@@ -1,9 +1,18 @@
-//! SPEC §4 `GET /` (the dashboard) in real Chromium against a real
-//! `runledger serve`: the sign-in form, a bad token refused, sign-in, the
+//! SPEC §4 `GET /` and §10 (the dashboard as an operator console) in real
+//! Chromium against a real `runledger serve`: the sign-in form, a bad token
+//! refused, an empty tenant shown how to create its first run, sign-in, the
 //! runs created beforehand, a run created afterwards through the API
-//! appearing live and its state changing without a reload, a run's events
-//! (growing live), another tenant's runs never shown, and the
-//! `runledger_token` cookie HttpOnly and SameSite=Strict. The browser is
+//! appearing live at the top (newest first) and its state changing without
+//! a reload, times with their zone and how long ago, durations, a run's
+//! events (growing live, data pretty-printed) and children (a tree with
+//! counts per state, expandable), another tenant's runs never shown,
+//! paging older and newer, a concurrency group's slots and pending queue,
+//! the run pane at 1280 px leaving the list readable, cancel with cascade
+//! by the dashboard's button while a page on another port and one on
+//! another site cannot (form or fetch), and the `runledger_session` cookie:
+//! a random session id (not the token), HttpOnly and SameSite=Strict, dead
+//! after sign-out (a copy of it is refused) and after its token is revoked.
+//! Screenshots of the main views go to `target/dashboard-screenshots/`. The browser is
 //! driven by `tests/dashboard/dashboard.mjs` (playwright-core, pinned in its
 //! package-lock.json) on Debian's `/usr/bin/chromium`; no browser is
 //! downloaded. Missing chromium or node_modules fails the test with what to
@@ -73,16 +82,44 @@ fn add_tenant(db_url: &str, name: &str) -> String {
     answer["token"].as_str().expect("a token").to_owned()
 }
 
-/// Runs the dashboard script to its end (or kills it at the deadline).
-fn run_browser(base: &str, token: &str, other_token: &str) -> (bool, String) {
-    run_script("dashboard.mjs", &[base, token, other_token])
+/// `runledger tenant token add NAME --db URL --json` → (id, token).
+fn add_token(db_url: &str, name: &str) -> (String, String) {
+    let output = runledger()
+        .args(["tenant", "token", "add", name, "--db", db_url, "--json"])
+        .env_remove("RUNLEDGER_DB")
+        .output()
+        .expect("runledger tenant token add runs");
+    assert!(
+        output.status.success(),
+        "tenant token add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).expect("--json is JSON");
+    (
+        answer["id"].as_str().expect("an id").to_owned(),
+        answer["token"].as_str().expect("a token").to_owned(),
+    )
+}
+
+/// Where the dashboard's screenshots go: `target/dashboard-screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the tmp dir is inside target/")
+        .join("dashboard-screenshots")
 }
 
 /// Runs a browser script of `tests/dashboard/` with `args`.
 fn run_script(script: &str, args: &[&str]) -> (bool, String) {
+    run_script_with(script, args, &[])
+}
+
+/// Runs a browser script with `args` and extra environment `vars`.
+fn run_script_with(script: &str, args: &[&str], vars: &[(&str, String)]) -> (bool, String) {
     let mut child = Command::new("node")
         .arg(script)
         .args(args)
+        .envs(vars.iter().map(|(name, value)| (*name, value.as_str())))
         .current_dir(driver_dir())
         .env("RUNLEDGER_CHROMIUM", chromium())
         .stdin(Stdio::null())
@@ -121,21 +158,23 @@ static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 async fn the_dashboard_signs_in_and_shows_runs_live_in_chromium_on_sqlite() {
     let dir = fresh_dir("dashboard-chromium-sqlite");
     let db_url = sqlite_url(&dir, "dashboard.db");
-    signs_in_and_shows_runs_live(&dir, &db_url).await;
+    signs_in_and_shows_runs_live(&dir, &db_url, "sqlite").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_signs_in_and_shows_runs_live_in_chromium_on_postgres() {
     let dir = fresh_dir("dashboard-chromium-postgres");
     let db = postgres_url("dashboard_chromium");
-    signs_in_and_shows_runs_live(&dir, &db.url).await;
+    signs_in_and_shows_runs_live(&dir, &db.url, "postgres").await;
 }
 
-async fn signs_in_and_shows_runs_live(dir: &Path, db_url: &str) {
+async fn signs_in_and_shows_runs_live(dir: &Path, db_url: &str, backend: &str) {
     assert_browser_tools_installed();
     let _browser = ONE_BROWSER_AT_A_TIME.lock().await;
     let acme = add_tenant(db_url, "acme");
     let globex = add_tenant(db_url, "globex");
+    let empty = add_tenant(db_url, "empty");
+    let (revoke_id, revoke_token) = add_token(db_url, "acme");
     let server = TestServer::start(dir, db_url);
 
     let acme_client = Client::new(&server).with_token(&acme);
@@ -157,25 +196,55 @@ async fn signs_in_and_shows_runs_live(dir: &Path, db_url: &str) {
     assert_eq!(other.status, 201, "{}", other.json);
 
     let base = server.base.clone();
-    let (passed, transcript) =
-        tokio::task::spawn_blocking(move || run_browser(&base, &acme, &globex))
-            .await
-            .expect("the browser task finishes");
+    let shots = screenshot_dir();
+    let vars = [
+        ("RUNLEDGER_EMPTY_TOKEN", empty),
+        ("RUNLEDGER_REVOKE_TOKEN", revoke_token),
+        ("RUNLEDGER_REVOKE_ID", revoke_id),
+        ("RUNLEDGER_BIN", env!("CARGO_BIN_EXE_runledger").to_owned()),
+        ("RUNLEDGER_DB", db_url.to_owned()),
+        ("RUNLEDGER_SCREENSHOTS", shots.display().to_string()),
+        ("RUNLEDGER_BACKEND", backend.to_owned()),
+    ];
+    let started = Instant::now();
+    let (passed, transcript) = tokio::task::spawn_blocking(move || {
+        run_script_with("dashboard.mjs", &[&base, &acme, &globex], &vars)
+    })
+    .await
+    .expect("the browser task finishes");
     assert!(
         passed,
         "the browser checks failed:\n{transcript}\nserver log:\n{}",
         server.log()
     );
     assert!(transcript.contains(" passed, 0 failed"), "{transcript}");
+    eprintln!("the browser checks took {:?}", started.elapsed());
 
     // What the browser did went through the API: the run it watched is
-    // finished, with the 4 events the page showed.
+    // finished, with the 4 events the page showed; the run it cancelled
+    // took its descendants with it.
     let runs = acme_client.all_run_ids().await;
-    assert_eq!(runs.len(), 3, "{runs:?}");
     let watched = runs
         .iter()
-        .find(|id| id.starts_with("after-"))
+        .find(|id| id.starts_with("after-") && !id.contains(':'))
         .expect("the browser script created its run");
+    let cancelled: Vec<&String> = runs
+        .iter()
+        .filter(|id| id.starts_with("cancel-me-"))
+        .collect();
+    assert_eq!(cancelled.len(), 3, "{cancelled:?}");
+    for id in cancelled {
+        let run = acme_client.get(&format!("/v1/runs/{id}")).await.unwrap();
+        assert_eq!(run.json["state"], "cancelled", "{}", run.json);
+    }
+    for view in ["empty", "list", "run-with-tree", "group"] {
+        let shot = screenshot_dir().join(format!("{backend}-{view}.png"));
+        assert!(
+            std::fs::metadata(&shot).is_ok_and(|file| file.len() > 1_000),
+            "{} was not written",
+            shot.display()
+        );
+    }
     let run = acme_client
         .get(&format!("/v1/runs/{watched}"))
         .await

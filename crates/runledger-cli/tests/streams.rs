@@ -339,7 +339,27 @@ async fn tenant_stream_ids_are_positions_and_resume_has_no_gap_or_duplicate(back
     .err()
     .expect("no token is refused once tokens exist");
     assert_eq!(unauthorized.status, 401);
-    let cookie = format!("runledger_token={acme}");
+    // The dashboard's session cookie (from its sign-in) works like the
+    // header.
+    let signed_in = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+        .post(format!("{}/dashboard/sign-in", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={acme}"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .expect("ASCII")
+        .split(';')
+        .next()
+        .expect("a cookie")
+        .to_owned();
+    assert!(cookie.starts_with("runledger_session="), "{cookie}");
     let mut acme_stream = Sse::open(
         &http,
         &server.base,

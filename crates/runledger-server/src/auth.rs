@@ -1,10 +1,13 @@
 //! Auth (SPEC §4 "Auth"): once any API token exists, every `/v1` request
-//! needs one, as `Authorization: Bearer <token>` or the `runledger_token`
-//! cookie, and the token decides the tenant. Without tokens every request
+//! needs one, as `Authorization: Bearer <token>`, a WebSocket subprotocol,
+//! or the dashboard's session cookie (which stands for the token the
+//! operator signed in with, see `sessions.rs`), and the token decides the
+//! tenant. Without tokens every request
 //! acts for the `default` tenant. The per-token rate limit is taken here,
 //! after the token is known to be real.
 
 use crate::problem::Problem;
+use crate::sessions::session_cookie;
 use crate::state::ServerState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
@@ -15,9 +18,6 @@ use axum::response::{IntoResponse, Response};
 use runledger::{ErrorCode, Ledger, Tenant};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// The cookie the dashboard's sign-in sets.
-pub const TOKEN_COOKIE: &str = "runledger_token";
 
 /// How long "no token exists yet" is believed before the database is asked
 /// again, so a token added by `runledger tenant add` in another process is
@@ -110,26 +110,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 async fn caller_for(state: &ServerState, headers: &HeaderMap) -> Result<(Tenant, Caller), Problem> {
-    let token = presented_token(headers);
+    let presented = presented_token(state, headers);
     // A request that brings a token is never let in as `default` on a stale
     // "no token exists" answer: the first token may have just been made.
-    if !state.auth_required(token.is_ok()).await? {
+    if !state.auth_required(presented.is_ok()).await? {
         return Ok((Tenant::default(), Caller::Tokenless(Tenant::default())));
     }
-    let token = token?;
-    let tenant = state
-        .ledger()
-        .authenticate(&token)
-        .await?
-        .ok_or_else(|| unauthorized("the token is not valid on this server"))?;
+    let (token, by_session) = presented?;
+    let Some(tenant) = state.ledger().authenticate(&token).await? else {
+        if by_session {
+            // The token was revoked: its sessions end with it.
+            state.sessions().end_token(&token);
+            return Err(unauthorized(
+                "the dashboard session's token was revoked; sign in again",
+            ));
+        }
+        return Err(unauthorized("the token is not valid on this server"));
+    };
     if let Some(limiter) = state.rate_limiter() {
         limiter.check(&token).map_err(Problem::rate_limited)?;
     }
     Ok((tenant, Caller::Token(token)))
 }
 
-/// The token from `Authorization: Bearer`, else from the cookie.
-fn presented_token(headers: &HeaderMap) -> Result<String, Problem> {
+/// The token from `Authorization: Bearer`, else a subprotocol, else the
+/// one the session cookie stands for (`true`: it came from a session).
+fn presented_token(state: &ServerState, headers: &HeaderMap) -> Result<(String, bool), Problem> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let text = value
             .to_str()
@@ -141,13 +147,18 @@ fn presented_token(headers: &HeaderMap) -> Result<String, Problem> {
                 "the Authorization header must be `Bearer <token>`",
             ));
         }
-        return Ok(token.to_owned());
+        return Ok((token.to_owned(), false));
     }
     if let Some(token) = subprotocol_token(headers) {
-        return Ok(token);
+        return Ok((token, false));
     }
-    if let Some(token) = cookie_token(headers) {
-        return Ok(token);
+    if let Some(id) = session_cookie(headers) {
+        return match state.sessions().lookup(&id, Instant::now()) {
+            Some(grant) => Ok((grant.token, true)),
+            None => Err(unauthorized(
+                "the dashboard session is not valid (signed out or expired); sign in again",
+            )),
+        };
     }
     Err(unauthorized(
         "this server requires an API token: send Authorization: Bearer <token> (create one with `runledger tenant add NAME`)",
@@ -172,22 +183,6 @@ fn subprotocol_token(headers: &HeaderMap) -> Option<String> {
         .find_map(|protocol| protocol.trim().strip_prefix(BEARER_SUBPROTOCOL_PREFIX))
         .filter(|token| !token.is_empty())
         .map(str::to_owned)
-}
-
-/// The token in the [`TOKEN_COOKIE`] cookie, if one was sent.
-pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            if let Some((name, token)) = pair.trim().split_once('=')
-                && name.trim() == TOKEN_COOKIE
-                && !token.trim().is_empty()
-            {
-                return Some(token.trim().to_owned());
-            }
-        }
-    }
-    None
 }
 
 fn unauthorized(detail: &str) -> Problem {

@@ -18,8 +18,8 @@
 //! - **JSON only** on `/v1` is the body extractor's job (`json.rs`): a form
 //!   post, even an empty one, is `415`.
 
-use crate::auth::cookie_token;
 use crate::problem::Problem;
+use crate::sessions::session_cookie;
 use crate::state::ServerState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -64,7 +64,8 @@ async fn check(state: &ServerState, method: &Method, headers: &HeaderMap) -> Res
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
     let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let by_cookie = !headers.contains_key(header::AUTHORIZATION) && cookie_token(headers).is_some();
+    let by_cookie =
+        !headers.contains_key(header::AUTHORIZATION) && session_cookie(headers).is_some();
     if upgrade || (changes_state && (open || by_cookie)) {
         check_origin(headers, host, state.cors_origins())?;
     }

@@ -25,10 +25,11 @@ mod router;
 mod routes;
 mod schema;
 mod serve;
+mod sessions;
 mod state;
 mod stream_slots;
 
-pub use auth::{AUTH_REQUIRED_RECHECK, BEARER_SUBPROTOCOL_PREFIX, TOKEN_COOKIE, WS_PROTOCOL};
+pub use auth::{AUTH_REQUIRED_RECHECK, BEARER_SUBPROTOCOL_PREFIX, WS_PROTOCOL};
 pub use body::REQUEST_BODY_BYTES_MAX;
 pub use head::{HEADERS_MAX, URI_BYTES_MAX};
 pub use idempotency::{PlannedRunId, fingerprint};
@@ -38,6 +39,7 @@ pub use rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT};
 pub use router::{openapi, openapi_json, router};
 pub use schema::{EventBody, RunBody};
 pub use serve::{ListenRefused, check_exposure, serve};
+pub use sessions::{SESSION_COOKIE, SESSION_TTL, SESSIONS_MAX};
 pub use state::{
     HEADER_READ_TIMEOUT_MS_DEFAULT, IDLE_TIMEOUT_MS_DEFAULT, MetricsToken,
     STREAM_KEEP_ALIVE_MS_DEFAULT, ServerConfig, ServerState,

@@ -138,7 +138,7 @@ pub fn openapi() -> OpenApi {
     components.security_schemes.insert(
         "cookie".to_owned(),
         RefOr::T(SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-            crate::auth::TOKEN_COOKIE,
+            crate::sessions::SESSION_COOKIE,
         )))),
     );
     openapi.security = Some(vec![

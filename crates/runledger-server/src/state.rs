@@ -5,6 +5,7 @@
 use crate::auth::{AuthRequired, Caller};
 use crate::problem::Problem;
 use crate::rate_limit::{RATE_LIMIT_BURST_DEFAULT, RATE_LIMIT_RPS_DEFAULT, RateLimiter};
+use crate::sessions::Sessions;
 use crate::stream_slots::{MAX_STREAMS_PER_TOKEN_DEFAULT, StreamSlot, StreamSlots, revalidate};
 use runledger::Ledger;
 use sha2::{Digest, Sha256};
@@ -112,6 +113,7 @@ struct Inner {
     stream_slots: Arc<StreamSlots>,
     header_read_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    sessions: Sessions,
 }
 
 /// A [`ServerState`] that does not keep the server alive (for its
@@ -150,6 +152,7 @@ impl ServerState {
                 stream_slots: Arc::new(StreamSlots::new(config.max_streams_per_token)),
                 header_read_timeout: timeout(config.header_read_timeout_ms),
                 idle_timeout: timeout(config.idle_timeout_ms),
+                sessions: Sessions::new(),
             }),
         }
     }
@@ -229,6 +232,11 @@ impl ServerState {
     /// The open streams per caller.
     pub(crate) fn stream_slots(&self) -> &StreamSlots {
         &self.inner.stream_slots
+    }
+
+    /// The dashboard's sessions.
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
     }
 
     /// The per-token limiter, when the limit is on.

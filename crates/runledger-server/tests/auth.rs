@@ -1,5 +1,5 @@
 //! SPEC §1 "Tenant" and §4 "Auth": once a token exists every `/v1` request
-//! needs one (Bearer header or the `runledger_token` cookie) and the token
+//! needs one (Bearer header or the dashboard's `runledger_session` cookie) and the token
 //! decides the tenant; without one, `401`. Another tenant's run answers
 //! `404` on every route, exactly like a missing one, and the same id lives
 //! independently in two tenants. `/healthz` and `/metrics` need no token.
@@ -103,14 +103,40 @@ async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_is_open
     app.send(Call::get("/v1/runs").header("authorization", &format!("bearer {acme}")))
         .await
         .status(200);
-    app.send(
-        Call::get("/v1/runs").header("cookie", &format!("theme=dark; runledger_token={acme}")),
-    )
-    .await
-    .status(200);
-    app.send(Call::get("/v1/runs").header("cookie", "runledger_token=rl_wrong"))
+    // The dashboard's session cookie stands for the token it signed in
+    // with; the token itself in a cookie is nothing.
+    let signed_in = app
+        .send(
+            Call::post("/dashboard/sign-in")
+                .raw(
+                    "application/x-www-form-urlencoded",
+                    format!("token={acme}").into_bytes(),
+                )
+                .header("host", "127.0.0.1:7878")
+                .header("origin", "http://127.0.0.1:7878"),
+        )
+        .await;
+    signed_in.status(303);
+    let cookie = signed_in.headers[axum::http::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("runledger_session="), "{cookie}");
+    app.send(Call::get("/v1/runs").header("cookie", &format!("theme=dark; {cookie}")))
         .await
-        .problem(401, "unauthorized");
+        .status(200);
+    for refused in [
+        format!("runledger_token={acme}"),
+        format!("runledger_session={acme}"),
+        "runledger_session=0000".to_owned(),
+    ] {
+        app.send(Call::get("/v1/runs").header("cookie", &refused))
+            .await
+            .problem(401, "unauthorized");
+    }
     assert_eq!(app.run_count_with(Some(&acme)).await, 0);
 }
 

@@ -1,10 +1,13 @@
-//! SPEC §4 `GET /` (the dashboard) and "Auth" (the `runledger_token`
-//! cookie, HttpOnly, SameSite=Strict, set by the dashboard's sign-in).
+//! SPEC §4 `GET /` (the dashboard) and "Auth" (the `runledger_session`
+//! cookie, HttpOnly, SameSite=Strict, set by the dashboard's sign-in to a
+//! server-side session id, never the API token).
 //! In-process through the router on both backends: `/` is HTML; with tokens
-//! it is a sign-in form until a valid cookie comes; sign-in sets the cookie
-//! only for a valid token, sign-out clears it, a cross-site form is
-//! refused; the page shows only the cookie's tenant, escapes run data,
-//! filters, pages and counts like `GET /v1/runs`. The browser side (live
+//! it is a sign-in form until a valid session comes; sign-in sets the
+//! cookie only for a valid token, sign-out ends the session on the server
+//! (a copied cookie stops working) and clears it, a cross-site form is
+//! refused; the page shows only the session's tenant, escapes run data,
+//! filters, pages (newest first, both ways) and counts like `GET /v1/runs`.
+//! The console's other views are in `dashboard_console.rs`. The browser side (live
 //! updates) is tested in real Chromium by `runledger-cli/tests/dashboard.rs`.
 #![allow(
     clippy::unwrap_used,
@@ -57,6 +60,28 @@ fn rows(answer: &Answer) -> usize {
     answer.text().matches("<tr data-run-id=").count()
 }
 
+/// The run ids of the page's rows, in order.
+fn row_ids(answer: &Answer) -> Vec<String> {
+    answer
+        .text()
+        .split("<tr data-run-id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `href` of the element with `id`, unescaped.
+fn link(answer: &Answer, id: &str) -> String {
+    answer
+        .text()
+        .split(&format!(r#"id="{id}" href=""#))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no #{id} link: {}", answer.text()))
+        .replace("&amp;", "&")
+}
+
 fn sign_in(token: &str) -> Call {
     Call::post("/dashboard/sign-in")
         .raw(
@@ -72,8 +97,23 @@ fn html_call(uri: &str) -> Call {
     Call::get(uri).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
 }
 
-fn with_cookie(call: Call, token: &str) -> Call {
-    call.header("cookie", &format!("theme=dark; runledger_token={token}"))
+fn with_cookie(call: Call, session: &str) -> Call {
+    call.header(
+        "cookie",
+        &format!("theme=dark; runledger_session={session}"),
+    )
+}
+
+/// Signs in with `token` and answers the session id the cookie holds.
+async fn session(app: &TestApp, token: &str) -> String {
+    let signed_in = app.send(sign_in(token)).await;
+    signed_in.status(303);
+    let cookie = header_of(&signed_in, header::SET_COOKIE);
+    cookie
+        .strip_prefix("runledger_session=")
+        .and_then(|rest| rest.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
 }
 
 async fn without_tokens_the_dashboard_is_html_of_the_default_tenant() {
@@ -131,12 +171,25 @@ async fn with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and
     let signed_in = app.send(sign_in(&acme)).await;
     signed_in.status(303);
     assert_eq!(header_of(&signed_in, header::LOCATION), "/");
-    assert_eq!(
-        header_of(&signed_in, header::SET_COOKIE),
-        format!("runledger_token={acme}; Path=/; HttpOnly; SameSite=Strict")
+    let cookie = header_of(&signed_in, header::SET_COOKIE);
+    let acme_session = cookie
+        .strip_prefix("runledger_session=")
+        .and_then(|rest| rest.strip_suffix("; Path=/; HttpOnly; SameSite=Strict"))
+        .unwrap_or_else(|| panic!("an HttpOnly, Strict session cookie: {cookie}"))
+        .to_owned();
+    assert_eq!(acme_session.len(), 64, "{cookie}");
+    assert!(
+        !cookie.contains(&acme),
+        "the cookie is not the token: {cookie}"
     );
+    assert!(
+        acme_session.bytes().all(|byte| byte.is_ascii_hexdigit()),
+        "{cookie}"
+    );
+    // Each sign-in is a session of its own.
+    assert_ne!(session(&app, &acme).await, acme_session);
 
-    let page = app.send(with_cookie(Call::get("/"), &acme)).await;
+    let page = app.send(with_cookie(Call::get("/"), &acme_session)).await;
     assert_html(&page, 200);
     let text = page.text();
     assert!(
@@ -154,24 +207,38 @@ async fn with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and
     assert!(text.contains("Sign out"));
     // Another tenant's run is "not found" in the run pane too.
     let other = app
-        .send(with_cookie(html_call("/?run=globex-run"), &acme))
+        .send(with_cookie(html_call("/?run=globex-run"), &acme_session))
         .await;
     assert_html(&other, 404);
     assert!(other.text().contains("no run globex-run in this tenant"));
 
     // The same cookie authenticates the API, as the browser's fetches do.
-    let listed = app.send(with_cookie(Call::get("/v1/runs"), &acme)).await;
+    let listed = app
+        .send(with_cookie(Call::get("/v1/runs"), &acme_session))
+        .await;
     listed.status(200);
     assert_eq!(listed.json["runs"][0]["id"], "acme-run");
     assert_eq!(listed.json["runs"].as_array().unwrap().len(), 1);
+    // The token itself in the cookie is not a session.
+    app.send(with_cookie(Call::get("/v1/runs"), &acme))
+        .await
+        .problem(401, "unauthorized");
+    app.send(Call::get("/v1/runs").header("cookie", &format!("runledger_token={acme}")))
+        .await
+        .problem(401, "unauthorized");
 }
 
-async fn sign_out_clears_the_cookie_and_a_stale_cookie_shows_the_form() {
+async fn sign_out_ends_the_session_on_the_server_and_a_stale_cookie_shows_the_form() {
     let app = TestApp::fresh("dash-sign-out").await;
     let acme = token(&app, "acme").await;
+    let copied = session(&app, &acme).await;
+    let kept = session(&app, &acme).await;
+    app.send(with_cookie(Call::get("/v1/runs"), &copied))
+        .await
+        .status(200);
     let out = app
         .send(
-            with_cookie(Call::post("/dashboard/sign-out"), &acme)
+            with_cookie(Call::post("/dashboard/sign-out"), &copied)
                 .header("host", "localhost:9")
                 .header("origin", "http://localhost:9")
                 .header("sec-fetch-site", "same-origin"),
@@ -181,12 +248,29 @@ async fn sign_out_clears_the_cookie_and_a_stale_cookie_shows_the_form() {
     assert_eq!(header_of(&out, header::LOCATION), "/");
     assert_eq!(
         header_of(&out, header::SET_COOKIE),
-        "runledger_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        "runledger_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
     );
+    // A copy of the cookie taken before sign-out no longer works anywhere;
+    // another session of the same token does.
+    app.send(with_cookie(Call::get("/v1/runs"), &copied))
+        .await
+        .problem(401, "unauthorized");
+    app.send(with_cookie(Call::get("/dashboard/counts"), &copied))
+        .await
+        .problem(401, "unauthorized");
+    let page = app.send(with_cookie(Call::get("/"), &copied)).await;
+    assert!(page.text().contains("session has ended"), "{}", page.text());
+    app.send(with_cookie(Call::get("/v1/runs"), &kept))
+        .await
+        .status(200);
 
-    let stale = app.send(with_cookie(Call::get("/"), "rl_gone")).await;
+    let stale = app.send(with_cookie(Call::get("/"), "0123abcd")).await;
     assert_html(&stale, 200);
-    assert!(stale.text().contains("no longer valid"), "{}", stale.text());
+    assert!(
+        stale.text().contains("session has ended"),
+        "{}",
+        stale.text()
+    );
     assert!(header_of(&stale, header::SET_COOKIE).contains("Max-Age=0"));
     assert_eq!(rows(&stale), 0);
     // The form's target, fetched directly, leads back to the dashboard.
@@ -265,6 +349,11 @@ async fn run_data_is_escaped_and_the_run_pane_shows_events() {
         text.contains(r#"data-run-id="r1" data-last-seq="3""#),
         "{text}"
     );
+    // Event data is pretty-printed (and escaped) in the pane.
+    assert!(
+        text.contains(r#"<pre class="event-data">&quot;&lt;script&gt;"#),
+        "{text}"
+    );
     for event_type in ["created", "started", "log"] {
         assert!(
             text.contains(&format!(r#"<td class="event-type">{event_type}</td>"#)),
@@ -331,22 +420,40 @@ async fn filters_pages_and_counts_follow_the_api() {
         .await
         .status(201);
     }
+    // Newest first: a-54 … a-05, then the older page a-04 … a-00.
     let first = app.get("/?kind=alpha").await;
     assert_html(&first, 200);
     assert_eq!(rows(&first), 50);
-    assert!(first.text().contains(r#"data-last-page="false""#));
-    let text = first.text();
-    let next = text
-        .split(r#"id="next-page" href=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a next-page link")
-        .replace("&amp;", "&");
-    let second = app.get(&next).await;
+    assert_eq!(row_ids(&first)[..2], ["a-54", "a-53"]);
+    assert!(first.text().contains(r#"data-newest-page="true""#));
+    assert!(!first.text().contains(r#"id="newer-page""#));
+    let second = app.get(&link(&first, "older-page")).await;
     assert_html(&second, 200);
-    assert_eq!(rows(&second), 5);
-    assert!(second.text().contains(r#"data-last-page="true""#));
-    assert!(second.text().contains(r#"data-run-id="a-54""#));
+    assert_eq!(row_ids(&second), ["a-04", "a-03", "a-02", "a-01", "a-00"]);
+    assert!(second.text().contains(r#"data-newest-page="false""#));
+    assert!(!second.text().contains(r#"id="older-page""#));
+    // Back newer: the 50 runs just above, newest first, and from there the
+    // newest page again.
+    let back = app.get(&link(&second, "newer-page")).await;
+    assert_html(&back, 200);
+    let back_ids = row_ids(&back);
+    assert_eq!(back_ids.len(), 50);
+    assert_eq!(
+        (back_ids[0].as_str(), back_ids[49].as_str()),
+        ("a-54", "a-05")
+    );
+    assert_eq!(link(&back, "newer-page"), "/?kind=alpha");
+    assert_eq!(
+        row_ids(&app.get(&link(&back, "older-page")).await),
+        row_ids(&second)
+    );
+    let bad_newer = app.send(html_call("/?newer=abc")).await;
+    assert_html(&bad_newer, 422);
+    assert!(
+        bad_newer.text().contains("newer is not a cursor"),
+        "{}",
+        bad_newer.text()
+    );
 
     // 55 `created` + 3 × (`created`, `started`): the stream resumes after 61.
     assert!(first.text().contains(r#"data-position="61""#));
@@ -395,6 +502,7 @@ async fn counts_need_the_cookie_once_tokens_exist_and_are_per_tenant() {
     app.get("/dashboard/counts")
         .await
         .problem(401, "unauthorized");
+    let (acme, globex) = (session(&app, &acme).await, session(&app, &globex).await);
     let mine = app
         .send(with_cookie(Call::get("/dashboard/counts"), &acme))
         .await;
@@ -409,7 +517,7 @@ async fn counts_need_the_cookie_once_tokens_exist_and_are_per_tenant() {
 crate::both_backends!(
     without_tokens_the_dashboard_is_html_of_the_default_tenant,
     with_tokens_only_a_valid_token_signs_in_and_the_cookie_is_http_only_and_strict,
-    sign_out_clears_the_cookie_and_a_stale_cookie_shows_the_form,
+    sign_out_ends_the_session_on_the_server_and_a_stale_cookie_shows_the_form,
     a_sign_in_or_sign_out_from_another_site_is_refused,
     run_data_is_escaped_and_the_run_pane_shows_events,
     a_long_log_shows_its_newest_events_with_a_note,

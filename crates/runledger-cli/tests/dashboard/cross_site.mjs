@@ -9,7 +9,9 @@
 // signs in, then serves an attacker page from another port of the same
 // host (same site: the SameSite=Strict cookie IS sent) and from
 // `localhost` (another site), which, against both servers:
-//   - auto-submits a form POST to /v1/runs/<id>/cancel (a form-encoded body),
+//   - auto-submits a form POST to /v1/runs/<id>/cancel (a form-encoded body)
+//     and the dashboard's own cancel form (/dashboard/cancel, a guessed CSRF
+//     token),
 //   - sends fetch POSTs to /cancel in no-cors mode (text/plain, no body),
 //   - opens /v1/ws and subscribes to the whole tenant,
 //   - reads GET /v1/runs with credentials.
@@ -49,9 +51,14 @@ function attackerPage(target, id) {
 <iframe name="sink" style="display:none"></iframe>
 <form id="f" method="POST" action="${target}/v1/runs/${id}/cancel" target="sink"
       enctype="application/x-www-form-urlencoded"></form>
+<form id="d" method="POST" action="${target}/dashboard/cancel" target="sink"
+      enctype="application/x-www-form-urlencoded">
+  <input name="run" value="${id}"><input name="cascade" value="true"><input name="csrf" value="guess">
+</form>
 <script>
 window.results = { wsOpened: false, wsEvents: 0, wsMessages: [], readRuns: null, done: false };
 document.getElementById('f').submit();
+setTimeout(() => document.getElementById('d').submit(), 300);
 fetch('${target}/v1/runs/${id}/cancel', { method: 'POST', mode: 'no-cors', credentials: 'include' }).catch(() => {});
 fetch('${target}/v1/runs/${id}/cancel', { method: 'POST', mode: 'no-cors', credentials: 'include',
   headers: { 'Content-Type': 'text/plain' }, body: '{"reason":"csrf"}' }).catch(() => {});

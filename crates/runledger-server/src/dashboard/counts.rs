@@ -3,7 +3,7 @@
 //! from an event: a cancel does not say what state it left). Same cookie
 //! as the pages; without a valid one, `401` problem+json.
 
-use super::index::counts as read_counts;
+use super::reads::counts as read_counts;
 use super::session;
 use crate::json::json_response;
 use crate::problem::Problem;

@@ -1,24 +1,38 @@
-//! Who is looking at the dashboard: the tenant of the `runledger_token`
-//! cookie, checked against the ledger on every page (SPEC §4 "Auth"), or
-//! the `default` tenant while no token exists, exactly as for the API. Also
-//! the cookie's `Set-Cookie` lines and the same-origin check that keeps
-//! another site from signing a browser in or out.
+//! Who is looking at the dashboard: the tenant of the session the
+//! `runledger_session` cookie names, its token checked against the ledger
+//! on every page (SPEC §4 "Auth"), or the `default` tenant while no token
+//! exists, exactly as for the API. Also the cookie's `Set-Cookie` lines and
+//! the same-origin check that keeps another site from signing a browser in
+//! or out or posting a form.
 
-use crate::auth::{TOKEN_COOKIE, cookie_token};
 use crate::problem::Problem;
+use crate::sessions::{SESSION_COOKIE, session_cookie};
 use crate::state::ServerState;
 use axum::http::{HeaderMap, HeaderValue, header};
 use runledger::Tenant;
+use std::time::Instant;
 
 /// What a dashboard request may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// No token exists: the `default` tenant, no sign-in.
-    Open(Tenant),
-    /// The cookie holds a valid token of this tenant.
-    SignedIn(Tenant),
-    /// Tokens exist and no valid cookie came; `stale` when a cookie came
-    /// whose token is not (or no longer) valid, so it is cleared.
+    /// No token exists: the `default` tenant, no sign-in; forms carry the
+    /// server's open CSRF token.
+    Open {
+        /// `default`.
+        tenant: Tenant,
+        /// The token the page's forms carry.
+        csrf: String,
+    },
+    /// The cookie names a live session whose token is valid for `tenant`.
+    SignedIn {
+        /// The token's tenant.
+        tenant: Tenant,
+        /// The session's CSRF token.
+        csrf: String,
+    },
+    /// Tokens exist and no valid session came; `stale` when a cookie came
+    /// whose session has ended (signed out, expired, token revoked), so it
+    /// is cleared.
     SignInNeeded {
         /// A cookie was sent and refused.
         stale: bool,
@@ -29,50 +43,59 @@ impl Access {
     /// The tenant the page shows, unless a sign-in is needed.
     pub(crate) fn tenant(&self) -> Option<&Tenant> {
         match self {
-            Access::Open(tenant) | Access::SignedIn(tenant) => Some(tenant),
+            Access::Open { tenant, .. } | Access::SignedIn { tenant, .. } => Some(tenant),
+            Access::SignInNeeded { .. } => None,
+        }
+    }
+
+    /// The CSRF token the page's forms must carry, unless a sign-in is
+    /// needed.
+    pub(crate) fn csrf(&self) -> Option<&str> {
+        match self {
+            Access::Open { csrf, .. } | Access::SignedIn { csrf, .. } => Some(csrf),
             Access::SignInNeeded { .. } => None,
         }
     }
 }
 
-/// Settles what the request may see from its cookie.
+/// Settles what the request may see from its session cookie.
 pub(crate) async fn access(state: &ServerState, headers: &HeaderMap) -> Result<Access, Problem> {
-    let token = cookie_token(headers);
-    // As in the API: a request with a token never gets in as `default` on a
-    // stale "no token exists" answer.
-    if !state.auth_required(token.is_some()).await? {
-        return Ok(Access::Open(Tenant::default()));
+    let cookie = session_cookie(headers);
+    // As in the API: a request with a cookie never gets in as `default` on
+    // a stale "no token exists" answer.
+    if !state.auth_required(cookie.is_some()).await? {
+        return Ok(Access::Open {
+            tenant: Tenant::default(),
+            csrf: state.sessions().open_csrf().to_owned(),
+        });
     }
-    let Some(token) = token else {
+    let Some(session) = cookie else {
         return Ok(Access::SignInNeeded { stale: false });
     };
-    Ok(match state.ledger().authenticate(&token).await? {
-        Some(tenant) => Access::SignedIn(tenant),
-        None => Access::SignInNeeded { stale: true },
+    let Some(grant) = state.sessions().lookup(&session, Instant::now()) else {
+        return Ok(Access::SignInNeeded { stale: true });
+    };
+    Ok(match state.ledger().authenticate(&grant.token).await? {
+        Some(tenant) => Access::SignedIn {
+            tenant,
+            csrf: grant.csrf,
+        },
+        None => {
+            // The token was revoked: every session of it ends.
+            state.sessions().end_token(&grant.token);
+            Access::SignInNeeded { stale: true }
+        }
     })
 }
 
-/// Whether `token` may be written into a cookie as it is: the ledger's
-/// tokens are `rl_` and hex, so anything with `;`, `,`, spaces or control
-/// characters is refused before it could add cookie attributes.
-pub(crate) fn is_cookie_safe(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= 256
-        && token
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
-}
-
-/// `Set-Cookie` for a signed-in browser: HttpOnly (page scripts never see
-/// the token), SameSite=Strict (other sites' requests never carry it),
-/// Path=/ (the API under `/v1` gets it), a session cookie; `Secure` when
-/// the request reached a TLS proxy in front of the server.
-pub(crate) fn set_cookie(token: &str, headers: &HeaderMap) -> Option<HeaderValue> {
-    if !is_cookie_safe(token) {
-        return None;
-    }
+/// `Set-Cookie` for a signed-in browser: the session id (never the API
+/// token), HttpOnly (page scripts never see it), SameSite=Strict (other
+/// sites' requests never carry it), Path=/ (the API under `/v1` gets it),
+/// a browser-session cookie; `Secure` when the request reached a TLS proxy
+/// in front of the server.
+pub(crate) fn set_cookie(session: &str, headers: &HeaderMap) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
-        "{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict{}",
         secure_suffix(headers)
     ))
     .ok()
@@ -81,11 +104,11 @@ pub(crate) fn set_cookie(token: &str, headers: &HeaderMap) -> Option<HeaderValue
 /// `Set-Cookie` that removes the cookie (same name, path and attributes).
 pub(crate) fn clear_cookie(headers: &HeaderMap) -> HeaderValue {
     let text = format!(
-        "{TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
         secure_suffix(headers)
     );
     HeaderValue::from_str(&text).unwrap_or_else(|_| {
-        HeaderValue::from_static("runledger_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+        HeaderValue::from_static("runledger_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
     })
 }
 
@@ -139,27 +162,18 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_token_characters_go_into_a_cookie() {
-        assert!(is_cookie_safe("rl_0123abcdef"));
-        for bad in ["", "a;b", "a b", "a,b", "a=b", "a\"b", "ä", "x\r\ny"] {
-            assert!(!is_cookie_safe(bad), "{bad:?}");
-            assert!(set_cookie(bad, &HeaderMap::new()).is_none(), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn the_cookie_is_http_only_strict_and_secure_only_behind_https() {
-        let plain = set_cookie("rl_ab", &HeaderMap::new()).unwrap();
+        let plain = set_cookie("ab12", &HeaderMap::new()).unwrap();
         assert_eq!(
             plain,
-            "runledger_token=rl_ab; Path=/; HttpOnly; SameSite=Strict"
+            "runledger_session=ab12; Path=/; HttpOnly; SameSite=Strict"
         );
-        let proxied = set_cookie("rl_ab", &headers(&[("x-forwarded-proto", "https")])).unwrap();
+        let proxied = set_cookie("ab12", &headers(&[("x-forwarded-proto", "https")])).unwrap();
         assert!(proxied.to_str().unwrap().ends_with("; Secure"));
         let cleared = clear_cookie(&HeaderMap::new());
         assert_eq!(
             cleared,
-            "runledger_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+            "runledger_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
         );
     }
 

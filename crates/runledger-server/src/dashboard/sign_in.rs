@@ -1,13 +1,17 @@
 //! Sign-in and sign-out. `POST /dashboard/sign-in` (form field `token`)
-//! checks the token with the ledger, sets the `runledger_token` cookie and
-//! redirects to `/` (303, so a reload does not post again); a bad token
+//! checks the token with the ledger, exchanges it for a server-side session
+//! (`sessions.rs`), sets the `runledger_session` cookie to the session id
+//! and redirects to `/` (303, so a reload does not post again); a bad token
 //! shows the form again with a `401` and sets no cookie. `POST
-//! /dashboard/sign-out` clears the cookie. Both refuse a cross-site form
-//! (see [`session::is_same_origin`]).
+//! /dashboard/sign-out` ends the session on the server (a copy of the
+//! cookie stops working) and clears the cookie. Both refuse a cross-site
+//! form (see [`session::is_same_origin`]).
 
 use super::respond::{html, problem_page};
 use super::session;
 use super::view::{message_page, sign_in_page};
+use crate::problem::Problem;
+use crate::sessions::session_cookie;
 use crate::state::ServerState;
 use axum::Form;
 use axum::extract::State;
@@ -15,6 +19,7 @@ use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use std::time::Instant;
 
 /// The sign-in form's fields.
 #[derive(Debug, Deserialize)]
@@ -54,10 +59,17 @@ pub(crate) async fn sign_in(
     if tenant.is_none() {
         return refused("that token is not valid on this server");
     }
-    // A valid token is the ledger's own `rl_` + hex; anything else could
-    // not have authenticated, so this only guards the header.
-    let Some(cookie) = session::set_cookie(&token, &headers) else {
-        return refused("that token is not valid on this server");
+    // A fresh id on every sign-in (no session fixation); the browser's
+    // previous session, if any, ends.
+    if let Some(previous) = session_cookie(&headers) {
+        state.sessions().end(&previous);
+    }
+    let Some(cookie) = state
+        .sessions()
+        .create(token, Instant::now())
+        .and_then(|created| session::set_cookie(&created.id, &headers))
+    else {
+        return problem_page(&Problem::internal("no randomness for a session id"));
     };
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -65,9 +77,12 @@ pub(crate) async fn sign_in(
 }
 
 /// `POST /dashboard/sign-out`.
-pub(crate) async fn sign_out(headers: HeaderMap) -> Response {
+pub(crate) async fn sign_out(State(state): State<ServerState>, headers: HeaderMap) -> Response {
     if !session::is_same_origin(&headers) {
         return cross_site();
+    }
+    if let Some(id) = session_cookie(&headers) {
+        state.sessions().end(&id);
     }
     let mut response = Redirect::to("/").into_response();
     response

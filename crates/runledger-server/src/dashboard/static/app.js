@@ -2,9 +2,12 @@
 //
 // One EventSource follows the tenant's log (/v1/events/stream) from the
 // position the page was read at. Each event marks its run: rows on the page
-// are fetched again (/v1/runs/{id}) and redrawn, new runs are added on the
-// last page when they match the filters, counts are fetched again after
-// lifecycle events, and the open run's event list grows.
+// are fetched again (/v1/runs/{id}) and redrawn, new runs are added at the
+// top of the newest page when they match the filters, counts are fetched
+// again after lifecycle events, and the open run's event list grows. The
+// run pane and the children tree are HTML the server renders
+// (/dashboard/run, /dashboard/children), swapped in whole; times say how
+// long ago and running durations keep counting.
 //
 // An EventSource hands a named event (`event: started`) only to a listener
 // for that name, so listeners are added for the lifecycle types and for
@@ -12,7 +15,8 @@
 // listened for) or a quiet open run is caught up from the run's events.
 //
 // Server data only ever reaches the page as text (textContent, attribute
-// values): never as markup.
+// values) or as markup this server rendered and escaped: never as markup
+// built here from data.
 'use strict';
 
 (() => {
@@ -40,7 +44,8 @@
   const RECONNECT_DELAY_MAX_MS = 60000;
 
   const filter = { state: root.dataset.filterState || '', kind: root.dataset.filterKind || '' };
-  const lastPage = root.dataset.lastPage === 'true';
+  const newestPage = root.dataset.newestPage === 'true';
+  const AGO_REFRESH_MS = 1000;
   const tbody = document.getElementById('runs-body');
   const status = document.getElementById('live-status');
 
@@ -57,11 +62,62 @@
     return node;
   }
 
-  // `2026-11-27 00:10:13`, as short_time in view/text.rs.
+  // `2026-11-27 00:10:13 UTC`, as short_time in view/text.rs.
   function timeEl(text) {
-    const short = String(text).split('.')[0].replace(/Z$/, '').replace('T', ' ');
+    const short = String(text).split('.')[0].replace(/Z$/, '').replace('T', ' ') + ' UTC';
     return el('time', { datetime: text, title: text }, short);
   }
+
+  // `5s`, `3m 05s`, `2h 07m`, `3d 04h`, as duration in view/text.rs.
+  function durationText(ms) {
+    ms = Math.max(0, Math.floor(ms));
+    if (ms < 1000) return `${ms}ms`;
+    const seconds = Math.floor(ms / 1000);
+    const minutes = Math.floor(seconds / 60);
+    const hours = Math.floor(seconds / 3600);
+    const days = Math.floor(seconds / 86400);
+    const two = (n) => String(n).padStart(2, '0');
+    if (days > 0) return `${days}d ${two(hours % 24)}h`;
+    if (hours > 0) return `${hours}h ${two(minutes % 60)}m`;
+    if (minutes > 0) return `${minutes}m ${two(seconds % 60)}s`;
+    return `${seconds}s`;
+  }
+
+  // As ago in view/text.rs.
+  function agoText(at) {
+    const ms = Date.now() - Date.parse(at);
+    if (ms < 0) return `in ${durationText(-ms)}`;
+    if (ms < 1000) return 'just now';
+    return `${durationText(ms)} ago`;
+  }
+
+  function timeCell(at) {
+    return [timeEl(at), ' ', el('span', { class: 'ago', 'data-at': at }, agoText(at))];
+  }
+
+  function durationCell(run) {
+    let text = NONE;
+    if (run.started_at && run.finished_at) {
+      text = durationText(Date.parse(run.finished_at) - Date.parse(run.started_at));
+    } else if (run.started_at && run.state === 'running') {
+      text = durationText(Date.now() - Date.parse(run.started_at));
+    }
+    const running = run.state === 'running' && run.started_at ? run.started_at : null;
+    return el('td', { class: 'duration', 'data-running-since': running }, text);
+  }
+
+  function groupHref(key) {
+    return '/dashboard/group?key=' + encodeURIComponent(key);
+  }
+
+  // Keeps "ago" and running durations current.
+  setInterval(() => {
+    if (document.hidden) return;
+    for (const node of document.querySelectorAll('.ago[data-at]')) node.textContent = agoText(node.dataset.at);
+    for (const node of document.querySelectorAll('[data-running-since]')) {
+      node.textContent = durationText(Date.now() - Date.parse(node.dataset.runningSince));
+    }
+  }, AGO_REFRESH_MS);
 
   function viewHref(runId) {
     const params = new URLSearchParams(location.search);
@@ -86,7 +142,7 @@
   }
 
   function jsonShort(value) {
-    const chars = Array.from(JSON.stringify(value));
+    const chars = Array.from(JSON.stringify(value, null, 2));
     return chars.length > DATA_SHOWN_CHARS_MAX
       ? chars.slice(0, DATA_SHOWN_CHARS_MAX).join('') + '\u2026'
       : chars.join('');
@@ -132,10 +188,11 @@
       el('td', { class: 'state' }, stateBadge(run.state)),
       el('td', { class: 'parent' }, run.parent_id ? runLink(run.parent_id) : NONE),
       el('td', { class: 'children' }, childrenText(run.children)),
-      el('td', { class: 'concurrency' }, run.concurrency_key || NONE),
+      el('td', { class: 'concurrency' }, run.concurrency_key
+        ? el('a', { class: 'group-link', href: groupHref(run.concurrency_key) }, run.concurrency_key) : NONE),
       el('td', { class: 'lease' }, leaseText(run.lease)),
-      el('td', { class: 'created' }, timeEl(run.created_at)),
-      el('td', { class: 'updated' }, timeEl(run.updated_at)),
+      durationCell(run),
+      el('td', { class: 'created' }, ...timeCell(run.created_at)),
     ];
   }
 
@@ -144,6 +201,9 @@
   }
 
   let liveRowsAdded = 0;
+  // id -> position of its `created` event, for runs that may be added.
+  const createdPositions = new Map();
+  const CREATED_POSITIONS_MAX = 5000;
 
   // Redraws the run's row, or adds it when it belongs here. Answers are
   // applied newest version only, whatever order they arrive in.
@@ -152,11 +212,26 @@
     if (row) {
       if (Number(row.dataset.version || 0) > run.version) return;
     } else {
-      if (!mayAdd || !lastPage || !matchesFilter(run) || liveRowsAdded >= LIVE_ROWS_MAX) return;
+      if (!mayAdd || !newestPage || !matchesFilter(run) || liveRowsAdded >= LIVE_ROWS_MAX) return;
       const empty = tbody.querySelector('tr.empty');
       if (empty) empty.remove();
+      const emptyState = document.getElementById('empty-state');
+      if (emptyState) emptyState.remove();
       row = el('tr', { class: 'fresh' });
-      tbody.append(row);
+      // Newest first: above every older added row (by the position of the
+      // `created` event; runs that joined otherwise go on top) and above
+      // the rows the page came with, whatever order the fetches answer in.
+      const position = createdPositions.get(run.id) || Number.MAX_SAFE_INTEGER;
+      createdPositions.delete(run.id);
+      row.dataset.createdPosition = String(position);
+      let before = null;
+      for (const other of tbody.rows) {
+        if (!other.classList.contains('fresh') || Number(other.dataset.createdPosition) < position) {
+          before = other;
+          break;
+        }
+      }
+      tbody.insertBefore(row, before);
       liveRowsAdded += 1;
       if (liveRowsAdded === LIVE_ROWS_MAX) {
         tbody.closest('table').after(el('p', { id: 'live-more', role: 'status' },
@@ -193,7 +268,11 @@
       try {
         const run = await getJson(runPath(id));
         showRun(run, mayAdd);
-        if (openRun !== null && openRun.id === run.id) showDetailRun(run);
+        const counts = document.getElementById('children-counts');
+        const childrenChanged = counts !== null && counts.textContent !== childrenText(run.children);
+        if (openRun !== null && openRun.id === run.id && (run.version > openRun.version || childrenChanged)) {
+          onPane(() => refreshPane(run.id));
+        }
       } catch (_) { /* the next event or a reload shows it */ }
     }));
   }
@@ -241,36 +320,26 @@
       el('td', null, event.position),
       el('td', { class: 'event-type' }, event.type),
       el('td', null, timeEl(event.at)),
-      el('td', null, el('code', null, jsonShort(event.data))));
+      el('td', null, el('pre', { class: 'event-data' }, jsonShort(event.data))));
   }
 
-  function fieldList(run) {
-    let concurrency = NONE;
-    if (run.concurrency_key) {
-      concurrency = run.concurrency_limit !== null && run.concurrency_limit !== undefined
-        ? `${run.concurrency_key} (limit ${run.concurrency_limit})` : run.concurrency_key;
+  // HTML this server rendered (a pane or a tree level), parsed inertly.
+  async function getHtml(path) {
+    const response = await fetch(path, {
+      headers: { Accept: 'text/html' }, credentials: 'same-origin', cache: 'no-store',
+    });
+    if (response.status === 401) setStatus('off', 'signed out: reload to sign in');
+    if (!response.ok) {
+      const error = new Error(`${path} answered ${response.status}`);
+      try { error.problem = await response.json(); } catch (_) { /* not JSON */ }
+      throw error;
     }
-    const pairs = [
-      ['Kind', run.kind],
-      ['State', stateBadge(run.state, 'detail-state')],
-      ['Parent', run.parent_id || NONE],
-      ['Key', run.key || NONE],
-      ['Concurrency', concurrency],
-      ['Lease', run.lease ? `${leaseText(run.lease)}, expires ${run.lease.expires_at}` : NONE],
-      ['Children', childrenText(run.children)],
-      ['Version', run.version],
-      ['Last seq', run.last_seq],
-      ['Created', run.created_at],
-      ['Updated', run.updated_at],
-      ['Started', run.started_at || NONE],
-      ['Finished', run.finished_at || NONE],
-      ['Error', run.error === null || run.error === undefined ? NONE : run.error],
-    ];
-    return pairs.flatMap(([name, value]) => [el('dt', null, name), el('dd', null, value)]);
+    return new DOMParser().parseFromString(await response.text(), 'text/html');
   }
 
-  function pretty(value) {
-    return value === null || value === undefined ? NONE : JSON.stringify(value, null, 2);
+  // The whole pane, or (`live`) only what is above its events.
+  function paneHtml(id, live) {
+    return getHtml('/dashboard/run?run=' + encodeURIComponent(id) + (live ? '&part=live' : ''));
   }
 
   function closeLink() {
@@ -283,36 +352,23 @@
     else root.querySelector('.panes').append(section);
   }
 
-  function renderPane(run, events) {
-    const section = el('section', {
-      id: 'run-detail', class: 'detail', 'aria-label': 'Run', 'data-run-id': run.id,
-    },
-    el('div', { class: 'detail-head' },
-      el('h2', null, 'Run ', el('code', { id: 'detail-id' }, run.id)), closeLink()),
-    el('dl', { class: 'fields', id: 'detail-fields' }, ...fieldList(run)),
-    el('h3', null, 'Attributes'),
-    el('pre', { class: 'json', id: 'detail-attributes' }, pretty(run.attributes)),
-    el('h3', null, 'Result'),
-    el('pre', { class: 'json', id: 'detail-result' }, pretty(run.result)),
-    el('h3', null, 'Events'),
-    el('table', { id: 'events' },
-      el('thead', null, el('tr', null,
-        el('th', null, 'Seq'), el('th', null, 'Position'), el('th', null, 'Type'),
-        el('th', null, 'At'), el('th', null, 'Data'))),
-      el('tbody', { id: 'events-body' }, ...events.map(eventRow))));
-    placePane(section);
-    if (events.length > 0 && events[0].seq > 1) showEarlierNote(run.id, events.length);
-  }
-
-  function showDetailRun(run) {
-    const fields = document.getElementById('detail-fields');
-    if (!fields || openRun === null || openRun.id !== run.id) return;
-    if (openRun.version > run.version) return;
-    openRun.version = run.version;
-    openRun.state = run.state;
-    fields.replaceChildren(...fieldList(run));
-    document.getElementById('detail-attributes').textContent = pretty(run.attributes);
-    document.getElementById('detail-result').textContent = pretty(run.result);
+  // Swaps the pane's fields, tree and cancel form for the server's newer
+  // rendering; the event list is left alone (it grows from the stream).
+  async function refreshPane(id) {
+    if (openRun === null || openRun.id !== id) return;
+    const fresh = (await paneHtml(id, true)).getElementById('detail-live');
+    const current = document.getElementById('detail-live');
+    if (!fresh || !current || openRun === null || openRun.id !== id) return;
+    const version = Number(fresh.dataset.version || 0);
+    if (version < openRun.version) return;
+    openRun.version = version;
+    const state = fresh.querySelector('#detail-state');
+    if (state) openRun.state = state.textContent;
+    const opened = new Set(Array.from(current.querySelectorAll('details.subtree[open]'), (node) => node.dataset.runId));
+    current.replaceWith(document.adoptNode(fresh));
+    for (const node of fresh.querySelectorAll('details.subtree')) {
+      if (opened.has(node.dataset.runId)) node.open = true;
+    }
   }
 
   function showEarlierNote(id, shown) {
@@ -361,12 +417,10 @@
     if (push) history.pushState({ run: id }, '', viewHref(id));
     // Loading: events that arrive now are left to the catch-up below.
     openRun = { id, lastSeq: Infinity, version: 0, state: '' };
-    let run;
-    let events;
+    let section;
     try {
-      run = await getJson(runPath(id));
-      const after = Math.max(0, run.last_seq - EVENTS_PAGE_MAX);
-      events = (await getJson(`${runPath(id)}/events?after=${after}&limit=${EVENTS_PAGE_MAX}`)).events;
+      section = (await paneHtml(id)).getElementById('run-detail');
+      if (!section) throw new Error('the run pane did not come back');
     } catch (error) {
       const detail = (error.problem && error.problem.detail) || error.message;
       placePane(el('section', { id: 'run-detail', class: 'detail', 'aria-label': 'Run' },
@@ -375,12 +429,11 @@
       return;
     }
     if (openRun === null || openRun.id !== id) return; // another run was opened meanwhile
-    openRun = {
-      id, lastSeq: events.length ? events[events.length - 1].seq : 0,
-      version: run.version, state: run.state,
-    };
-    renderPane(run, events);
-    for (const event of events) listen(event.type);
+    section = document.adoptNode(section);
+    for (const close of section.querySelectorAll('a.close')) close.replaceWith(closeLink());
+    placePane(section);
+    adoptServedPane();
+    for (const cell of section.querySelectorAll('#events-body .event-type')) listen(cell.textContent);
     // Events written while the pane loaded.
     await catchUp();
   }
@@ -392,16 +445,35 @@
     if (pane) pane.remove();
   }
 
-  // The pane the server rendered, if any.
-  const served = document.getElementById('run-detail');
-  if (served && served.dataset.runId) {
+  // Takes the pane on the page (served with it, or just swapped in) as
+  // the open run.
+  function adoptServedPane() {
+    const served = document.getElementById('run-detail');
+    const live = document.getElementById('detail-live');
+    if (!served || !served.dataset.runId) return;
     openRun = {
       id: served.dataset.runId,
       lastSeq: Number(served.dataset.lastSeq || 0),
-      version: 0,
+      version: live ? Number(live.dataset.version || 0) : 0,
       state: served.dataset.state || '',
     };
   }
+  adoptServedPane();
+
+  // A tree level is fetched the first time it is opened.
+  document.addEventListener('toggle', (toggle) => {
+    const node = toggle.target;
+    if (!(node instanceof HTMLDetailsElement) || !node.open || !node.classList.contains('subtree')) return;
+    if (node.dataset.loaded) return;
+    node.dataset.loaded = 'true';
+    getHtml('/dashboard/children?run=' + encodeURIComponent(node.dataset.runId))
+      .then((doc) => {
+        const list = doc.querySelector('ul.tree');
+        const placeholder = node.querySelector(':scope > .tree-loading');
+        if (list && placeholder) placeholder.replaceWith(document.adoptNode(list));
+      })
+      .catch(() => { delete node.dataset.loaded; });
+  }, true);
 
   document.addEventListener('click', (click) => {
     if (click.button !== 0 || click.metaKey || click.ctrlKey || click.shiftKey || click.altKey) return;
@@ -461,7 +533,12 @@
     }
     lastPosition = Math.max(lastPosition, event.position);
     const lifecycle = LIFECYCLE.includes(event.type);
-    markDirty(event.run_id, mayAdd(event));
+    const adding = mayAdd(event);
+    if (adding && event.type === 'created') {
+      if (createdPositions.size >= CREATED_POSITIONS_MAX) createdPositions.clear();
+      createdPositions.set(event.run_id, event.position);
+    }
+    markDirty(event.run_id, adding);
     if (lifecycle) {
       scheduleCounts();
       const cut = event.run_id.lastIndexOf(':');
@@ -473,11 +550,11 @@
     }
   }
 
-  // Whether the event's run may join the table: only on the last page, and
+  // Whether the event's run may join the table: only on the newest page, and
   // for a `created` only when its data (kind, state) fits the filters, so
   // runs that cannot show are never fetched.
   function mayAdd(event) {
-    if (!lastPage || liveRowsAdded >= LIVE_ROWS_MAX) return false;
+    if (!newestPage || liveRowsAdded >= LIVE_ROWS_MAX) return false;
     if (event.type === 'created') {
       const data = event.data || {};
       return (!filter.kind || data.kind === undefined || data.kind === filter.kind)

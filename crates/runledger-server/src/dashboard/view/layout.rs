@@ -11,6 +11,8 @@ pub(crate) struct TopBar<'a> {
     pub tenant: Option<&'a Tenant>,
     /// Whether the browser signed in (and so may sign out).
     pub signed_in: bool,
+    /// Whether the page updates live (shows the stream's status).
+    pub live: bool,
 }
 
 /// A full page: `title`, the top bar and `body` inside `<main>`.
@@ -32,8 +34,10 @@ pub(crate) fn page(title: &str, top: TopBar<'_>, body: Markup) -> Markup {
                     a.brand href="/" { "runledger" }
                     @if let Some(tenant) = top.tenant {
                         span.tenant { "tenant " strong #tenant { (tenant) } }
-                        span #live-status .live.live-off role="status" {
-                            "live updates need JavaScript"
+                        @if top.live {
+                            span #live-status .live.live-off role="status" {
+                                "live updates need JavaScript"
+                            }
                         }
                     }
                     @if top.signed_in {
@@ -53,6 +57,7 @@ pub(crate) fn sign_in_page(error: Option<&str>) -> Markup {
     let top = TopBar {
         tenant: None,
         signed_in: false,
+        live: false,
     };
     page(
         "sign in",
@@ -81,6 +86,7 @@ pub(crate) fn message_page(title: &str, message: &str) -> Markup {
     let top = TopBar {
         tenant: None,
         signed_in: false,
+        live: false,
     };
     page(
         title,

@@ -1,15 +1,18 @@
 //! The dashboard proper: counts by state, the filter form, one page of
-//! runs and the open run. `<main id="dashboard">` carries what the script
-//! needs to go live: the tenant position the page was read at (the event
-//! stream resumes after it), the filters and whether this is the last page
-//! (only there do new runs belong).
+//! runs (newest first, paged both ways), the open run, and, for a tenant
+//! with no run at all, how to create the first one. `<main id="dashboard">`
+//! carries what the script needs to go live: the tenant position the page
+//! was read at (the event stream resumes after it), the filters, whether
+//! this is the newest page (only there do new runs belong, at the top) and
+//! the CSRF token the run pane's forms carry.
 
 use super::detail::{Detail, detail};
 use super::layout::{TopBar, page};
-use super::links::Filter;
+use super::links::{Filter, group_href};
 use super::text;
+use crate::dashboard::listing::Newer;
 use maud::{Markup, html};
-use runledger::{Run, RunState, Tenant};
+use runledger::{Run, RunState, Tenant, Timestamp};
 
 /// Everything one dashboard page shows.
 #[derive(Debug)]
@@ -24,10 +27,21 @@ pub(crate) struct RunsPage<'a> {
     pub error: Option<&'a str>,
     /// Runs per state, every state listed.
     pub counts: &'a [(RunState, u64)],
-    /// This page of runs, oldest first.
+    /// This page of runs, newest first.
     pub runs: &'a [Run],
-    /// The cursor of the next page; `None` on the last page.
-    pub next_cursor: Option<&'a str>,
+    /// The cursor of the next older page, if any.
+    pub older: Option<&'a str>,
+    /// Where the newer link leads; `None` on the newest page.
+    pub newer: Option<&'a Newer>,
+    /// The server's `scheme://host` the page was asked for, for the
+    /// empty state's commands.
+    pub origin: &'a str,
+    /// Whether API tokens exist (the empty state's curl needs one).
+    pub tokens_exist: bool,
+    /// The CSRF token of the run pane's forms.
+    pub csrf: &'a str,
+    /// The server's clock when the page was read.
+    pub now: Timestamp,
     /// The tenant's newest event position when the page was read.
     pub position: u64,
     /// The open run, if one was asked for.
@@ -39,6 +53,7 @@ pub(crate) fn runs_page(view: &RunsPage<'_>) -> Markup {
     let top = TopBar {
         tenant: Some(view.tenant),
         signed_in: view.signed_in,
+        live: true,
     };
     let filter = view.filter;
     let body = html! {
@@ -46,20 +61,25 @@ pub(crate) fn runs_page(view: &RunsPage<'_>) -> Markup {
             data-position=(view.position)
             data-filter-state=(filter.state)
             data-filter-kind=(filter.kind)
-            data-last-page=(if view.next_cursor.is_none() && view.error.is_none() { "true" } else { "false" })
+            data-newest-page=(if filter.is_newest_page() && view.error.is_none() { "true" } else { "false" })
+            data-csrf=(view.csrf)
         {
             (counts(view.counts, &filter.state))
+            @let total: u64 = view.counts.iter().map(|(_, count)| count).sum();
+            @if total == 0 && view.error.is_none() {
+                (empty_state(view.origin, view.tokens_exist))
+            }
             (filters(filter))
             @if let Some(error) = view.error {
                 p #filter-error .error role="alert" { (error) }
             }
             div.panes {
                 section.runs aria-label="Runs" {
-                    (runs_table(view.runs, filter))
-                    (paging(filter, view.next_cursor))
+                    (runs_table(view.runs, filter, &view.now))
+                    (paging(filter, view.older, view.newer))
                 }
                 @if let Some(open) = &view.detail {
-                    (detail(open, &filter.without_run().href()))
+                    (detail(open, &filter.without_run().href(), view.csrf, &view.now))
                 }
             }
         }
@@ -111,14 +131,38 @@ fn filters(filter: &Filter) -> Markup {
     }
 }
 
-fn runs_table(runs: &[Run], filter: &Filter) -> Markup {
+fn empty_state(origin: &str, tokens_exist: bool) -> Markup {
+    let auth = if tokens_exist {
+        " \\\n  -H \"Authorization: Bearer $RUNLEDGER_TOKEN\""
+    } else {
+        ""
+    };
+    let curl = format!(
+        "curl -X POST {origin}/v1/runs \\\n  -H 'Content-Type: application/json'{auth} \\\n  -d '{{\"kind\": \"hello\"}}'"
+    );
+    let cli = format!("runledger runs create --kind hello --server {origin}");
+    html! {
+        section #empty-state .empty-state aria-label="No runs yet" {
+            h2 { "No runs yet" }
+            p { "Create the first run of this tenant with the CLI"
+                @if tokens_exist { " (with " code { "RUNLEDGER_TOKEN" } " set to an API token of this tenant)" }
+                ":" }
+            pre #empty-cli { (cli) }
+            p { "or with curl:" }
+            pre #empty-curl { (curl) }
+            p { "It shows here at once, with no reload." }
+        }
+    }
+}
+
+fn runs_table(runs: &[Run], filter: &Filter, now: &Timestamp) -> Markup {
     html! {
         table #runs {
             thead {
                 tr {
                     th { "Run" } th { "Kind" } th { "State" } th { "Parent" }
-                    th { "Children" } th { "Concurrency key" } th { "Lease" }
-                    th { "Created" } th { "Updated" }
+                    th { "Children" } th { "Group" } th { "Lease" }
+                    th { "Duration" } th { "Created" }
                 }
             }
             tbody #runs-body {
@@ -126,7 +170,7 @@ fn runs_table(runs: &[Run], filter: &Filter) -> Markup {
                     tr.empty { td colspan="9" { "No runs." } }
                 }
                 @for run in runs {
-                    (run_row(run, filter))
+                    (run_row(run, filter, now))
                 }
             }
         }
@@ -134,7 +178,7 @@ fn runs_table(runs: &[Run], filter: &Filter) -> Markup {
 }
 
 /// One row; `static/app.js` builds the same cells for rows it adds.
-fn run_row(run: &Run, filter: &Filter) -> Markup {
+fn run_row(run: &Run, filter: &Filter, now: &Timestamp) -> Markup {
     html! {
         tr data-run-id=(run.id) data-state=(run.state) data-version=(run.version) {
             td.id { a.run-link href=(filter.with_run(run.id.as_str()).href()) { (run.id) } }
@@ -149,25 +193,52 @@ fn run_row(run: &Run, filter: &Filter) -> Markup {
             td.children { (text::children(&run.children)) }
             td.concurrency {
                 @match &run.concurrency_key {
-                    Some(key) => (key),
+                    Some(key) => a.group-link href=(group_href(key.as_str())) { (key) },
                     None => (text::NONE),
                 }
             }
             td.lease { (text::lease(run.lease.as_ref())) }
-            td.created { time datetime=(run.created_at) title=(run.created_at) { (text::short_time(&run.created_at)) } }
-            td.updated { time datetime=(run.updated_at) title=(run.updated_at) { (text::short_time(&run.updated_at)) } }
+            (duration_cell(run, now))
+            td.created { (time_cell(&run.created_at, now)) }
         }
     }
 }
 
-fn paging(filter: &Filter, next_cursor: Option<&str>) -> Markup {
+/// A run's duration; a running one carries its start so the script can
+/// keep counting.
+pub(crate) fn duration_cell(run: &Run, now: &Timestamp) -> Markup {
+    let running_since = (run.state == RunState::Running)
+        .then_some(run.started_at)
+        .flatten()
+        .map(|at| at.to_string());
+    html! {
+        td.duration data-running-since=[running_since] {
+            (text::run_duration(run, now).unwrap_or_else(|| text::NONE.to_owned()))
+        }
+    }
+}
+
+/// `2026-11-27 00:10:13 UTC` and, beneath, how long ago (kept current by
+/// the script).
+pub(crate) fn time_cell(at: &Timestamp, now: &Timestamp) -> Markup {
+    html! {
+        time datetime=(at) title=(at) { (text::short_time(at)) }
+        " " span.ago data-at=(at) { (text::ago(at, now)) }
+    }
+}
+
+fn paging(filter: &Filter, older: Option<&str>, newer: Option<&Newer>) -> Markup {
     html! {
         nav.paging aria-label="Pages" {
-            @if !filter.cursor.is_empty() {
-                a #first-page href=(filter.with_cursor("").href()) { "First page" }
+            @if let Some(newer) = newer {
+                a #newest-page href=(filter.with_cursor("").href()) { "Newest" }
+                @match newer {
+                    Newer::Newest => a #newer-page href=(filter.with_cursor("").href()) { "← Newer" },
+                    Newer::From(cursor) => a #newer-page href=(filter.with_newer(cursor).href()) { "← Newer" },
+                }
             }
-            @if let Some(cursor) = next_cursor {
-                a #next-page href=(filter.with_cursor(cursor).href()) { "Next page" }
+            @if let Some(cursor) = older {
+                a #older-page href=(filter.with_cursor(cursor).href()) { "Older →" }
             }
         }
     }
