@@ -9,7 +9,7 @@
 //! paging older and newer, a concurrency group's slots and pending queue,
 //! the run pane at 1280 px leaving the list readable, cancel with cascade
 //! by the dashboard's button while a page on another port and one on
-//! another site cannot (form or fetch), and the `runledger_session` cookie:
+//! another site cannot (form or fetch), and the `runledger_token` cookie:
 //! a random session id (not the token), HttpOnly and SameSite=Strict, dead
 //! after sign-out (a copy of it is refused) and after its token is revoked.
 //! Screenshots of the main views go to `target/dashboard-screenshots/`. The browser is

@@ -359,7 +359,7 @@ async fn tenant_stream_ids_are_positions_and_resume_has_no_gap_or_duplicate(back
         .next()
         .expect("a cookie")
         .to_owned();
-    assert!(cookie.starts_with("runledger_session="), "{cookie}");
+    assert!(cookie.starts_with("runledger_token="), "{cookie}");
     let mut acme_stream = Sse::open(
         &http,
         &server.base,

@@ -153,6 +153,12 @@ fn presented_token(state: &ServerState, headers: &HeaderMap) -> Result<(String, 
         return Ok((token, false));
     }
     if let Some(id) = session_cookie(headers) {
+        // SPEC §4 names this cookie as carrying the token: an API token in
+        // it is taken as one (whoever set it holds the token). The
+        // dashboard's sign-in never puts the token there, only a session.
+        if id.starts_with(API_TOKEN_PREFIX) {
+            return Ok((id, false));
+        }
         return match state.sessions().lookup(&id, Instant::now()) {
             Some(grant) => Ok((grant.token, true)),
             None => Err(unauthorized(
@@ -164,6 +170,10 @@ fn presented_token(state: &ServerState, headers: &HeaderMap) -> Result<(String, 
         "this server requires an API token: send Authorization: Bearer <token> (create one with `runledger tenant add NAME`)",
     ))
 }
+
+/// How every API token the ledger issues begins (`rl_` and 64 hex digits);
+/// a session id is bare hex, so the cookie's value says which it is.
+const API_TOKEN_PREFIX: &str = "rl_";
 
 /// The WebSocket subprotocol that carries a browser app's token
 /// (`runledger.bearer.<token>`, offered beside [`WS_PROTOCOL`]): a browser

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The cookie the dashboard's sign-in sets: a session id, never a token.
-pub const SESSION_COOKIE: &str = "runledger_session";
+pub const SESSION_COOKIE: &str = "runledger_token";
 
 /// How long a session lasts after sign-in, used or not.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
@@ -230,7 +230,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            "theme=dark; runledger_session=abc ; x=1".parse().unwrap(),
+            "theme=dark; runledger_token=abc ; x=1".parse().unwrap(),
         );
         assert_eq!(session_cookie(&headers).as_deref(), Some("abc"));
         assert!(session_cookie(&HeaderMap::new()).is_none());

@@ -1,5 +1,5 @@
 //! SPEC §1 "Tenant" and §4 "Auth": once a token exists every `/v1` request
-//! needs one (Bearer header or the dashboard's `runledger_session` cookie) and the token
+//! needs one (Bearer header or the dashboard's `runledger_token` cookie) and the token
 //! decides the tenant; without one, `401`. Another tenant's run answers
 //! `404` on every route, exactly like a missing one, and the same id lives
 //! independently in two tenants. `/healthz` and `/metrics` need no token.
@@ -104,7 +104,7 @@ async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_is_open
         .await
         .status(200);
     // The dashboard's session cookie stands for the token it signed in
-    // with; the token itself in a cookie is nothing.
+    // with.
     let signed_in = app
         .send(
             Call::post("/dashboard/sign-in")
@@ -124,14 +124,19 @@ async fn a_missing_or_invalid_token_is_401_on_every_api_route_but_health_is_open
         .next()
         .unwrap()
         .to_owned();
-    assert!(cookie.starts_with("runledger_session="), "{cookie}");
+    assert!(cookie.starts_with("runledger_token="), "{cookie}");
     app.send(Call::get("/v1/runs").header("cookie", &format!("theme=dark; {cookie}")))
         .await
         .status(200);
+    // SPEC §4: the cookie may carry the token itself (whoever set it holds
+    // the token); the dashboard's own cookie never does.
+    assert_ne!(cookie, format!("runledger_token={acme}"));
+    app.send(Call::get("/v1/runs").header("cookie", &format!("runledger_token={acme}")))
+        .await
+        .status(200);
     for refused in [
-        format!("runledger_token={acme}"),
-        format!("runledger_session={acme}"),
-        "runledger_session=0000".to_owned(),
+        "runledger_token=rl_0000".to_owned(),
+        "runledger_token=0000".to_owned(),
     ] {
         app.send(Call::get("/v1/runs").header("cookie", &refused))
             .await

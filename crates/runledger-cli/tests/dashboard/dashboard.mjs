@@ -57,7 +57,7 @@ async function screenshot(name) {
 // A request as a copied cookie would make it (no browser involved).
 async function withCookie(path, cookieValue) {
   const response = await fetch(base + path, {
-    headers: { Cookie: `runledger_session=${cookieValue}`, Accept: 'application/json' },
+    headers: { Cookie: `runledger_token=${cookieValue}`, Accept: 'application/json' },
     redirect: 'manual',
   });
   return { status: response.status, text: await response.text() };
@@ -112,7 +112,7 @@ page.on('response', (response) => {
 });
 
 async function tokenCookie() {
-  return (await context.cookies(base)).find((cookie) => cookie.name === 'runledger_session');
+  return (await context.cookies(base)).find((cookie) => cookie.name === 'runledger_token');
 }
 
 async function signIn(withToken) {
@@ -309,13 +309,13 @@ async function run() {
 
   // 4. The cookie: HttpOnly, SameSite=Strict, Path=/, invisible to scripts.
   const cookie = await tokenCookie();
-  check(cookie !== undefined, 'sign-in set the runledger_session cookie');
+  check(cookie !== undefined, 'sign-in set the runledger_token cookie');
   check(cookie.value !== token && !cookie.value.includes(token.slice(3)) && /^[0-9a-f]{64}$/.test(cookie.value),
     'the cookie is a random session id, not the API token');
   check(cookie.httpOnly === true, 'the cookie is HttpOnly');
   check(cookie.sameSite === 'Strict', 'the cookie is SameSite=Strict');
   check(cookie.path === '/', 'the cookie has Path=/');
-  check(!(await page.evaluate(() => document.cookie)).includes('runledger_session'),
+  check(!(await page.evaluate(() => document.cookie)).includes('runledger_token'),
     'page scripts cannot read the session cookie');
 
   // 5. Live: the stream is open; a marker shows the page is never reloaded.

@@ -4,7 +4,7 @@
 //! concurrency group's slots and queue, and a cancel form; plus a small
 //! script (`static/app.js`) that keeps it live from the tenant's event
 //! stream. Sign-in exchanges an API token for a server-side session
-//! (`crate::sessions`) whose id is the `runledger_session` cookie
+//! (`crate::sessions`) whose id is the `runledger_token` cookie
 //! (HttpOnly, SameSite=Strict); with no token in the ledger the dashboard
 //! opens on the `default` tenant, like the API.
 //!

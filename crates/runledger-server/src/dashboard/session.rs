@@ -1,5 +1,5 @@
 //! Who is looking at the dashboard: the tenant of the session the
-//! `runledger_session` cookie names, its token checked against the ledger
+//! `runledger_token` cookie names, its token checked against the ledger
 //! on every page (SPEC §4 "Auth"), or the `default` tenant while no token
 //! exists, exactly as for the API. Also the cookie's `Set-Cookie` lines and
 //! the same-origin check that keeps another site from signing a browser in
@@ -108,7 +108,7 @@ pub(crate) fn clear_cookie(headers: &HeaderMap) -> HeaderValue {
         secure_suffix(headers)
     );
     HeaderValue::from_str(&text).unwrap_or_else(|_| {
-        HeaderValue::from_static("runledger_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+        HeaderValue::from_static("runledger_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
     })
 }
 
@@ -166,14 +166,14 @@ mod tests {
         let plain = set_cookie("ab12", &HeaderMap::new()).unwrap();
         assert_eq!(
             plain,
-            "runledger_session=ab12; Path=/; HttpOnly; SameSite=Strict"
+            "runledger_token=ab12; Path=/; HttpOnly; SameSite=Strict"
         );
         let proxied = set_cookie("ab12", &headers(&[("x-forwarded-proto", "https")])).unwrap();
         assert!(proxied.to_str().unwrap().ends_with("; Secure"));
         let cleared = clear_cookie(&HeaderMap::new());
         assert_eq!(
             cleared,
-            "runledger_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+            "runledger_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
         );
     }
 

@@ -1,6 +1,6 @@
 //! Sign-in and sign-out. `POST /dashboard/sign-in` (form field `token`)
 //! checks the token with the ledger, exchanges it for a server-side session
-//! (`sessions.rs`), sets the `runledger_session` cookie to the session id
+//! (`sessions.rs`), sets the `runledger_token` cookie to the session id
 //! and redirects to `/` (303, so a reload does not post again); a bad token
 //! shows the form again with a `401` and sets no cookie. `POST
 //! /dashboard/sign-out` ends the session on the server (a copy of the
