@@ -52,7 +52,7 @@ pub enum TenantCommand {
     #[command(after_help = TOKEN_EXAMPLES)]
     List(TenantListArgs),
     /// Add or revoke API tokens.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = TOKEN_EXAMPLES)]
     Token(TokenCommand),
 }
 
