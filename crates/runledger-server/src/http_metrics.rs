@@ -149,6 +149,23 @@ fn describe_families() {
     // Shown as 0 before the first socket, so a scrape can tell "none" from "not counted".
     metrics::gauge!(OPEN_WEBSOCKETS).increment(0.0);
     describe_counter!(
+        runledger::counters::EVENTS_APPENDED_TOTAL,
+        "Caller events appended by this process (lifecycle events not included)."
+    );
+    describe_counter!(
+        runledger::counters::RUNS_FINISHED_TOTAL,
+        "Runs this process moved to a terminal state, by outcome (succeeded, failed, cancelled, timed_out)."
+    );
+    // Shown as 0 from the first scrape, so a rate has a starting point.
+    metrics::counter!(runledger::counters::EVENTS_APPENDED_TOTAL).increment(0);
+    for state in RunState::ALL
+        .into_iter()
+        .filter(|state| state.is_terminal())
+    {
+        metrics::counter!(runledger::counters::RUNS_FINISHED_TOTAL, "outcome" => state.as_str())
+            .increment(0);
+    }
+    describe_counter!(
         "runledger_reaped_leases_total",
         "Runs the reaper timed out because their lease expired."
     );

@@ -274,6 +274,9 @@ impl Ledger {
     ) -> Result<Appended, Error> {
         request.check()?;
         let answer = self.inner.store.append(tenant, id, request).await;
+        if answer.is_ok() {
+            crate::counters::event_appended();
+        }
         self.reap_if_refused_for_expiry(tenant, answer).await
     }
 

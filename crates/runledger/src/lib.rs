@@ -15,6 +15,7 @@ mod access;
 mod audit;
 mod batch;
 mod clock;
+pub mod counters;
 mod failpoints;
 mod fanout;
 mod import;
