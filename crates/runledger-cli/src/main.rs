@@ -12,6 +12,7 @@ mod doctor;
 mod duration;
 mod failure;
 mod import;
+mod panic_report;
 mod runs;
 mod serve;
 mod tenant;
@@ -22,6 +23,7 @@ use failure::Failure;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    panic_report::install();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
