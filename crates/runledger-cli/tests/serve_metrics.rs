@@ -5,7 +5,8 @@
 //! the kebab spelling the API also reads, the same policy as
 //! `cancel_active`); an idempotent repeat of a finish
 //! or a cancel writes nothing and counts nothing. Every family has its
-//! `# HELP` line.
+//! `# HELP` line. `runledger_open_subscribers{transport}` counts each SSE
+//! stream and each WebSocket subscription while it follows a log.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on an unexpected error"
@@ -14,9 +15,12 @@
 mod server;
 mod support;
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use server::{Client, TestServer};
+use std::time::{Duration, Instant};
 use support::{fresh_dir, sqlite_url};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The value of the sample `series` (name and labels as rendered), 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
@@ -139,4 +143,82 @@ async fn metrics_count_appends_and_finishes_on_sqlite() {
 async fn metrics_count_appends_and_finishes_on_postgres() {
     let db = support::postgres_url("serve_metrics");
     counts_what_the_ledger_wrote(&db.url).await;
+}
+
+/// Polls `/metrics` until `series` reads `value`.
+async fn until_sample(server: &TestServer, series: &str, value: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = metrics(server).await;
+        if sample(&text, series) == value {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} never read {value}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_subscribers_count_sse_streams_and_websocket_subscriptions() {
+    let dir = fresh_dir("serve-metrics-subscribers");
+    let server = TestServer::start(&dir, &sqlite_url(&dir, "subscribers.db"));
+    let (sse, websocket) = (
+        "runledger_open_subscribers{transport=\"sse\"}",
+        "runledger_open_subscribers{transport=\"websocket\"}",
+    );
+    let text = metrics(&server).await;
+    assert!(
+        text.contains("# HELP runledger_open_subscribers "),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{sse} 0")), "{text}");
+    assert!(text.contains(&format!("{websocket} 0")), "{text}");
+
+    // Two SSE streams (tenant and run), open until dropped.
+    let client = Client::new(&server);
+    post(&client, "/v1/runs", json!({"id": "r", "kind": "etl"}), 201).await;
+    let tenant_stream = reqwest::get(server.url("/v1/events/stream")).await.unwrap();
+    let run_stream = reqwest::get(server.url("/v1/runs/r/events/stream"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            tenant_stream.status().as_u16(),
+            run_stream.status().as_u16()
+        ),
+        (200, 200)
+    );
+    until_sample(&server, sse, 2.0).await;
+
+    // One socket, two subscriptions: two subscribers, not one.
+    let ws_url = server.url("/v1/ws").replace("http://", "ws://");
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    for run_id in [json!(null), json!("r")] {
+        let subscribe = json!({"op": "subscribe", "run_id": run_id, "after": 0});
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .unwrap();
+    }
+    until_sample(&server, websocket, 2.0).await;
+    socket
+        .send(Message::text(
+            json!({"op": "unsubscribe", "run_id": "r"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    until_sample(&server, websocket, 1.0).await;
+
+    drop(run_stream);
+    until_sample(&server, sse, 1.0).await;
+    socket.close(None).await.unwrap();
+    while socket.next().await.is_some() {}
+    until_sample(&server, websocket, 0.0).await;
+    drop(tenant_stream);
+    until_sample(&server, sse, 0.0).await;
 }

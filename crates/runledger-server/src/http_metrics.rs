@@ -117,6 +117,48 @@ impl Drop for OpenWebSocket {
     }
 }
 
+/// The gauge of live event subscribers on this server, by `transport`:
+/// `sse` (each SSE stream, run or tenant) and `websocket` (each WebSocket
+/// subscription that still follows a log, not the connections).
+pub const OPEN_SUBSCRIBERS: &str = "runledger_open_subscribers";
+
+/// How a subscriber receives its events, the label of [`OPEN_SUBSCRIBERS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A Server-Sent Events stream.
+    Sse,
+    /// A subscription on a WebSocket connection.
+    WebSocket,
+}
+
+impl Transport {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sse => "sse",
+            Transport::WebSocket => "websocket",
+        }
+    }
+}
+
+/// One subscriber in [`OPEN_SUBSCRIBERS`], for as long as it lives.
+#[derive(Debug)]
+pub struct OpenSubscriber(Transport);
+
+impl OpenSubscriber {
+    /// Counts a subscriber that has just started following a log.
+    pub fn count(transport: Transport) -> OpenSubscriber {
+        metrics::gauge!(OPEN_SUBSCRIBERS, "transport" => transport.as_str()).increment(1.0);
+        OpenSubscriber(transport)
+    }
+}
+
+impl Drop for OpenSubscriber {
+    fn drop(&mut self) {
+        metrics::gauge!(OPEN_SUBSCRIBERS, "transport" => self.0.as_str()).decrement(1.0);
+    }
+}
+
 /// Gives every metric family its `# HELP` line and sets
 /// `runledger_build_info`.
 fn describe_families() {
@@ -148,6 +190,13 @@ fn describe_families() {
     );
     // Shown as 0 before the first socket, so a scrape can tell "none" from "not counted".
     metrics::gauge!(OPEN_WEBSOCKETS).increment(0.0);
+    describe_gauge!(
+        OPEN_SUBSCRIBERS,
+        "Live event subscribers on this server, by transport: sse (streams) and websocket (subscriptions)."
+    );
+    for transport in [Transport::Sse, Transport::WebSocket] {
+        metrics::gauge!(OPEN_SUBSCRIBERS, "transport" => transport.as_str()).increment(0.0);
+    }
     describe_counter!(
         runledger::counters::EVENTS_APPENDED_TOTAL,
         "Caller events appended by this process (lifecycle events not included)."
