@@ -136,10 +136,11 @@ fn problem_table(audit: &Audit) -> Table {
 }
 
 /// The doctor audits an existing database: opening a ledger creates a
-/// missing SQLite file, which would answer "clean" for a typo. PostgreSQL
-/// URLs are left to the library.
+/// missing SQLite file, which would answer "clean" for a typo. Other
+/// `scheme://` URLs (PostgreSQL, or one no backend speaks) are left to the
+/// library, which opens or refuses them (never printing a password).
 fn require_existing_file(db: &str) -> Result<(), Failure> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+    if db.contains("://") && !db.starts_with("sqlite://") {
         return Ok(());
     }
     let rest = db

@@ -1,7 +1,7 @@
 //! `runledger serve` refusing to start, with an error that says what to do
 //! and touches nothing: a database URL of a scheme no backend speaks
 //! (`mysql://`) names the schemes there are (its password redacted, no
-//! file created); a port another process holds is exit 4 — not a usage
+//! file created; `doctor`, `tenant` and `import` say the same); a port another process holds is exit 4 — not a usage
 //! error — saying the port is in use and how to pick another. Neither
 //! message carries a source file or line.
 #![allow(
@@ -41,6 +41,24 @@ fn an_unknown_database_scheme_names_the_schemes_and_creates_nothing() {
         assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
         assert!(output.stdout.is_empty(), "nothing listened");
         assert_no_source_location(&stderr);
+    }
+    let url = "mysql://app:hunter2@db.example.com/runs";
+    let input = fresh_dir("serve-unknown-scheme-input").join("runs.csv");
+    std::fs::write(&input, "id,kind\nr1,etl\n").unwrap();
+    let input = input.to_str().unwrap();
+    for command in [
+        &["doctor", "--db", url][..],
+        &["tenant", "list", "--db", url],
+        &["import", input, "--db", url, "--apply"],
+    ] {
+        let output = run(runledger().current_dir(&dir).args(command));
+        assert_eq!(exit_code(&output), 2, "{command:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            stderr.contains("sqlite:") && stderr.contains("postgres://"),
+            "{command:?}: {stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
     }
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),
