@@ -3,19 +3,44 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// What `runledger --help` says before the commands: the whole tool.
+const TOP_ABOUT: &str = "\
+runledger keeps workflow and job run records: one record per run, its event
+log written with every state change, concurrency groups, leases and fencing,
+all enforced by the database (SQLite file or PostgreSQL), so they hold across
+processes and machines.
+
+The server (`runledger serve`) offers them over an HTTP/JSON API with live
+event streams (SSE, WebSocket), an OpenAPI document at /v1/openapi.json,
+Prometheus metrics at /metrics and a web dashboard at /. The other commands
+talk to that server (`runs`, `bench --server`) or open the database directly
+(`tenant`, `doctor`, `import`, `bench --db`).";
+
 /// Examples shown under `runledger --help`.
 const TOP_EXAMPLES: &str = "\
 Examples:
-  runledger serve --db sqlite://runledger.db
+  # the server: SQLite file runledger.db, http://127.0.0.1:7878, dashboard at /
+  runledger serve
+
+  # a run, a worker's lifecycle and the run's events
   runledger runs create --kind etl --id nightly-1
+  runledger runs claim --owner worker-1 --lease-ttl 30s --kind etl
+  runledger runs finish nightly-1 --lease-epoch 1 --outcome succeeded
   runledger runs events nightly-1 --follow
-  runledger tenant add acme --db sqlite://runledger.db
-  runledger bench --db sqlite:///tmp/bench.db --workload create
+
+  # API tokens (from the first one on, every request needs one)
+  runledger tenant token add acme --db sqlite://runledger.db
+
+  # audit a database; load a legacy run table; measure throughput
   runledger doctor --db sqlite://runledger.db
   runledger import legacy-runs.csv --db sqlite://runledger.db --apply
+  runledger bench --db sqlite:///tmp/bench.db --workload create
+
+`runledger COMMAND --help` shows each command's flags and examples.
 
 Exit codes: 0 success, 1 refused or problems found, 2 usage error or the
-database could not be opened, 3 the server could not be reached.";
+database could not be opened, 3 the server could not be reached, 4 serve
+could not listen (the address is in use or not allowed).";
 
 /// Examples shown under `runledger bench --help`.
 const BENCH_EXAMPLES: &str = "\
@@ -90,11 +115,17 @@ not be opened.";
 
 /// Run records whose guarantees the database enforces.
 #[derive(Debug, Parser)]
-#[command(name = "runledger", version, about, after_help = TOP_EXAMPLES)]
+#[command(
+    name = "runledger",
+    version,
+    about = "Run records whose guarantees the database enforces: server, client, audit, import and load generator",
+    long_about = TOP_ABOUT,
+    after_help = TOP_EXAMPLES
+)]
 pub struct Cli {
-    /// The runledger server of `runs` (default http://127.0.0.1:7878, or
-    /// RUNLEDGER_SERVER) and of `bench --server`; before or after the verb.
-    #[arg(long, global = true, value_name = "URL")]
+    /// The server of `runs` and `bench` when given before the command
+    /// (they also take it after); refused with any other command.
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// The verb to run.
     #[command(subcommand)]
@@ -129,6 +160,9 @@ pub enum Command {
 /// race audited on the database.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// The runledger server to load over HTTP (token from RUNLEDGER_TOKEN).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
     /// The database to load in-process through the library:
     /// sqlite:///abs/path.db, sqlite://relative.db or a plain path. Required
     /// unless --server is given (never read from RUNLEDGER_DB, so a bench
@@ -196,12 +230,13 @@ pub enum Workload {
     /// the queue is empty.
     Claim,
     /// Each operation is one batch create of 1,000 new runs (not atomic);
-    /// the summary adds runs/s. The SPEC's figure is for 4 callers
+    /// the summary adds runs/s. The published figure is for 4 callers
     /// (`--clients 4`).
     Batch,
     /// Each operation creates a run in one of 16 concurrency groups (limit
     /// 1, on_full replace_pending): the first takes the slot, each later
     /// one cancels the group's pending run and is pending in its place.
+    #[value(alias = "replace_pending")]
     ReplacePending,
     /// --server only: --subscribers SSE subscribers follow the tenant stream
     /// while --clients appenders append --rate events/s; every subscriber

@@ -22,12 +22,17 @@ pub async fn run(args: DoctorArgs) -> Result<Verdict, Failure> {
         ..Options::default()
     };
     let ledger = Ledger::open_with(&args.db, options).await?;
+    let db = runledger::redact_db_url(&args.db);
     let mut audit = ledger.audit().await?;
     if args.fix {
         let reaped = ledger.reap().await?;
-        eprintln!("runledger: reaped {reaped} expired leases");
+        eprintln!(
+            "runledger: reaped {}",
+            counted(reaped as usize, "expired lease", "expired leases")
+        );
         audit = ledger.audit().await?;
     }
+    name_repairs(&mut audit, &db);
     if args.json {
         let report = Report {
             ok: audit.is_clean(),
@@ -37,15 +42,19 @@ pub async fn run(args: DoctorArgs) -> Result<Verdict, Failure> {
             .map_err(|error| Failure::Failed(format!("cannot print the report: {error}")))?;
         println!("{json}");
     } else if audit.is_clean() {
-        println!("ok: no problems in {}", runledger::redact_db_url(&args.db));
+        println!("ok: no problems in {db}");
     } else {
         println!("{}", problem_table(&audit));
-        let count = audit.problems.len();
-        let noun = if count == 1 { "problem" } else { "problems" };
-        let db = runledger::redact_db_url(&args.db);
-        println!("{count} {noun} in {db}");
-        if !args.fix {
+        let count = counted(audit.problems.len(), "problem", "problems");
+        println!("{count} in {db}");
+        if audit
+            .problems
+            .iter()
+            .any(|problem| repair(problem.kind).is_some())
+        {
             println!("to repair what is safe: runledger doctor --db {db} --fix");
+        } else {
+            println!("none of them is safe to repair automatically; each needs a human");
         }
     }
     Ok(if audit.is_clean() {
@@ -53,6 +62,42 @@ pub async fn run(args: DoctorArgs) -> Result<Verdict, Failure> {
     } else {
         Verdict::Problems
     })
+}
+
+/// `1 problem`, `2 problems`.
+fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+/// The flags after `runledger doctor --db URL` that repair a problem of
+/// `kind`, when a command can (today: expired leases, reaped by `--fix`).
+fn repair(kind: ProblemKind) -> Option<&'static str> {
+    match kind {
+        ProblemKind::ExpiredLease => Some("--fix"),
+        ProblemKind::DuplicateRun
+        | ProblemKind::DuplicateChild
+        | ProblemKind::MissingCreatedEvent
+        | ProblemKind::MissingLifecycleEvent
+        | ProblemKind::SeqGap
+        | ProblemKind::PositionGap
+        | ProblemKind::OrphanEvent
+        | ProblemKind::OverLimit
+        | ProblemKind::StuckPending
+        | ProblemKind::LeaseMismatch => None,
+    }
+}
+
+/// Ends each repairable problem's `detail` with the command that repairs
+/// it, in the table and in `--json` alike. `db` is already redacted.
+fn name_repairs(audit: &mut Audit, db: &str) {
+    for problem in &mut audit.problems {
+        if let Some(flags) = repair(problem.kind) {
+            problem.detail = format!(
+                "{}; repair: runledger doctor --db {db} {flags}",
+                problem.detail
+            );
+        }
+    }
 }
 
 /// The snake_case name of a problem kind, as in the JSON report.
@@ -91,10 +136,11 @@ fn problem_table(audit: &Audit) -> Table {
 }
 
 /// The doctor audits an existing database: opening a ledger creates a
-/// missing SQLite file, which would answer "clean" for a typo. PostgreSQL
-/// URLs are left to the library.
+/// missing SQLite file, which would answer "clean" for a typo. Other
+/// `scheme://` URLs (PostgreSQL, or one no backend speaks) are left to the
+/// library, which opens or refuses them (never printing a password).
 fn require_existing_file(db: &str) -> Result<(), Failure> {
-    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+    if db.contains("://") && !db.starts_with("sqlite://") {
         return Ok(());
     }
     let rest = db

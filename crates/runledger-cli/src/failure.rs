@@ -1,6 +1,7 @@
 //! How a command ends, and the exit code each ending maps to (SPEC §5):
 //! 0 success, 1 refused or problems found, 2 usage error or a database that
-//! could not be opened, 3 a server that could not be reached. One table,
+//! could not be opened, 3 a server that could not be reached, 4 a server
+//! that could not listen (its address is in use or not allowed). One table,
 //! here, so every verb agrees.
 
 use std::fmt;
@@ -31,6 +32,14 @@ pub enum Failure {
     Usage(String),
     /// The database could not be opened or read.
     Database(runledger::Error),
+    /// `serve` could not listen on its address (exit 4): an operating
+    /// condition, not a mistake on the command line.
+    CannotListen {
+        /// The address `--listen` named.
+        address: String,
+        /// The operating system's refusal.
+        error: std::io::Error,
+    },
     /// A bench worker process misbehaved, or the OS refused something.
     Failed(String),
 }
@@ -52,6 +61,7 @@ impl Failure {
             Failure::Refused { .. } => ExitCode::from(1),
             Failure::Usage(_) | Failure::Database(_) | Failure::Failed(_) => ExitCode::from(2),
             Failure::Unreachable(_) => ExitCode::from(3),
+            Failure::CannotListen { .. } => ExitCode::from(4),
         }
     }
 }
@@ -66,9 +76,35 @@ impl fmt::Display for Failure {
             ),
             Failure::Usage(detail) => write!(f, "usage: {detail}"),
             Failure::Database(error) => write!(f, "database: {error}"),
+            Failure::CannotListen { address, error } => write_cannot_listen(f, address, error),
             Failure::Failed(detail) => f.write_str(detail),
         }
     }
+}
+
+/// Why `serve` could not listen, and how to pick another address.
+fn write_cannot_listen(
+    f: &mut fmt::Formatter<'_>,
+    address: &str,
+    error: &std::io::Error,
+) -> fmt::Result {
+    let why = match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the port is in use (another runledger serve, or another program)".to_owned()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "not allowed (ports below 1024 need privileges)".to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "the address belongs to no interface of this machine".to_owned()
+        }
+        _ => error.to_string(),
+    };
+    write!(
+        f,
+        "cannot listen on {address}: {why}\nhint: pick another address with --listen HOST:PORT \
+         (or RUNLEDGER_LISTEN), e.g. --listen 127.0.0.1:7879; port 0 lets the system choose a free one"
+    )
 }
 
 impl std::error::Error for Failure {}

@@ -54,7 +54,8 @@ Times: RFC 3339, YYYY-MM-DD HH:MM:SS (read in --timezone), epoch seconds or
 milliseconds. Of two records with one id the first wins; the second is
 merged when identical, refused naming the differing columns otherwise.
 Lines are numbered from the header (line 1). Columns that no field maps
-are kept in the run's attributes. States: the SPEC's names, plus common synonyms
+are kept in the run's attributes. States: queued, running, succeeded, failed,
+cancelled, timed_out, plus common synonyms
 (success, completed, done, error, canceled, aborted, timeout, …).
 
 Exit codes: 0 every record imported, already present or merged, 1 some

@@ -12,6 +12,7 @@ mod doctor;
 mod duration;
 mod failure;
 mod import;
+mod panic_report;
 mod runs;
 mod serve;
 mod tenant;
@@ -22,6 +23,7 @@ use failure::Failure;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    panic_report::install();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,12 +36,20 @@ fn main() -> ExitCode {
             )));
         }
     };
-    let server = cli.server;
+    let before = cli.server;
     let ended = match cli.command {
-        Command::Bench(args) => runtime.block_on(bench::run(server, args)),
-        Command::Runs(args) => runtime.block_on(runs::run(server, args)),
-        _ if server.is_some() => Err(Failure::Usage(
-            "--server is for `runs` and `bench`; serve takes --listen".to_owned(),
+        // `--server` after the verb, else before it.
+        Command::Bench(mut args) => {
+            let server = args.server.take().or(before);
+            runtime.block_on(bench::run(server, args))
+        }
+        Command::Runs(mut args) => {
+            let server = args.server.take().or(before);
+            runtime.block_on(runs::run(server, args))
+        }
+        _ if before.is_some() => Err(Failure::Usage(
+            "--server is for `runs` and `bench` only; serve takes --listen, the others --db"
+                .to_owned(),
         )),
         Command::Doctor(args) => runtime.block_on(doctor::run(args)),
         Command::Import(args) => runtime.block_on(import::run(args)),

@@ -62,7 +62,8 @@ cookie (or by anyone while no token exists), and every WebSocket upgrade,
 must come from this server's own pages or a --cors-origin (403 otherwise).
 
 Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 2 when the database
-cannot be opened or the address cannot be listened on.";
+cannot be opened or a flag is wrong, 4 when the --listen address cannot be
+listened on (the port is in use, or not allowed).";
 
 /// `runledger serve`.
 #[derive(Debug, Args)]
@@ -194,7 +195,10 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     }
     let listener = TcpListener::bind(address)
         .await
-        .map_err(|error| Failure::Usage(format!("cannot listen on {address}: {error}")))?;
+        .map_err(|error| Failure::CannotListen {
+            address: address.to_string(),
+            error,
+        })?;
     let local = listener
         .local_addr()
         .map_err(|error| Failure::Failed(format!("no local address: {error}")))?;

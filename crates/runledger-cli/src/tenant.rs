@@ -40,7 +40,11 @@ Examples:
 
 A token is listed by its id and its first characters (rl_…), never whole. A
 revoked token is refused by every server from its next request; it stays
-listed, and tokens stay required.";
+listed, and tokens stay required. `tenant list --json` prints
+[{\"tenant\", \"tokens\": [{\"id\", \"prefix\", \"created_at\", \"last_used_at\", \"revoked_at\"}]}].
+
+Exit codes: 0 done, 1 no token has that id (nothing revoked), 2 a malformed
+id or a database that cannot be opened.";
 
 /// Tenant verbs.
 #[derive(Debug, Subcommand)]
@@ -52,7 +56,7 @@ pub enum TenantCommand {
     #[command(after_help = TOKEN_EXAMPLES)]
     List(TenantListArgs),
     /// Add or revoke API tokens.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = TOKEN_EXAMPLES)]
     Token(TokenCommand),
 }
 
@@ -80,7 +84,7 @@ pub struct TenantListArgs {
         default_value = "sqlite://runledger.db"
     )]
     pub db: String,
-    /// Print `{"tokens": [{"id", "tenant", "prefix", "created_at", "last_used_at", "revoked_at"}]}`.
+    /// Print `[{"tenant", "tokens": [{"id", "tenant", "prefix", "created_at", "last_used_at", "revoked_at"}]}]`, one entry per tenant.
     #[arg(long)]
     pub json: bool,
 }
@@ -154,12 +158,28 @@ fn token_json(token: &TokenInfo) -> serde_json::Value {
     })
 }
 
+/// `[{"tenant", "tokens": [...]}]`, tenants in name order, each token as
+/// [`token_json`] shows it.
+fn by_tenant(tokens: &[TokenInfo]) -> Vec<serde_json::Value> {
+    let mut tenants: std::collections::BTreeMap<&str, Vec<serde_json::Value>> =
+        std::collections::BTreeMap::new();
+    for token in tokens {
+        tenants
+            .entry(token.tenant.as_str())
+            .or_default()
+            .push(token_json(token));
+    }
+    tenants
+        .into_iter()
+        .map(|(tenant, tokens)| serde_json::json!({"tenant": tenant, "tokens": tokens}))
+        .collect()
+}
+
 async fn list(args: TenantListArgs) -> Result<Verdict, Failure> {
     let ledger = open(&args.db).await?;
     let tokens = ledger.tokens().await?;
     if args.json {
-        let tokens: Vec<_> = tokens.iter().map(token_json).collect();
-        println!("{}", serde_json::json!({ "tokens": tokens }));
+        println!("{}", serde_json::Value::Array(by_tenant(&tokens)));
         return Ok(Verdict::Success);
     }
     if tokens.is_empty() {
@@ -190,11 +210,20 @@ async fn list(args: TenantListArgs) -> Result<Verdict, Failure> {
 }
 
 async fn revoke(args: TokenRevokeArgs) -> Result<Verdict, Failure> {
+    // A malformed id is a usage error (2), checked before the database is
+    // opened; a well-formed id that names no token is a refusal (1).
+    runledger::check_token_id(&args.id).map_err(|error| Failure::Usage(error.to_string()))?;
     let ledger = open(&args.db).await?;
-    let token = ledger
-        .revoke_token(&args.id)
-        .await
-        .map_err(|error| Failure::Usage(error.to_string()))?;
+    let token = match ledger.revoke_token(&args.id).await {
+        Ok(token) => token,
+        Err(error @ runledger::Error::InvalidRequest { .. }) => {
+            eprintln!(
+                "runledger: {error}; nothing revoked (`runledger tenant list` shows the ids)"
+            );
+            return Ok(Verdict::Problems);
+        }
+        Err(error) => return Err(Failure::Database(error)),
+    };
     if args.json {
         println!("{}", token_json(&token));
     } else {
@@ -225,7 +254,13 @@ async fn add(args: TenantAddArgs) -> Result<Verdict, Failure> {
             .sum();
         if default_runs > 0 {
             eprintln!(
-                "runledger: warning: this is the first token, so every request now needs one; the {default_runs} runs of tenant default are reachable only with a token of tenant default. Create one with:\n  runledger tenant token add default --db {}",
+                "runledger: warning: this is the first token, so every request now needs one; {} of tenant default {} reachable only with a token of tenant default. Create one with:\n  runledger tenant token add default --db {}",
+                if default_runs == 1 {
+                    "the 1 run".to_owned()
+                } else {
+                    format!("the {default_runs} runs")
+                },
+                if default_runs == 1 { "is" } else { "are" },
                 shown_db(&args.db)
             );
         }

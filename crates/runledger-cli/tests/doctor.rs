@@ -1,8 +1,10 @@
 //! `runledger doctor` (SPEC §5) on real SQLite files: a clean ledger exits
 //! 0 with `ok: true`; a file broken by hand (a run's `created` event
 //! deleted behind the ledger's back, guarantee 3) exits 1 and names the
-//! run; an expired lease is a problem that `--fix` repairs; a missing file
-//! exits 2 and is not created.
+//! run; an expired lease is a problem that `--fix` repairs, reported with
+//! its RFC 3339 expiry and the command that repairs it (SQLite and
+//! PostgreSQL); the table counts "1 problem"; a missing file exits 2 and
+//! is not created.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on an unexpected error"
@@ -123,9 +125,32 @@ async fn expired_lease_is_a_problem_that_fix_repairs() {
         vec![("expired_lease".to_owned(), "abandoned".to_owned())]
     );
 
-    let (code, report) = doctor(&db, &["--fix"]);
-    assert_eq!(code, 0);
-    assert_eq!(report["ok"], true);
+    let detail = report["problems"][0]["detail"].as_str().unwrap().to_owned();
+    assert_eq!(
+        detail,
+        format!(
+            "running with a lease that expired at 1970-01-01T00:00:00.001Z; \
+             repair: runledger doctor --db {db} --fix"
+        )
+    );
+    let table = run(runledger()
+        .args(["doctor", "--db", &db])
+        .env_remove("RUNLEDGER_DB"));
+    assert_eq!(exit_code(&table), 1);
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains(&format!("\n1 problem in {db}\n")), "{table}");
+    assert!(table.contains("1970-01-01T00:00:00.001Z"), "{table}");
+
+    let fixed = run(runledger()
+        .args(["doctor", "--db", &db, "--fix", "--json"])
+        .env_remove("RUNLEDGER_DB"));
+    assert_eq!(exit_code(&fixed), 0);
+    assert_eq!(json(&fixed)["ok"], true);
+    assert!(
+        String::from_utf8_lossy(&fixed.stderr).contains("reaped 1 expired lease\n"),
+        "{}",
+        String::from_utf8_lossy(&fixed.stderr)
+    );
     let connection = rusqlite::Connection::open(dir.join("ledger.db")).expect("the file opens");
     let state: String = connection
         .query_row("SELECT state FROM runs WHERE id = 'abandoned'", [], |row| {
@@ -144,4 +169,26 @@ fn missing_file_exits_2_and_is_not_created() {
         .env_remove("RUNLEDGER_DB"));
     assert_eq!(exit_code(&output), 2);
     assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn an_expired_lease_on_postgres_is_reported_in_rfc_3339_with_its_repair() {
+    let db = support::postgres_url("doctor_expired_lease");
+    create_run(&db.url, "abandoned", true).await;
+    support::psql(
+        &db.url,
+        "UPDATE runs SET lease_expires_at = 1700000000123 WHERE id = 'abandoned'",
+    );
+    let (code, report) = doctor(&db.url, &[]);
+    assert_eq!(code, 1);
+    let redacted = runledger::redact_db_url(&db.url);
+    assert_eq!(
+        report["problems"][0]["detail"],
+        format!(
+            "running with a lease that expired at 2023-11-14T22:13:20.123Z; \
+             repair: runledger doctor --db {redacted} --fix"
+        )
+    );
+    let (code, report) = doctor(&db.url, &["--fix"]);
+    assert_eq!((code, &report["ok"]), (0, &serde_json::json!(true)));
 }

@@ -65,7 +65,8 @@ async fn a_revoked_token_is_refused_by_every_server_within_a_second() {
     assert_eq!(exit_code(&added), 0);
     let warning = String::from_utf8_lossy(&added.stderr).into_owned();
     assert!(
-        warning.contains("runledger tenant token add default") && warning.contains("1 runs"),
+        warning.contains("runledger tenant token add default")
+            && warning.contains("the 1 run of tenant default is reachable only"),
         "{warning}"
     );
     assert!(
@@ -92,7 +93,17 @@ async fn a_revoked_token_is_refused_by_every_server_within_a_second() {
     let listed = tenant(&["list", "--json"], &db.url);
     assert_eq!(exit_code(&listed), 0);
     assert!(!String::from_utf8_lossy(&listed.stdout).contains(&token));
-    let tokens: Vec<Value> = json(&listed)["tokens"].as_array().unwrap().clone();
+    // One entry per tenant, in name order, each with its tokens.
+    let tenants: Vec<Value> = json(&listed).as_array().unwrap().clone();
+    let names: Vec<&str> = tenants
+        .iter()
+        .map(|entry| entry["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme", "globex"]);
+    let tokens: Vec<Value> = tenants
+        .iter()
+        .flat_map(|entry| entry["tokens"].as_array().unwrap().clone())
+        .collect();
     assert_eq!(tokens.len(), 2);
     let acme = tokens
         .iter()
@@ -122,7 +133,7 @@ async fn a_revoked_token_is_refused_by_every_server_within_a_second() {
     // the last one, and even so nothing opens up.
     assert_eq!(open.get("/v1/runs").await.unwrap().status, 401);
     let listed = json(&tenant(&["list", "--json"], &db.url));
-    let acme = listed["tokens"]
+    let acme = listed[0]["tokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -144,9 +155,13 @@ fn revoke_names_a_bad_or_unknown_id_and_the_first_default_token_does_not_warn() 
     let added = tenant(&["token", "add", "default", "--json"], &db);
     assert_eq!(exit_code(&added), 0);
     assert!(!String::from_utf8_lossy(&added.stderr).contains("warning"));
-    for (id, says) in [("xyz", "not a token id"), ("000000000000", "no token")] {
+    // A malformed id is a usage error; a well-formed unknown one is refused.
+    for (id, says, code) in [
+        ("xyz", "not a token id", 2),
+        ("000000000000", "no token has the id 000000000000", 1),
+    ] {
         let refused = tenant(&["token", "revoke", id], &db);
-        assert_eq!(exit_code(&refused), 2, "{id}");
+        assert_eq!(exit_code(&refused), code, "{id}");
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(stderr.contains(says), "{id}: {stderr}");
     }

@@ -110,6 +110,8 @@ impl Outcome {
 }
 
 /// What a create does when its concurrency group is full (SPEC §3).
+/// Written `cancel_active` and `replace_pending` everywhere; the
+/// command-line habit `cancel-active` / `replace-pending` is read too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFull {
@@ -119,9 +121,11 @@ pub enum OnFull {
     /// Created `pending`; promoted FIFO when a slot frees.
     Enqueue,
     /// The oldest active runs are cancelled to make room.
+    #[serde(alias = "cancel-active")]
     CancelActive,
     /// Created `pending` like `Enqueue`, but the group keeps at most one
     /// pending run: the run that was pending is cancelled.
+    #[serde(alias = "replace-pending")]
     ReplacePending,
 }
 
@@ -136,8 +140,9 @@ impl OnFull {
         }
     }
 
-    /// Parses a policy's JSON name.
+    /// Parses a policy's JSON name (`-` is read as `_`: `cancel-active`).
     pub fn parse(text: &str) -> Result<OnFull, Error> {
+        let name = text.replace('-', "_");
         [
             OnFull::Reject,
             OnFull::Enqueue,
@@ -145,7 +150,7 @@ impl OnFull {
             OnFull::ReplacePending,
         ]
         .into_iter()
-            .find(|policy| policy.as_str() == text)
+            .find(|policy| policy.as_str() == name)
             .ok_or_else(|| {
                 Error::invalid(
                     "concurrency.on_full",
@@ -425,6 +430,14 @@ mod tests {
         assert_eq!(
             OnFull::parse("cancel_active").unwrap(),
             OnFull::CancelActive
+        );
+        assert_eq!(
+            OnFull::parse("cancel-active").unwrap(),
+            OnFull::CancelActive
+        );
+        assert_eq!(
+            serde_json::from_str::<OnFull>("\"replace-pending\"").unwrap(),
+            OnFull::ReplacePending
         );
     }
 }

@@ -117,6 +117,48 @@ impl Drop for OpenWebSocket {
     }
 }
 
+/// The gauge of live event subscribers on this server, by `transport`:
+/// `sse` (each SSE stream, run or tenant) and `websocket` (each WebSocket
+/// subscription that still follows a log, not the connections).
+pub const OPEN_SUBSCRIBERS: &str = "runledger_open_subscribers";
+
+/// How a subscriber receives its events, the label of [`OPEN_SUBSCRIBERS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A Server-Sent Events stream.
+    Sse,
+    /// A subscription on a WebSocket connection.
+    WebSocket,
+}
+
+impl Transport {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sse => "sse",
+            Transport::WebSocket => "websocket",
+        }
+    }
+}
+
+/// One subscriber in [`OPEN_SUBSCRIBERS`], for as long as it lives.
+#[derive(Debug)]
+pub struct OpenSubscriber(Transport);
+
+impl OpenSubscriber {
+    /// Counts a subscriber that has just started following a log.
+    pub fn count(transport: Transport) -> OpenSubscriber {
+        metrics::gauge!(OPEN_SUBSCRIBERS, "transport" => transport.as_str()).increment(1.0);
+        OpenSubscriber(transport)
+    }
+}
+
+impl Drop for OpenSubscriber {
+    fn drop(&mut self) {
+        metrics::gauge!(OPEN_SUBSCRIBERS, "transport" => self.0.as_str()).decrement(1.0);
+    }
+}
+
 /// Gives every metric family its `# HELP` line and sets
 /// `runledger_build_info`.
 fn describe_families() {
@@ -148,6 +190,30 @@ fn describe_families() {
     );
     // Shown as 0 before the first socket, so a scrape can tell "none" from "not counted".
     metrics::gauge!(OPEN_WEBSOCKETS).increment(0.0);
+    describe_gauge!(
+        OPEN_SUBSCRIBERS,
+        "Live event subscribers on this server, by transport: sse (streams) and websocket (subscriptions)."
+    );
+    for transport in [Transport::Sse, Transport::WebSocket] {
+        metrics::gauge!(OPEN_SUBSCRIBERS, "transport" => transport.as_str()).increment(0.0);
+    }
+    describe_counter!(
+        runledger::counters::EVENTS_APPENDED_TOTAL,
+        "Caller events appended by this process (lifecycle events not included)."
+    );
+    describe_counter!(
+        runledger::counters::RUNS_FINISHED_TOTAL,
+        "Runs this process moved to a terminal state, by outcome (succeeded, failed, cancelled, timed_out)."
+    );
+    // Shown as 0 from the first scrape, so a rate has a starting point.
+    metrics::counter!(runledger::counters::EVENTS_APPENDED_TOTAL).increment(0);
+    for state in RunState::ALL
+        .into_iter()
+        .filter(|state| state.is_terminal())
+    {
+        metrics::counter!(runledger::counters::RUNS_FINISHED_TOTAL, "outcome" => state.as_str())
+            .increment(0);
+    }
     describe_counter!(
         "runledger_reaped_leases_total",
         "Runs the reaper timed out because their lease expired."

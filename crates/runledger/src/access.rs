@@ -65,7 +65,7 @@ pub(crate) fn token_info(
 }
 
 /// `id` as a token id (lower case), or why it is not one.
-pub(crate) fn check_token_id(id: &str) -> Result<String, Error> {
+pub fn check_token_id(id: &str) -> Result<String, Error> {
     let id = id.trim().to_ascii_lowercase();
     if id.len() != TOKEN_ID_CHARS || !id.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(Error::invalid(

@@ -270,7 +270,11 @@ impl Ledger {
         request: AppendEvent,
     ) -> Result<Appended, Error> {
         request.check()?;
-        self.inner.store.append(tenant, id, request).await
+        let answer = self.inner.store.append(tenant, id, request).await;
+        if answer.is_ok() {
+            crate::counters::event_appended();
+        }
+        answer
     }
 
     /// A run's events with seq > `after_seq`, at most `limit` (default 50, max 1,000).

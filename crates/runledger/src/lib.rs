@@ -15,6 +15,7 @@ mod access;
 mod audit;
 mod batch;
 mod clock;
+pub mod counters;
 mod failpoints;
 mod fanout;
 mod import;
@@ -27,7 +28,9 @@ mod requests;
 mod store;
 mod subscribe;
 
-pub use access::{IdempotencyBegin, IdempotencyMark, NewToken, TokenInfo, planned_run_id};
+pub use access::{
+    IdempotencyBegin, IdempotencyMark, NewToken, TokenInfo, check_token_id, planned_run_id,
+};
 pub use audit::{Audit, Problem, ProblemKind};
 pub use batch::{BatchAnswers, BatchRefused, CreateBatch};
 pub use import::ImportRun;

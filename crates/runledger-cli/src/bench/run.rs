@@ -26,7 +26,7 @@ use std::time::Duration;
 /// Audit problems printed when the race audit is not clean.
 const PROBLEMS_SHOWN_MAX: usize = 10;
 
-/// Runs `runledger bench` against the global `--server`, if given, else `--db`.
+/// Runs `runledger bench` against `--server` (before or after the verb), if given, else `--db`.
 pub async fn run(server: Option<String>, args: BenchArgs) -> Result<Verdict, Failure> {
     if server.is_none() && args.db.is_none() {
         return Err(Failure::Usage(

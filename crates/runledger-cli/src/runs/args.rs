@@ -122,6 +122,10 @@ the server restarts meanwhile.";
 /// `runledger runs`.
 #[derive(Debug, Args)]
 pub struct RunsArgs {
+    /// The runledger server (default http://127.0.0.1:7878, or
+    /// RUNLEDGER_SERVER); before or after the verb.
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
     /// Print the API's JSON body (JSON lines for --follow) instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -211,7 +215,8 @@ pub struct CreateArgs {
     pub idempotency_key: Option<String>,
 }
 
-/// `on_full` on the command line.
+/// `on_full` on the command line, spelled as in the API (`cancel_active`);
+/// the kebab-case habit (`cancel-active`) is accepted too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnFullArg {
     /// Refuse with concurrency_limit.
@@ -219,8 +224,10 @@ pub enum OnFullArg {
     /// Create it pending; promoted when a slot frees.
     Enqueue,
     /// Cancel the oldest active runs to make room.
+    #[value(name = "cancel_active", alias = "cancel-active")]
     CancelActive,
     /// Create it pending, cancelling the group's pending run.
+    #[value(name = "replace_pending", alias = "replace-pending")]
     ReplacePending,
 }
 

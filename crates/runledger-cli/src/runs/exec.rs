@@ -21,7 +21,7 @@ use serde_json::Value;
 /// Events fetched per page when listing a run's log.
 const EVENTS_PAGE_MAX: u32 = 1_000;
 
-/// Runs `runledger runs`, against `server` (the global `--server`, if given).
+/// Runs `runledger runs`, against `server` (`--server` before or after the verb, if given).
 pub async fn run(server: Option<String>, args: RunsArgs) -> Result<Verdict, Failure> {
     let client = client(server)?;
     let json = args.json;

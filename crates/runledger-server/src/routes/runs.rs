@@ -72,9 +72,13 @@ pub enum OnFullBody {
     Reject,
     /// Created `pending`, promoted FIFO when a slot frees.
     Enqueue,
-    /// The oldest active runs are cancelled to make room.
+    /// The oldest active runs are cancelled to make room (`cancel-active`
+    /// is read too).
+    #[serde(alias = "cancel-active")]
     CancelActive,
-    /// Created `pending`, replacing (cancelling) the group's pending run.
+    /// Created `pending`, replacing (cancelling) the group's pending run
+    /// (`replace-pending` is read too).
+    #[serde(alias = "replace-pending")]
     ReplacePending,
 }
 

@@ -13,6 +13,7 @@
 
 use crate::auth::{AuthTenant, Caller};
 use crate::extract::{RunIdPath, StrictQuery, parse_number};
+use crate::http_metrics::{OpenSubscriber, Transport};
 use crate::problem::{Problem, ProblemBody};
 use crate::serve::ConnectionCloser;
 use crate::state::ServerState;
@@ -232,6 +233,7 @@ fn sse(
         revoked: Box::pin(slot.revoked()),
         cursor,
         _slot: slot,
+        _subscriber: OpenSubscriber::count(Transport::Sse),
         _ended: ended,
     };
     Sse::new(frames(follow))
@@ -251,6 +253,8 @@ struct Follow {
     revoked: Pin<Box<dyn Future<Output = ()> + Send>>,
     cursor: Cursor,
     _slot: StreamSlot,
+    /// Counted in `runledger_open_subscribers` while the body lives.
+    _subscriber: OpenSubscriber,
     /// Dropped with the body: stops the revocation watcher.
     _ended: oneshot::Sender<()>,
 }

@@ -25,7 +25,7 @@
 //! once, even if the client reads nothing.
 
 use crate::auth::{AuthTenant, Caller};
-use crate::http_metrics::OpenWebSocket;
+use crate::http_metrics::{OpenSubscriber, OpenWebSocket, Transport};
 use crate::problem::Problem;
 use crate::routes::streams::is_terminal_event;
 use crate::state::ServerState;
@@ -120,6 +120,8 @@ struct Active {
     task: Option<tokio::task::JoinHandle<()>>,
     /// Its stream slot, until the subscription has ended.
     slot: Option<StreamSlot>,
+    /// Counted in `runledger_open_subscribers` while it holds a slot.
+    subscriber: Option<OpenSubscriber>,
 }
 
 impl Drop for Active {
@@ -297,6 +299,9 @@ impl Connection {
             Active {
                 generation,
                 task,
+                subscriber: slot
+                    .as_ref()
+                    .map(|_| OpenSubscriber::count(Transport::WebSocket)),
                 slot,
             },
         );
@@ -329,6 +334,7 @@ impl Connection {
                         .find(|active| active.generation == generation);
                     if let Some(active) = ended {
                         active.slot = None;
+                        active.subscriber = None;
                     }
                 }
                 send(socket, Message::Text(frame.into())).await

@@ -25,8 +25,10 @@ pub(crate) enum Store {
 
 impl Store {
     /// Opens the database at `url`: PostgreSQL for `postgres://` and
-    /// `postgresql://` URLs, else a SQLite file (with `sqlite`'s settings).
+    /// `postgresql://` URLs, else a SQLite file (with `sqlite`'s settings);
+    /// any other `scheme://` is refused naming the schemes there are.
     pub(crate) async fn open(url: &str, sqlite: SqliteOptions) -> Result<Store, Error> {
+        refuse_unknown_scheme(url)?;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Store::Postgres(postgres::Store::open(url).await?))
         } else {
@@ -406,6 +408,62 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.audit().await,
             Store::Postgres(store) => store.audit().await,
+        }
+    }
+}
+
+/// Refuses `scheme://…` for a scheme no backend speaks (say `mysql://`),
+/// which would otherwise be taken for a SQLite file path. The URL is shown
+/// with its password redacted.
+fn refuse_unknown_scheme(url: &str) -> Result<(), Error> {
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let looks_like_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !looks_like_scheme || ["sqlite", "postgres", "postgresql"].contains(&scheme) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "db",
+        format!(
+            "{} uses scheme {scheme:?}, which runledger does not speak; the schemes are \
+             sqlite: (sqlite://relative.db, sqlite:///abs/path.db, or a plain path) and \
+             postgres:// (also postgresql://)",
+            crate::redact_db_url(url)
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_unknown_scheme;
+
+    #[test]
+    fn only_sqlite_and_postgres_schemes_are_taken() {
+        for url in [
+            "sqlite://a.db",
+            "sqlite:///tmp/a.db",
+            "sqlite:a.db",
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+            "runs.db",
+            "/tmp/runs.db",
+        ] {
+            assert!(refuse_unknown_scheme(url).is_ok(), "{url}");
+        }
+        for url in ["mysql://u:secret@h/db", "http://h/db", "SQLITE://a.db"] {
+            let refused = refuse_unknown_scheme(url).unwrap_err().to_string();
+            assert!(
+                refused.contains("sqlite:") && refused.contains("postgres://"),
+                "{refused}"
+            );
+            assert!(!refused.contains("secret"), "{refused}");
         }
     }
 }

@@ -61,7 +61,8 @@ pub(crate) async fn run(connection: &mut PgConnection) -> Result<Audit, Error> {
         (
             ProblemKind::ExpiredLease,
             format!(
-                "SELECT tenant, id, 'running with a lease that expired at ' || lease_expires_at || ' ms' \
+                "SELECT tenant, id, 'running with a lease that expired at ' || \
+                 to_char(to_timestamp(lease_expires_at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') \
                  FROM runs WHERE state = 'running' AND lease_expires_at < {NOW_MS} - {EXPIRED_LEASE_GRACE_MS}"
             ),
         ),

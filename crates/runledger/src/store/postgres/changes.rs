@@ -302,6 +302,7 @@ pub(super) async fn write_transition(
     operation: Operation,
 ) -> Result<(), Error> {
     update_run(connection, &change.after, stored.run.version).await?;
+    crate::counters::transition_written(stored.run.state, change);
     failpoints::hit(operation.as_str(), "after_run_row")?;
     insert_events(connection, change).await?;
     failpoints::hit(operation.as_str(), "after_events")

@@ -75,7 +75,8 @@ pub(crate) fn run(connection: &Connection, now: Timestamp) -> Result<Audit, Erro
     let expired_before = now.unix_ms() - EXPIRED_LEASE_GRACE_MS;
     check(
         ProblemKind::ExpiredLease,
-        "SELECT tenant, id, 'running with a lease that expired at ' || lease_expires_at || ' ms' \
+        "SELECT tenant, id, 'running with a lease that expired at ' || \
+         strftime('%Y-%m-%dT%H:%M:%fZ', lease_expires_at / 1000.0, 'unixepoch') \
          FROM runs WHERE state = 'running' AND lease_expires_at < ?1",
         &[&expired_before],
     )?;

@@ -445,6 +445,7 @@ fn write_transition(
         changed, 1,
         "the writer holds the write lock, so the version it read is current"
     );
+    crate::counters::transition_written(stored.run.state, transition);
     failpoints::hit(operation.as_str(), "after_run_row")?;
     let position = if transition.events.is_empty() {
         None
