@@ -231,7 +231,8 @@ export class Client {
 
   /** The position of the tenant's newest event (0 before the first): subscribe after it for what happens next. */
   async lastPosition(options: { signal?: AbortSignal } = {}): Promise<number> {
-    return (await this.listTenantEvents({ limit: 1 }, options)).last_position;
+    // A page past every position: no event is sent, only the position.
+    return (await this.listTenantEvents({ after: Number.MAX_SAFE_INTEGER, limit: 1 }, options)).last_position;
   }
 
   /** A run's events over SSE from seq `after`, resuming across reconnects; ends after the terminal event. */

@@ -233,6 +233,25 @@ for (const backend of BACKENDS) {
       for (let n = 1; n < tenant.length; n += 1) assert.equal(tenant[n], /** @type {number} */ (tenant[n - 1]) + 1);
     });
 
+    test('listTenantEvents pages the tenant\'s log by position; lastPosition is its newest', async () => {
+      const client = env.client();
+      const ids = idMaker();
+      const before = await client.lastPosition();
+      const { run } = await client.create({ id: ids('t'), kind: 'etl' });
+      const appended = await client.appendEvent(run.id, { type: 'progress', data: 1 });
+      assert.equal(appended.position, before + 2, 'positions have no gaps');
+      assert.equal(await client.lastPosition(), appended.position);
+      const page = await client.listTenantEvents({ after: before, limit: 1 });
+      assert.deepEqual(
+        page.events.map((event) => [event.position, event.run_id, event.type]),
+        [[before + 1, run.id, 'created']],
+      );
+      assert.equal(page.last_position, appended.position);
+      const rest = await client.listTenantEvents({ after: before + 1 });
+      assert.deepEqual(rest.events.map((event) => event.type), ['progress']);
+      await refused(client.listTenantEvents({ limit: 0 }), 'invalid_request');
+    });
+
     test('health answers true', async () => {
       assert.equal(await env.client().health(), true);
     });
