@@ -18,6 +18,7 @@ need node
 need npm
 need cargo
 need psql
+need unshare  # insufficient_storage: the server on a tmpfs in its own mount namespace
 [ -x "${RUNLEDGER_CHROMIUM:-/usr/bin/chromium}" ] || { echo "typescript-ci: no Chromium at ${RUNLEDGER_CHROMIUM:-/usr/bin/chromium}" >&2; exit 1; }
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
   || { echo "typescript-ci: Node $(node --version) is too old (>= 20)" >&2; exit 1; }

@@ -2,10 +2,12 @@
 // follow it live on the client's one WebSocket, and let a worker claim and
 // finish it. Run against a local server:
 //   runledger serve &
-//   node --experimental-websocket examples/example.mjs   (Node 20; Node ≥ 22 needs no flag)
+//   node examples/example.mjs   (Node 20 also needs `npm install ws`)
 import { Client, Worker } from '@runledger/client';
 
-const client = new Client(); // RUNLEDGER_SERVER / RUNLEDGER_TOKEN, else http://127.0.0.1:7878
+// Node 20 has no global WebSocket: there the client takes the `ws` package's.
+const WebSocket = globalThis.WebSocket ?? (await import('ws')).WebSocket;
+const client = new Client({ WebSocket }); // RUNLEDGER_SERVER / RUNLEDGER_TOKEN, else http://127.0.0.1:7878
 const kind = `report-${Date.now()}`;
 const { run, created } = await client.create({ id: `${kind}-2025-01-02`, kind, attributes: { day: '2025-01-02' } });
 console.log(run.id, run.state, created ? 'new' : 'already there');

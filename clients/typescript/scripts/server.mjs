@@ -68,17 +68,35 @@ export function addTenant(dbUrl, name) {
   return String(JSON.parse(out.toString()).token);
 }
 
+/**
+ * The command prefix that runs a server whose `dir` is a tmpfs of `bytes`
+ * (a disk that fills up: `insufficient_storage`), mounted in a private
+ * user and mount namespace so that no privilege is needed and nothing
+ * outside the server sees it.
+ * @param {string} dir
+ * @param {number} bytes
+ */
+export function onTinyDisk(dir, bytes) {
+  return [
+    'unshare', '--map-root-user', '--mount', '--', 'sh', '-c',
+    'mount -t tmpfs -o size="$1" runledger-tiny-disk "$2" && shift 2 && exec "$@"',
+    'sh', String(bytes), dir,
+  ];
+}
+
 /** One `runledger serve` on 127.0.0.1, restartable on its port. */
 export class Server {
   /**
    * @param {string} dbUrl
    * @param {string} logDir
    * @param {string[]} [extraArgs]
+   * @param {{ prefix?: string[] }} [options] `prefix`: a command the server runs under (e.g. {@link onTinyDisk})
    */
-  constructor(dbUrl, logDir, extraArgs = []) {
+  constructor(dbUrl, logDir, extraArgs = [], { prefix = [] } = {}) {
     this.dbUrl = dbUrl;
     this.logDir = logDir;
     this.extraArgs = extraArgs;
+    this.prefix = prefix;
     /** @type {number} */
     this.port = 0;
     this.url = '';
@@ -92,9 +110,10 @@ export class Server {
     if (this.child) throw new Error('already running');
     const listen = `127.0.0.1:${this.port}`;
     const log = openSync(this.logPath, 'a');
+    const command = [...this.prefix, runledgerBinary(), 'serve', '--db', this.dbUrl, '--listen', listen, ...this.extraArgs];
     const child = spawn(
-      runledgerBinary(),
-      ['serve', '--db', this.dbUrl, '--listen', listen, ...this.extraArgs],
+      /** @type {string} */ (command[0]),
+      command.slice(1),
       {
         stdio: ['ignore', 'pipe', log],
         env: { ...process.env, RUST_LOG: 'warn', RUNLEDGER_DB: '', RUNLEDGER_LISTEN: '' },

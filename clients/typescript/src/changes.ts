@@ -5,6 +5,10 @@
 // (a throttle with a trailing call, not a resetting debounce: under a
 // steady stream of events a resetting timer would never fire). Ids that
 // change while the callback runs go to the next window, so none is missed.
+// A feed reports changes from now on: it starts after the tenant's current
+// position (`GET /v1/events` names it), or each run's current seq, unless
+// the caller says `after`; the subscriptions then resume from there across
+// reconnects like any other.
 
 import type { LiveSocket, Subscription } from './socket.js';
 import type { RunEvent } from './types.js';
@@ -25,9 +29,9 @@ export interface OnChangeOptions {
   /** The window (default 100 ms). */
   debounceMs?: number;
   /**
-   * Resume after this position (tenant) or seq (each run); default 0,
-   * which first reports every run of the log once (there is no route that
-   * answers the tenant's current position).
+   * Start after this position (tenant) or seq (each run); default: the
+   * current one, so only changes from now on are reported (0 reports every
+   * run of the log once first).
    */
   after?: number;
   /** Told when a subscription is refused or fails (e.g. `not_found` for a missing run); the others go on. */
@@ -42,17 +46,23 @@ export interface ChangeFeed {
   stop(): void;
 }
 
+/** Where "now" is: the tenant's newest position, a run's newest seq. */
+export interface CurrentPositions {
+  tenant(signal: AbortSignal): Promise<number>;
+  run(runId: string, signal: AbortSignal): Promise<number>;
+}
+
 /** See {@link ChangeFilter} and {@link OnChangeOptions}. */
 export function onChange(
   live: LiveSocket,
   filter: ChangeFilter,
   callback: (runIds: Set<string>) => void,
   options: OnChangeOptions,
+  current: CurrentPositions,
 ): ChangeFeed {
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   if (!(debounceMs >= 0)) throw new RangeError(`debounceMs must be 0 or more, not ${debounceMs}`);
   const types = filter.types === undefined ? undefined : new Set(filter.types);
-  const after = options.after ?? 0;
   const onError = options.onError ?? (() => undefined);
   let changed = new Set<string>();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -75,11 +85,19 @@ export function onChange(
     timer ??= setTimeout(fire, debounceMs);
   };
 
-  const subscriptions: Subscription[] =
-    filter.runIds === undefined
-      ? [live.subscribe({ runId: null, after })]
-      : filter.runIds.map((runId) => live.subscribe({ runId, after }));
-  for (const subscription of subscriptions) {
+  const subscriptions: Subscription[] = [];
+  const lookups = new AbortController();
+  const follow = async (runId: string | null): Promise<void> => {
+    let after: number;
+    try {
+      after = options.after ?? (runId === null ? await current.tenant(lookups.signal) : await current.run(runId, lookups.signal));
+    } catch (error) {
+      if (!stopped) onError(error);
+      throw error;
+    }
+    if (stopped) return;
+    const subscription = live.subscribe({ runId, after });
+    subscriptions.push(subscription);
     void (async () => {
       try {
         for await (const event of subscription) note(event);
@@ -87,14 +105,18 @@ export function onChange(
         if (!stopped) onError(error);
       }
     })();
-  }
-  const ready = Promise.all(subscriptions.map((subscription) => subscription.ready)).then(() => undefined);
+    // A refusal reaches onError from the loop above; here it rejects `ready`.
+    await subscription.ready;
+  };
+  const started = filter.runIds === undefined ? [follow(null)] : filter.runIds.map((runId) => follow(runId));
+  const ready = Promise.all(started).then(() => undefined);
   ready.catch(() => undefined);
   return {
     ready,
     stop(): void {
       stopped = true;
       clearTimeout(timer);
+      lookups.abort();
       for (const subscription of subscriptions) subscription.unsubscribe();
     },
   };

@@ -208,6 +208,33 @@ export class Client {
     return (answer.body as { events: unknown[] }).events.map(parseEvent);
   }
 
+  /**
+   * `GET /v1/events`: the tenant's events after position `after`, oldest
+   * first, and `last_position`, the position of its newest event.
+   */
+  async listTenantEvents(
+    query: { after?: number; limit?: number } = {},
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ events: RunEvent[]; last_position: number }> {
+    const answer = await this.transport.send({
+      method: 'GET',
+      path: '/v1/events',
+      query: {
+        after: String(query.after ?? 0),
+        limit: query.limit === undefined ? undefined : String(query.limit),
+      },
+      signal: options.signal,
+    });
+    const body = answer.body as { events: unknown[]; last_position: number };
+    return { events: body.events.map(parseEvent), last_position: body.last_position };
+  }
+
+  /** The position of the tenant's newest event (0 before the first): subscribe after it for what happens next. */
+  async lastPosition(options: { signal?: AbortSignal } = {}): Promise<number> {
+    // A page past every position: no event is sent, only the position.
+    return (await this.listTenantEvents({ after: Number.MAX_SAFE_INTEGER, limit: 1 }, options)).last_position;
+  }
+
   /** A run's events over SSE from seq `after`, resuming across reconnects; ends after the terminal event. */
   follow(runId: string, options: FollowOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
     return follow(this.transport, runId, options);
@@ -233,10 +260,15 @@ export class Client {
   /**
    * Calls `callback` at most once per `debounceMs` (default 100) with the
    * ids of the runs that changed since the last call — for cache
-   * invalidation (`queryClient.invalidateQueries`).
+   * invalidation (`queryClient.invalidateQueries`). Changes from now on:
+   * it starts at the tenant's current position (each run's current seq
+   * with `runIds`) unless `after` says where.
    */
   onChange(filter: ChangeFilter, callback: (runIds: Set<string>) => void, options: OnChangeOptions = {}): ChangeFeed {
-    return onChange(this.live, filter, callback, options);
+    return onChange(this.live, filter, callback, options, {
+      tenant: (signal) => this.lastPosition({ signal }),
+      run: async (runId, signal) => (await this.get(runId, { signal })).last_seq,
+    });
   }
 
   /** `GET /healthz`: true when the server and its database answer. */

@@ -77,10 +77,14 @@ export class RunledgerProblem extends RunledgerError {
     return typeof this.body.index === 'number' ? this.body.index : undefined;
   }
 
-  /** A problem from a WebSocket `error` message (`code` and `detail` only). */
-  static fromSocket(code: string, detail: string): RunledgerProblem {
+  /**
+   * A problem from a WebSocket `error` message: `code`, `detail`, and the
+   * subscription it is about as `run_id` (null: the tenant's) when the
+   * server named one; the status is the code's HTTP status.
+   */
+  static fromSocket(code: string, detail: string, runId?: string | null): RunledgerProblem {
     const status = (STATUS_BY_CODE as Record<string, number>)[code] ?? 400;
-    return new RunledgerProblem(status, { code, detail, status });
+    return new RunledgerProblem(status, runId === undefined ? { code, detail, status } : { code, detail, status, run_id: runId });
   }
 }
 

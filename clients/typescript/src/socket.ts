@@ -14,11 +14,15 @@
 //   awaits, and replaced only after it closed: never two at once. After a
 //   drop it is reopened with equal-jitter exponential back-off and every
 //   topic re-subscribed from its locals' smallest `last`.
-// - The server answers subscribe/unsubscribe in send order, which is how an
-//   `error` (it names no run) is matched to its subscribe: a refused
-//   subscribe ends that topic's locals with a `RunledgerProblem`; the socket
-//   and the other topics go on. An `error` that answers nothing is a
-//   subscription the server had to drop: every topic is re-subscribed.
+// - An `error` about a subscription names it with `run_id` (null: the
+//   tenant's). When it is the subscription the server is answering next
+//   (answers come in send order), it refuses that subscribe: the topic's
+//   locals end with a `RunledgerProblem`. Otherwise it is a live
+//   subscription the server had to end: that topic alone is re-subscribed
+//   from its locals' smallest `last`. Either way the socket and the other
+//   topics go on. An `error` without `run_id` (a server before it was
+//   added) is matched by order alone, and one that answers nothing makes
+//   the client reconnect, which re-subscribes every topic.
 
 import { isTerminalType, parseEvent } from './events.js';
 import { ProtocolError, RunledgerProblem } from './problem.js';
@@ -37,8 +41,26 @@ const CONNECTION_HEALTHY_MS = 1_000;
 /** Events a subscription buffers before it stops taking more (and catches up later from its `last`). */
 export const SUBSCRIPTION_BUFFER_EVENTS_MAX = 10_000;
 
-/** The WebSocket constructor this client uses (the browser's, Node ≥ 22's, or `ws`'s). */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+/**
+ * A WebSocket constructor with the browser's API (`onopen`, `onmessage`,
+ * `onclose`, `send`, `close`, `readyState`): the global one (browsers,
+ * Node ≥ 22) or the `ws` package's `WebSocket` (Node 20). Typed loosely so
+ * that `ws`'s class fits without this package depending on its types.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => unknown;
+
+/** What the client does with a socket (the browser's WebSocket API). */
+type BrowserWebSocket = new (url: string, protocols?: string | string[]) => WebSocket;
+
+/** Why there is no socket: no `WebSocket` option and no global one. */
+export const NO_WEBSOCKET_MESSAGE =
+  'no WebSocket constructor: this runtime has no global WebSocket (Node 20 without --experimental-websocket); ' +
+  "pass one as the WebSocket option, e.g. new Client({ WebSocket }) with import { WebSocket } from 'ws'";
+
+/** The constructor to use: the one given, else the global one, else `undefined`. */
+export function webSocketConstructor(given: WebSocketConstructor | undefined): WebSocketConstructor | undefined {
+  return given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+}
 
 /** What `subscribe()` takes. */
 export interface SubscribeOptions {
@@ -264,6 +286,11 @@ export class LiveSocket {
       local.end(new Error('this client was closed'));
       return local;
     }
+    if (webSocketConstructor(this.WebSocketImpl) === undefined) {
+      // No retry can help: the subscription ends with the reason.
+      local.end(new TypeError(NO_WEBSOCKET_MESSAGE));
+      return local;
+    }
     const key = topicKey(runId);
     let topic = this.topics.get(key);
     if (topic === undefined) {
@@ -322,14 +349,8 @@ export class LiveSocket {
   }
 
   private open(): Promise<void> {
-    const WebSocketImpl = this.WebSocketImpl ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (WebSocketImpl === undefined) {
-      return Promise.reject(
-        new Error(
-          'no WebSocket: use Node ≥ 22 or a browser, run Node 20 with --experimental-websocket, or pass new Client({ WebSocket }) (e.g. from the ws package)',
-        ),
-      );
-    }
+    const WebSocketImpl = webSocketConstructor(this.WebSocketImpl) as BrowserWebSocket | undefined;
+    if (WebSocketImpl === undefined) return Promise.reject(new TypeError(NO_WEBSOCKET_MESSAGE));
     const protocols = [WS_PROTOCOL];
     if (this.token !== undefined) protocols.push(BEARER_SUBPROTOCOL_PREFIX + this.token);
     return new Promise<void>((resolve, reject) => {
@@ -450,10 +471,17 @@ export class LiveSocket {
         return;
       }
       case 'error': {
-        const problem = RunledgerProblem.fromSocket(
-          typeof message.code === 'string' ? message.code : 'unknown',
-          typeof message.detail === 'string' ? message.detail : '',
-        );
+        const code = typeof message.code === 'string' ? message.code : 'unknown';
+        const detail = typeof message.detail === 'string' ? message.detail : '';
+        if ('run_id' in message) {
+          if (message.run_id !== null && typeof message.run_id !== 'string') {
+            this.onError(new ProtocolError('the server sent an error whose run_id is neither a run id nor null', raw));
+            return;
+          }
+          this.receiveError(topicKey(message.run_id), RunledgerProblem.fromSocket(code, detail, message.run_id));
+          return;
+        }
+        const problem = RunledgerProblem.fromSocket(code, detail);
         const head = this.pending.shift();
         if (head === undefined) {
           // A subscription the server had to drop: catch every topic up.
@@ -468,6 +496,21 @@ export class LiveSocket {
       default:
         this.onError(new ProtocolError(`the server sent an unknown WebSocket op ${JSON.stringify(message.op)}`, raw));
     }
+  }
+
+  /** An `error` that names the subscription `key`. */
+  private receiveError(key: string, problem: RunledgerProblem): void {
+    const head = this.pending[0];
+    if (head !== undefined && head.op === 'subscribe' && head.key === key) {
+      // The answer to that subscribe: refused.
+      this.pending.shift();
+      this.refuse(key, problem);
+      return;
+    }
+    // A live subscription the server ended: catch that topic alone up.
+    this.onError(problem);
+    const topic = this.topics.get(key);
+    if (topic !== undefined && this.isOpen()) this.sendSubscribe(topic);
   }
 
   private receiveEvent(message: Record<string, unknown>, raw: string): void {

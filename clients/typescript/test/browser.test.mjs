@@ -93,7 +93,7 @@ window.replay = (debounceMs, total) => new Promise((resolve) => {
   const calls = [];
   const arrivals = [];
   const counter = client.subscribe({ runId: null });
-  const feed = client.onChange({}, (ids) => calls.push([performance.now(), [...ids]]), { debounceMs });
+  const feed = client.onChange({}, (ids) => calls.push([performance.now(), [...ids]]), { debounceMs, after: 0 });
   (async () => {
     for await (const event of counter) {
       arrivals.push(performance.now());

@@ -4,8 +4,11 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { Readable } from 'node:stream';
 import { RunledgerProblem, isProblem } from '../dist/index.js';
-import { BACKENDS, startServer, idMaker } from './support.mjs';
+import { BACKENDS, startServer, idMaker, eventually } from './support.mjs';
 
 /**
  * Awaits `promise` and returns the problem it threw.
@@ -68,6 +71,28 @@ for (const backend of BACKENDS) {
       assert.equal(replayed.run.id, first.run.id, 'one run for one key');
       const reused = await refused(client.create({ kind: 'other' }, { idempotencyKey: key }), 'idempotency_key_reused');
       assert.equal(reused.status, 422);
+    });
+
+    test('idempotency_key_in_flight: the same key while the first call still runs', async () => {
+      const ids = idMaker();
+      const kind = ids('inflight');
+      const key = `key-${ids('k')}`;
+      const body = { owner: 'w', lease_ttl_ms: 60_000, kind, wait_ms: 20_000 };
+      // Two identical long-polling claims with one key, no retries: one
+      // runs, the other is refused while the first is still waiting.
+      const once = env.client({ retry: { maxAttempts: 1 } });
+      /** @type {(call: Promise<unknown>) => Promise<{ run?: any, error?: any }>} */
+      const settle = (call) => call.then((run) => ({ run }), (error) => ({ error }));
+      const both = [settle(once.claim(body, { idempotencyKey: key })), settle(once.claim(body, { idempotencyKey: key }))];
+      const refusedOne = await Promise.race(both);
+      assert.ok(refusedOne.error instanceof RunledgerProblem, `the first answer is a refusal, not ${JSON.stringify(refusedOne)}`);
+      assert.equal(refusedOne.error.code, 'idempotency_key_in_flight', refusedOne.error.message);
+      assert.equal(refusedOne.error.status, 409);
+      const { run } = await once.create({ id: ids('work'), kind });
+      const answers = await Promise.all(both);
+      assert.deepEqual(answers.map((answer) => /** @type {any} */ (answer).run?.id).filter(Boolean), [run.id], 'one claim ran');
+      // Once it answered, the key replays that answer.
+      assert.equal((await once.claim(body, { idempotencyKey: key }))?.id, run.id);
     });
 
     test('concurrency_limit names the active runs', async () => {
@@ -208,6 +233,25 @@ for (const backend of BACKENDS) {
       for (let n = 1; n < tenant.length; n += 1) assert.equal(tenant[n], /** @type {number} */ (tenant[n - 1]) + 1);
     });
 
+    test('listTenantEvents pages the tenant\'s log by position; lastPosition is its newest', async () => {
+      const client = env.client();
+      const ids = idMaker();
+      const before = await client.lastPosition();
+      const { run } = await client.create({ id: ids('t'), kind: 'etl' });
+      const appended = await client.appendEvent(run.id, { type: 'progress', data: 1 });
+      assert.equal(appended.position, before + 2, 'positions have no gaps');
+      assert.equal(await client.lastPosition(), appended.position);
+      const page = await client.listTenantEvents({ after: before, limit: 1 });
+      assert.deepEqual(
+        page.events.map((event) => [event.position, event.run_id, event.type]),
+        [[before + 1, run.id, 'created']],
+      );
+      assert.equal(page.last_position, appended.position);
+      const rest = await client.listTenantEvents({ after: before + 1 });
+      assert.deepEqual(rest.events.map((event) => event.type), ['progress']);
+      await refused(client.listTenantEvents({ limit: 0 }), 'invalid_request');
+    });
+
     test('health answers true', async () => {
       assert.equal(await env.client().health(), true);
     });
@@ -283,5 +327,147 @@ describe('problems the client cannot cause by itself (SQLite, requests bent by a
       'forbidden_origin',
     );
     assert.equal(foreign.status, 403);
+  });
+
+  test('uri_too_long, headers_too_large, misdirected_request', async () => {
+    const client = env.client({ retry: { maxAttempts: 1 } });
+    const long = await refused(client.get('a'.repeat(9_000)), 'uri_too_long');
+    assert.equal(long.status, 414);
+    assert.match(long.detail, /8192/);
+    const padded = await refused(
+      bent((init) => ({ ...init, headers: { ...init.headers, ...Object.fromEntries(Array.from({ length: 120 }, (_, n) => [`x-pad-${n}`, 'x'])) } })).listRuns(),
+      'headers_too_large',
+    );
+    assert.equal(padded.status, 431);
+    assert.match(padded.detail, /100/);
+    // fetch sets Host from the URL; node:http lets a request name another
+    // host, as a DNS-rebinding page's request would (SPEC §4 "Browsers").
+    const rebound = env.client({ retry: { maxAttempts: 1 }, fetch: fetchWithHost('rebound.example') });
+    const misdirected = await refused(rebound.listRuns(), 'misdirected_request');
+    assert.equal(misdirected.status, 421);
+    assert.match(misdirected.detail, /rebound\.example/);
+  });
+});
+
+/**
+ * A `fetch` over node:http whose requests carry `Host: host` whatever the
+ * URL says (fetch itself always derives Host from the URL).
+ * @param {string} host
+ * @returns {typeof fetch}
+ */
+function fetchWithHost(host) {
+  return /** @type {typeof fetch} */ (
+    (input, init = {}) =>
+      new Promise((resolve, reject) => {
+        const headers = { ...Object.fromEntries(new Headers(init.headers).entries()), host };
+        const outgoing = httpRequest(String(input), { method: init.method ?? 'GET', headers }, (incoming) => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(incoming.headers)) if (typeof value === 'string') responseHeaders.set(name, value);
+          const body = /** @type {ReadableStream} */ (Readable.toWeb(incoming));
+          resolve(new Response(body, { status: incoming.statusCode, headers: responseHeaders }));
+        });
+        outgoing.on('error', reject);
+        outgoing.end(typeof init.body === 'string' ? init.body : undefined);
+      })
+  );
+}
+
+describe('too_many_streams: the per-token cap on open streams (SQLite)', () => {
+  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  let env;
+  before(async () => {
+    env = await startServer({ extraArgs: ['--max-streams-per-token', '2'] });
+  });
+  after(async () => env.done());
+
+  test('a subscription past the cap fails alone, as too_many_streams naming it; the socket goes on', async () => {
+    const client = env.client();
+    const ids = idMaker();
+    try {
+      const { run } = await client.create({ id: ids('capped'), kind: 'etl' });
+      // The connection holds one slot, the tenant subscription the second.
+      const tenant = client.subscribe({});
+      await tenant.ready;
+      const past = client.subscribe({ runId: run.id });
+      const problem = await past.next().then(
+        () => assert.fail('the subscription past the cap was accepted'),
+        (error) => error,
+      );
+      assert.ok(problem instanceof RunledgerProblem, String(problem));
+      assert.equal(problem.code, 'too_many_streams');
+      assert.equal(problem.status, 429);
+      assert.equal(problem.runId, run.id);
+      // The socket and the tenant subscription go on.
+      await client.appendEvent(run.id, { type: 'still', data: 1 });
+      const seen = [];
+      for await (const event of tenant) {
+        seen.push(event.type);
+        if (event.type === 'still') break;
+      }
+      assert.deepEqual(seen, ['created', 'still']);
+      // The tenant's slot given back (the unsubscribe went first), the run can be subscribed to.
+      await client.subscribe({ runId: run.id }).ready;
+      assert.equal(client.socketsOpened, 1);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('insufficient_storage: SQLite on a disk that fills up', () => {
+  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  let env;
+  before(async () => {
+    env = await startServer({ tinyDiskBytes: 2 * 1024 * 1024 });
+  });
+  after(async () => env.done());
+
+  test('a write the disk cannot hold is 507 insufficient_storage; reads still answer', async () => {
+    const client = env.client({ retry: { maxAttempts: 1 } });
+    const ids = idMaker();
+    const { run } = await client.create({ id: ids('big'), kind: 'etl' });
+    const chunk = 'x'.repeat(200 * 1024);
+    /** @type {RunledgerProblem | undefined} */
+    let full;
+    let appended = 0;
+    for (let n = 0; n < 100 && full === undefined; n += 1) {
+      try {
+        await client.appendEvent(run.id, { type: 'blob', data: chunk });
+        appended += 1;
+      } catch (error) {
+        if (!(error instanceof RunledgerProblem)) throw error;
+        full = error;
+      }
+    }
+    assert.ok(full instanceof RunledgerProblem, 'a 2 MiB disk took 20 MiB of events');
+    assert.equal(full.code, 'insufficient_storage', full.message);
+    assert.equal(full.status, 507);
+    assert.ok(appended >= 1, 'the disk held something before it was full');
+    assert.equal((await client.get(run.id)).last_seq, 1 + appended, 'the refused append wrote nothing');
+  });
+});
+
+describe('internal: a database the server cannot use (PostgreSQL, a table renamed under it)', { skip: !BACKENDS.includes('postgres') && 'RUNLEDGER_TEST_NO_PG=1' }, () => {
+  /** @type {Awaited<ReturnType<typeof startServer>>} */
+  let env;
+  before(async () => {
+    env = await startServer({ backend: 'postgres' });
+  });
+  after(async () => env.done());
+
+  test('500 internal, its detail hiding the cause; the server answers again once the table is back', async () => {
+    const client = env.client({ retry: { maxAttempts: 1 } });
+    const ids = idMaker();
+    const { run } = await client.create({ id: ids('r'), kind: 'etl' });
+    const psql = (/** @type {string} */ sql) => execFileSync('psql', [env.dbUrl, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql]);
+    psql('ALTER TABLE events RENAME TO events_hidden');
+    try {
+      const broken = await refused(client.listEvents(run.id), 'internal');
+      assert.equal(broken.status, 500);
+      assert.doesNotMatch(broken.detail, /events_hidden|relation|sqlx|SQLSTATE/, 'a 5xx body hides its source');
+    } finally {
+      psql('ALTER TABLE events_hidden RENAME TO events');
+    }
+    assert.deepEqual((await client.listEvents(run.id)).map((event) => event.type), ['created']);
   });
 });

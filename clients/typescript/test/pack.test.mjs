@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, rmSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, freshDir } from './support.mjs';
@@ -21,14 +21,18 @@ test('npm pack installs into an empty folder and its example runs', async () => 
     const app = join(dir, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball], { cwd: app, stdio: 'pipe' });
+    // `ws` as a Node 20 app adds it (from the cache `npm ci` filled).
+    const wsVersion = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')).devDependencies.ws;
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball, `ws@${wsVersion}`], { cwd: app, stdio: 'pipe' });
+    const manifest = JSON.parse(readFileSync(join(app, 'node_modules', '@runledger', 'client', 'package.json'), 'utf8'));
+    assert.equal(manifest.dependencies, undefined, 'the package has no runtime dependency');
     const installed = join(app, 'node_modules', '@runledger', 'client');
     const files = readdirSync(installed);
     assert.ok(files.includes('dist') && files.includes('examples') && files.includes('README.md'), files.join(', '));
     assert.ok(!files.includes('src') && !files.includes('test'), 'only what a user needs is shipped');
     const output = execFileSync(
       process.execPath,
-      ['--experimental-websocket', join(installed, 'examples', 'example.mjs')],
+      [join(installed, 'examples', 'example.mjs')],
       { cwd: app, encoding: 'utf8', env: { ...process.env, RUNLEDGER_SERVER: env.server.url, RUNLEDGER_TOKEN: '' }, timeout: 60_000 },
     );
     assert.match(output, /queued new/);

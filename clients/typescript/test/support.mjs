@@ -2,14 +2,25 @@
 // polling with a deadline.
 
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { Server, freshDir, sqliteUrl, postgresUrl, dropPostgres, addTenant } from '../scripts/server.mjs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Server, freshDir, sqliteUrl, postgresUrl, dropPostgres, addTenant, onTinyDisk } from '../scripts/server.mjs';
+import { WebSocket as WsWebSocket } from 'ws';
 import { Client } from '../dist/index.js';
 
 export { Server, freshDir, sqliteUrl, postgresUrl, dropPostgres, addTenant };
 
 /** Backends the operation tests run on: SQLite always, PostgreSQL unless RUNLEDGER_TEST_NO_PG=1. */
 export const BACKENDS = process.env.RUNLEDGER_TEST_NO_PG === '1' ? ['sqlite'] : ['sqlite', 'postgres'];
+
+/**
+ * The WebSocket the tests' clients use: the global one where the runtime
+ * has it (Node ≥ 22), else the `ws` package's, passed as the `WebSocket`
+ * option — the path a Node 20 app takes (package.json runs the tests
+ * without `--experimental-websocket`).
+ * @type {import('../dist/index.js').WebSocketConstructor}
+ */
+export const TestWebSocket = globalThis.WebSocket ?? WsWebSocket;
 
 /** A logger that keeps quiet. */
 export const quiet = { info() {}, warn() {}, error() {} };
@@ -22,22 +33,27 @@ export function idMaker() {
 
 /**
  * Starts a server on a fresh database of `backend`; `tokens` tenants get
- * tokens (returned by name). Call `done()` at the end.
- * @param {{ backend?: string, extraArgs?: string[], tenants?: string[] }} [options]
+ * tokens (returned by name). `tinyDiskBytes`: SQLite on a disk of that
+ * size, which fills up (no tenants then). Call `done()` at the end.
+ * @param {{ backend?: string, extraArgs?: string[], tenants?: string[], tinyDiskBytes?: number }} [options]
  */
-export async function startServer({ backend = 'sqlite', extraArgs = [], tenants = [] } = {}) {
+export async function startServer({ backend = 'sqlite', extraArgs = [], tenants = [], tinyDiskBytes } = {}) {
   const dir = freshDir();
-  const dbUrl = backend === 'postgres' ? postgresUrl() : sqliteUrl(dir);
+  const disk = join(dir, 'disk');
+  if (tinyDiskBytes !== undefined) mkdirSync(disk);
+  const dbUrl = backend === 'postgres' ? postgresUrl() : sqliteUrl(tinyDiskBytes === undefined ? dir : disk);
   /** @type {Record<string, string>} */
   const tokens = {};
   for (const tenant of tenants) tokens[tenant] = addTenant(dbUrl, tenant);
-  const server = await new Server(dbUrl, dir, extraArgs).start();
+  const prefix = tinyDiskBytes === undefined ? [] : onTinyDisk(disk, tinyDiskBytes);
+  const server = await new Server(dbUrl, dir, extraArgs, { prefix }).start();
   return {
     server,
     tokens,
     dbUrl,
     /** @param {import('../dist/index.js').ClientOptions} [options] */
-    client: (options = {}) => new Client({ baseUrl: server.url, retry: { backoffInitialMs: 20, backoffMaxMs: 200 }, ...options }),
+    client: (options = {}) =>
+      new Client({ baseUrl: server.url, retry: { backoffInitialMs: 20, backoffMaxMs: 200 }, WebSocket: TestWebSocket, ...options }),
     async done() {
       await server.stop({ kill: true });
       if (backend === 'postgres') dropPostgres(dbUrl);

@@ -291,6 +291,11 @@ async fn streams_past_the_cap_are_429_too_many_streams() {
     let answer = ws.recv().await;
     assert_eq!(answer["op"], "error", "{answer}");
     assert_eq!(answer["code"], "too_many_streams", "{answer}");
+    assert_eq!(
+        answer.get("run_id"),
+        Some(&Value::Null),
+        "the refusal names the tenant's subscription: {answer}"
+    );
     // Closing a stream frees its slot.
     drop(first);
     let client = Client::new(&server);

@@ -407,7 +407,7 @@ async fn tenant_stream_ids_are_positions_and_resume_has_no_gap_or_duplicate(back
     );
     let mut ws = Ws::connect(&server.base, Some(&globex)).await;
     ws.send(&json!({"op": "subscribe", "run_id": "mine"})).await;
-    assert_error(&ws.recv().await, "not_found");
+    assert_error(&ws.recv().await, "not_found", Some(&json!("mine")));
     ws.send(&json!({"op": "subscribe", "run_id": null})).await;
     assert_eq!(ws.recv().await, json!({"op": "subscribed", "run_id": null}));
     let event = ws.recv().await;
@@ -448,17 +448,18 @@ async fn websocket_subscriptions_errors_and_unsubscribe_on_one_connection(backen
     // Errors answer and leave the connection open.
     ws.send(&json!({"op": "subscribe", "run_id": "missing", "after": 0}))
         .await;
-    assert_error(&ws.recv().await, "not_found");
+    assert_error(&ws.recv().await, "not_found", Some(&json!("missing")));
+    // A message that is not a readable op names no subscription.
     ws.send_text("this is not JSON").await;
-    assert_error(&ws.recv().await, "invalid_request");
+    assert_error(&ws.recv().await, "invalid_request", None);
     ws.send(&json!({"op": "teleport"})).await;
-    assert_error(&ws.recv().await, "invalid_request");
+    assert_error(&ws.recv().await, "invalid_request", None);
     ws.send(&json!({"op": "subscribe", "run_id": "bad id"}))
         .await;
-    assert_error(&ws.recv().await, "invalid_run_id");
+    assert_error(&ws.recv().await, "invalid_run_id", None);
     ws.send(&json!({"op": "subscribe", "run_id": "a", "after": "zero"}))
         .await;
-    assert_error(&ws.recv().await, "invalid_request");
+    assert_error(&ws.recv().await, "invalid_request", None);
     ws.ping().await;
     assert_eq!(ws.next_item().await, WsItem::Pong);
     // Two run subscriptions on one connection, each confirmed before its events.
@@ -544,9 +545,12 @@ async fn websocket_subscriptions_errors_and_unsubscribe_on_one_connection(backen
     ws.close().await;
 }
 
-fn assert_error(message: &Value, code: &str) {
+/// An `error` frame with `code`; `run_id` is the subscription it names
+/// (`None`: a frame that names none, without the field).
+fn assert_error(message: &Value, code: &str, run_id: Option<&Value>) {
     assert_eq!(message["op"], "error", "{message}");
     assert_eq!(message["code"], code, "{message}");
+    assert_eq!(message.get("run_id"), run_id, "{message}");
     assert!(
         message["detail"]
             .as_str()

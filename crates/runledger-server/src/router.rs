@@ -107,6 +107,7 @@ fn api_router() -> OpenApiRouter<ServerState> {
         .routes(routes!(lifecycle::finish_run))
         .routes(routes!(lifecycle::cancel_run))
         .routes(routes!(events::append_event, events::list_events))
+        .routes(routes!(events::list_tenant_events))
         .routes(routes!(streams::run_events_stream))
         .routes(routes!(streams::tenant_events_stream))
         .routes(routes!(ws::websocket))

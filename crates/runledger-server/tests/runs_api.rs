@@ -3,7 +3,8 @@
 //! 201 then 200 for an identical create, `run_conflict` naming the fields,
 //! `concurrency_limit` listing the active runs, a missing parent, lifecycle
 //! with `stale_lease`, `invalid_transition` and `If-Match`'s
-//! `version_conflict`, events, and listing with filters and cursors.
+//! `version_conflict`, events (a run's, and the tenant's with its newest
+//! position), and listing with filters and cursors.
 #![allow(
     clippy::unwrap_used,
     reason = "a test fails loudly on an unexpected error"
@@ -558,3 +559,54 @@ crate::both_backends!(
     events_append_and_page_with_epochs,
     list_filters_pages_and_refuses_unknown_values,
 );
+
+#[tokio::test]
+async fn tenant_events_page_by_position_and_name_the_newest_position() {
+    let app = TestApp::fresh("tenant-events").await;
+    let empty = app.get("/v1/events").await;
+    empty.status(200);
+    assert_eq!(empty.json, json!({"events": [], "last_position": 0}));
+    for run in ["a", "b"] {
+        app.post("/v1/runs", json!({"id": run, "kind": "etl"}))
+            .await
+            .status(201);
+    }
+    app.post("/v1/runs/a/events", json!({"type": "progress", "data": 1}))
+        .await
+        .status(201);
+
+    let all = app.get("/v1/events").await;
+    all.status(200);
+    let events = all.json["events"].as_array().expect("events");
+    let seen: Vec<(u64, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["position"].as_u64().unwrap(),
+                e["run_id"].as_str().unwrap(),
+                e["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "a", "created"),
+            (2, "b", "created"),
+            (3, "a", "progress")
+        ]
+    );
+    assert_eq!(all.json["last_position"], 3);
+    // A page names the newest position however little it holds.
+    let page = app.get("/v1/events?after=1&limit=1").await;
+    assert_eq!(page.json["events"][0]["position"], 2);
+    assert_eq!(page.json["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page.json["last_position"], 3);
+    let past = app.get("/v1/events?after=3").await;
+    assert_eq!(past.json, json!({"events": [], "last_position": 3}));
+    for query in ["after=-1", "limit=0", "limit=1001", "bogus=1"] {
+        app.get(&format!("/v1/events?{query}"))
+            .await
+            .problem(422, "invalid_request");
+    }
+}

@@ -41,6 +41,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's events after position `after`, oldest first, and the
+         *     tenant's newest position.
+         */
+        get: operations["list_tenant_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events/stream": {
         parameters: {
             query?: never;
@@ -623,6 +643,18 @@ export interface components {
          * @enum {string}
          */
         RunStateBody: "pending" | "queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
+        /** @description A page of the tenant's events, in position order, and its newest position. */
+        TenantEventList: {
+            /** @description The events. */
+            events: components["schemas"]["EventBody"][];
+            /**
+             * Format: int64
+             * @description The position of the tenant's newest event when the page was read (0
+             *     before the first): a tenant stream or subscription resumed after it
+             *     carries only what happens next.
+             */
+            last_position: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -743,6 +775,105 @@ export interface operations {
                 };
             };
             /** @description `internal`: the database does not answer. Or `internal`: the server failed; the detail is in its log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description Any other error (e.g. `method_not_allowed`), as problem+json. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    list_tenant_events: {
+        parameters: {
+            query?: {
+                /** @description Only events with a larger position; 0 when absent. */
+                after?: number;
+                /** @description Page size, 1–1,000; 50 when absent. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the tenant's events and its newest position. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantEventList"];
+                };
+            };
+            /** @description `unauthorized`: tokens exist and none valid was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `uri_too_long`: the path and query are over 8 KiB. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `misdirected_request`: no token exists and `Host` is neither a loopback name nor a `--public-host`. */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `invalid_request` or `invalid_run_id`: the request is malformed; `detail` says what was expected. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `rate_limited`: the token's rate limit is exhausted; see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the bucket has a token again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `headers_too_large`: the request has over 100 header fields. */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description `internal`: the server failed; the detail is in its log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -2735,7 +2866,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Switching to the WebSocket protocol. Client messages: `{"op":"subscribe","run_id": id or null,"after": n}` (null: the whole tenant; `after` is a seq for a run, a position for the tenant) and `{"op":"unsubscribe","run_id": …}`. Server messages: `{"op":"subscribed","run_id"}`, `{"op":"unsubscribed","run_id"}`, `{"op":"error","code","detail"}` (`not_found`, `invalid_run_id`, `invalid_request`, `too_many_streams`; the connection stays open) and `{"op":"event","run_id","seq","position","type","data","at"}`. */
+            /** @description Switching to the WebSocket protocol. Client messages: `{"op":"subscribe","run_id": id or null,"after": n}` (null: the whole tenant; `after` is a seq for a run, a position for the tenant) and `{"op":"unsubscribe","run_id": …}`. Server messages: `{"op":"subscribed","run_id"}`, `{"op":"unsubscribed","run_id"}`, `{"op":"error","code","detail","run_id"}` (`not_found`, `invalid_run_id`, `invalid_request`, `too_many_streams`; the connection stays open; `run_id` names the subscription a refused subscribe or a failed live subscription is about, null for the tenant's, and is absent when the message was not a readable op) and `{"op":"event","run_id","seq","position","type","data","at"}`. */
             101: {
                 headers: {
                     [name: string]: unknown;

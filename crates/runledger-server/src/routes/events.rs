@@ -1,7 +1,9 @@
 //! `/v1/runs/{id}/events`: append a caller event, read a run's log (SPEC
-//! §1 "Event", §2.6 on epochs). The live streams (`/events/stream`,
+//! §1 "Event", §2.6 on epochs); `/v1/events`: read the tenant's log and
+//! learn its newest position, where a client starts a live subscription
+//! that wants only what happens next. The live streams (`/events/stream`,
 //! `/v1/events/stream`, `/v1/ws`) are registered beside these in
-//! `router.rs` when they come.
+//! `router.rs`.
 
 use crate::auth::AuthTenant;
 use crate::extract::{IfMatch, RunIdPath, StrictQuery, parse_number};
@@ -68,6 +70,31 @@ pub struct EventList {
     /// The events.
     #[schema(value_type = Vec<EventBody>)]
     pub events: Vec<Event>,
+}
+
+/// Query of `GET /v1/events`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantEventsQuery {
+    /// Only events with a larger position; 0 when absent.
+    #[param(value_type = Option<u64>)]
+    pub after: Option<String>,
+    /// Page size, 1–1,000; 50 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+/// A page of the tenant's events, in position order, and its newest position.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantEventList {
+    /// The events.
+    #[schema(value_type = Vec<EventBody>)]
+    pub events: Vec<Event>,
+    /// The position of the tenant's newest event when the page was read (0
+    /// before the first): a tenant stream or subscription resumed after it
+    /// carries only what happens next.
+    pub last_position: u64,
 }
 
 /// Appends a caller event to a run's log.
@@ -174,4 +201,34 @@ pub async fn list_events(
     let limit = parse_number::<u32>("limit", query.limit.as_deref())?;
     let events = state.ledger().events(&tenant, &id, after, limit).await?;
     Ok(json_response(StatusCode::OK, &EventList { events }))
+}
+
+/// The tenant's events after position `after`, oldest first, and the
+/// tenant's newest position.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    params(TenantEventsQuery),
+    responses(
+        (status = 200, description = "One page of the tenant's events and its newest position.", body = TenantEventList),
+    )
+)]
+pub async fn list_tenant_events(
+    State(state): State<ServerState>,
+    AuthTenant(tenant): AuthTenant,
+    StrictQuery(query): StrictQuery<TenantEventsQuery>,
+) -> Result<Response, Problem> {
+    let after = parse_number::<u64>("after", query.after.as_deref())?.unwrap_or(0);
+    let limit = parse_number::<u32>("limit", query.limit.as_deref())?;
+    let events = state.ledger().tenant_events(&tenant, after, limit).await?;
+    // Read after the page: never below a position the page holds.
+    let last_position = state.ledger().last_position(&tenant).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &TenantEventList {
+            events,
+            last_position,
+        },
+    ))
 }

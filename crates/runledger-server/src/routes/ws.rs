@@ -3,7 +3,11 @@
 //! and single runs (`after` a seq). Each client message is answered in the
 //! order it came: `subscribed` (always before the first event of that
 //! subscription), `unsubscribed`, or `{"op":"error","code","detail"}`; a bad
-//! message never closes the connection. Events go out as
+//! message never closes the connection. An error about a subscription — a
+//! refused subscribe, or a live subscription that failed — also names it
+//! with `run_id` (null: the tenant's), so a client routes it to that
+//! subscription alone; an error about a message that is not a readable op
+//! has no `run_id`. Events go out as
 //! `{"op":"event","run_id","seq","position","type","data","at"}`.
 //!
 //! Each subscription is a library [`Subscription`] in its own task, feeding
@@ -65,7 +69,7 @@ const REVOKED_CLOSE_WAIT: Duration = Duration::from_millis(100);
     tag = "events",
     responses(
         (status = 429, description = "`too_many_streams`: the caller already holds `--max-streams-per-token` open streams (the connection counts one, each of its subscriptions one more).", body = crate::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 101, description = "Switching to the WebSocket protocol. Client messages: `{\"op\":\"subscribe\",\"run_id\": id or null,\"after\": n}` (null: the whole tenant; `after` is a seq for a run, a position for the tenant) and `{\"op\":\"unsubscribe\",\"run_id\": …}`. Server messages: `{\"op\":\"subscribed\",\"run_id\"}`, `{\"op\":\"unsubscribed\",\"run_id\"}`, `{\"op\":\"error\",\"code\",\"detail\"}` (`not_found`, `invalid_run_id`, `invalid_request`, `too_many_streams`; the connection stays open) and `{\"op\":\"event\",\"run_id\",\"seq\",\"position\",\"type\",\"data\",\"at\"}`."),
+        (status = 101, description = "Switching to the WebSocket protocol. Client messages: `{\"op\":\"subscribe\",\"run_id\": id or null,\"after\": n}` (null: the whole tenant; `after` is a seq for a run, a position for the tenant) and `{\"op\":\"unsubscribe\",\"run_id\": …}`. Server messages: `{\"op\":\"subscribed\",\"run_id\"}`, `{\"op\":\"unsubscribed\",\"run_id\"}`, `{\"op\":\"error\",\"code\",\"detail\",\"run_id\"}` (`not_found`, `invalid_run_id`, `invalid_request`, `too_many_streams`; the connection stays open; `run_id` names the subscription a refused subscribe or a failed live subscription is about, null for the tenant's, and is absent when the message was not a readable op) and `{\"op\":\"event\",\"run_id\",\"seq\",\"position\",\"type\",\"data\",\"at\"}`."),
     )
 )]
 pub async fn websocket(
@@ -219,9 +223,12 @@ impl Connection {
     async fn answer(&mut self, socket: &mut WebSocket, message: Message) -> Result<(), Closed> {
         let reply = match message {
             Message::Text(text) => self.handle(text.as_str()).await,
-            Message::Binary(_) => error_reply(
-                ErrorCode::InvalidRequest,
-                "binary messages are not understood; send JSON text",
+            Message::Binary(_) => problem_reply(
+                Problem::new(
+                    ErrorCode::InvalidRequest,
+                    "binary messages are not understood; send JSON text",
+                ),
+                None,
             ),
             // tungstenite answers pings itself; pongs need nothing.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Ok(()),
@@ -235,14 +242,14 @@ impl Connection {
             Ok(Op::Subscribe { target, after }) => {
                 match self.subscribe(target.clone(), after).await {
                     Ok(()) => serde_json::json!({"op": "subscribed", "run_id": target}),
-                    Err(error) => problem_reply(error),
+                    Err(error) => problem_reply(error, Some(&target)),
                 }
             }
             Ok(Op::Unsubscribe { target }) => {
                 self.subscriptions.remove(&target);
                 serde_json::json!({"op": "unsubscribed", "run_id": target})
             }
-            Err(problem) => problem_reply(problem),
+            Err(problem) => problem_reply(problem, None),
         }
     }
 
@@ -348,7 +355,7 @@ impl Connection {
                     return Ok(());
                 }
                 self.subscriptions.remove(&target);
-                let mut reply = problem_reply(Problem::from(error));
+                let mut reply = problem_reply(Problem::from(error), Some(&target));
                 reply["detail"] = Value::String(format!(
                     "the subscription to {} failed; subscribe again after the last event received",
                     describe(&target)
@@ -422,13 +429,15 @@ struct EventFrame<'a> {
     event: &'a Event,
 }
 
-fn problem_reply(problem: Problem) -> Value {
+/// An `error` frame; `about` is the subscription it concerns, when it
+/// concerns one (its `run_id`, null for the tenant's).
+fn problem_reply(problem: Problem, about: Option<&Target>) -> Value {
     let body = problem.body();
-    serde_json::json!({"op": "error", "code": body.code, "detail": body.detail})
-}
-
-fn error_reply(code: ErrorCode, detail: &str) -> Value {
-    problem_reply(Problem::new(code, detail))
+    let mut reply = serde_json::json!({"op": "error", "code": body.code, "detail": body.detail});
+    if let Some(target) = about {
+        reply["run_id"] = serde_json::json!(target);
+    }
+    reply
 }
 
 fn describe(target: &Target) -> String {
