@@ -98,10 +98,7 @@ fn html_call(uri: &str) -> Call {
 }
 
 fn with_cookie(call: Call, session: &str) -> Call {
-    call.header(
-        "cookie",
-        &format!("theme=dark; runledger_token={session}"),
-    )
+    call.header("cookie", &format!("theme=dark; runledger_token={session}"))
 }
 
 /// Signs in with `token` and answers the session id the cookie holds.
