@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -47,17 +47,28 @@ def attempt_timeout(base: httpx.Timeout, call: Call[Any]) -> httpx.Timeout:
     )
 
 
-def decode_body(response: httpx.Response) -> Any:
+class Answered(Protocol):
+    """What is read of an answer: an :class:`httpx.Response`, or the
+    blocking client's own (``_wire.Answer``)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+
+def decode_body(response: Answered) -> Any:
     """The answer's JSON, ``None`` when empty, the text when it is not JSON."""
     if not response.content:
         return None
     try:
         return json.loads(response.content)
     except ValueError:
-        return response.text
+        return response.content.decode("utf-8", "replace")
 
 
-def refusal(response: httpx.Response) -> ProblemError | None:
+def refusal(response: Answered) -> ProblemError | None:
     """The problem of a 4xx/5xx answer (as its exception), or ``None`` for a success."""
     if response.status_code < 400:
         return None

@@ -14,6 +14,7 @@ retried under one ``Idempotency-Key`` per call.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -26,6 +27,7 @@ from . import _operations as ops
 from ._config import DEFAULT_TIMEOUT_S, base_headers, resolve_base_url, resolve_token
 from ._http import attempt_headers, attempt_timeout, decode_body, idempotency_key_for, refusal
 from ._retry import RetryPolicy, is_retryable_answer
+from ._wire import Answer, Wire, WireError, direct_route
 from .errors import TransportError
 from .models import (
     Appended,
@@ -70,13 +72,39 @@ class Client:
         self.base_url = resolve_base_url(base_url)
         self.retry = retry or RetryPolicy()
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._http = http_client or httpx.Client()
-        self._http.base_url = httpx.URL(self.base_url)
-        self._http.headers.update(base_headers(resolve_token(token)))
+        self._headers = base_headers(resolve_token(token))
+        # Request/answer calls go over the standard library's keep-alive
+        # connections (_wire.py says why) unless the caller brought an
+        # httpx client or a proxy is configured; streams always use httpx,
+        # made on first use.
+        self._wire = (
+            Wire(self.base_url, self._headers)
+            if http_client is None and direct_route(self.base_url)
+            else None
+        )
+        self._brought = http_client
+        self._httpx: httpx.Client | None = None
+        self._httpx_lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The httpx client of the streams (and of every call when brought)."""
+        with self._httpx_lock:
+            if self._httpx is None:
+                self._httpx = self._brought or httpx.Client()
+                self._httpx.base_url = httpx.URL(self.base_url)
+                self._httpx.headers.update(self._headers)
+            return self._httpx
 
     def close(self) -> None:
         """Closes the connections."""
-        self._http.close()
+        if self._wire is not None:
+            self._wire.close()
+        with self._httpx_lock:
+            if self._httpx is not None:
+                self._httpx.close()
+            elif self._brought is not None:
+                self._brought.close()
 
     def __enter__(self) -> Client:
         return self
@@ -369,17 +397,28 @@ class Client:
         while True:
             attempt += 1
             try:
-                response = self._http.request(
-                    call.method,
-                    call.path,
-                    json=call.json,
-                    params=dict(call.params),
-                    headers=headers,
-                    timeout=timeout,
-                )
+                response: Answer | httpx.Response
+                if self._wire is not None:
+                    response = self._wire.exchange(
+                        call.method,
+                        call.path,
+                        params=call.params,
+                        body=call.json,
+                        headers=headers,
+                        timeout=timeout,
+                    )
+                else:
+                    response = self._http.request(
+                        call.method,
+                        call.path,
+                        json=call.json,
+                        params=dict(call.params),
+                        headers=headers,
+                        timeout=timeout,
+                    )
             except httpx.UnsupportedProtocol as error:
                 raise TransportError(f"{call.method} {call.path}: {error}") from error
-            except httpx.TransportError as error:
+            except (httpx.TransportError, WireError) as error:
                 delay = self.retry.delay_s(attempt, None)
                 if delay is None:
                     raise TransportError(
