@@ -10,9 +10,10 @@
 //! 2. the core's state machine starts each run for its claim, exactly as
 //!    `start` does (claims in arrival order get runs oldest first);
 //! 3. one statement updates the run rows (conditional on the versions
-//!    read), inserts their `started` events unstamped for the sequencer, and
-//!    marks the `Idempotency-Key` of each claim carrying one with the run
-//!    and epoch it took;
+//!    read), inserts their `started` events — stamped from the tenant's
+//!    counter when no event of the tenant is waiting for the sequencer,
+//!    else unstamped for it — and marks the `Idempotency-Key` of each claim
+//!    carrying one with the run and epoch it took;
 //! 4. commit (the children of the claimed runs were counted by the first
 //!    statement: a claim changes none).
 //!
@@ -25,7 +26,7 @@ use super::error::storage;
 use super::held::Held;
 use super::locks;
 use super::lookup;
-use super::positions::Sequencer;
+use super::positions::{CHANNEL, Sequencer, counter_cte};
 use super::rows::{self, NOW_MS, column, signed};
 use crate::access::IdempotencyMark;
 use crate::failpoints;
@@ -130,9 +131,13 @@ async fn write_batch(pool: &PgPool, held: &Held, sequencer: &Sequencer, mut batc
             }
         };
         match outcome {
-            Ok(runs) => {
-                if !runs.is_empty() {
-                    sequencer.request(&tenant);
+            Ok((runs, stamped)) => {
+                // Stamped in the claim's own statement, or left to the
+                // sequencer (nothing to do when no run was claimed).
+                match (runs.is_empty(), stamped) {
+                    (true, _) => {}
+                    (false, true) => sequencer.signal_local(),
+                    (false, false) => sequencer.request(&tenant),
                 }
                 let mut runs = runs.into_iter();
                 for pending in group {
@@ -160,8 +165,12 @@ fn answer_all(batch: Vec<Pending>, error: &Error) {
 }
 
 /// One transaction: takes and starts up to `group.len()` runs matching the
-/// group's filters, in the group's order; answers the runs started.
-async fn claim_group(connection: &mut PgConnection, group: &[Pending]) -> Result<Vec<Run>, Error> {
+/// group's filters, in the group's order; answers the runs started and
+/// whether their events were stamped (nothing to stamp counts as stamped).
+async fn claim_group(
+    connection: &mut PgConnection,
+    group: &[Pending],
+) -> Result<(Vec<Run>, bool), Error> {
     let first = &group[0];
     let mut transaction = connection.begin().await.map_err(storage)?;
     let kinds: Option<Vec<&str>> = (!first.request.kinds.is_empty()).then(|| {
@@ -212,13 +221,13 @@ async fn claim_group(connection: &mut PgConnection, group: &[Pending]) -> Result
     }
     if started.is_empty() {
         drop(transaction);
-        return Ok(Vec::new());
+        return Ok((Vec::new(), true));
     }
     failpoints::hit(Operation::Start.as_str(), "after_run_row")?;
     failpoints::hit(Operation::Start.as_str(), "after_events")?;
-    write_starts(&mut transaction, &started).await?;
+    let stamped = write_starts(&mut transaction, &started).await?;
     locks::commit(transaction).await?;
-    Ok(started
+    let runs = started
         .into_iter()
         .map(|(_, stored, change)| {
             let mut run = change.after.run;
@@ -226,16 +235,21 @@ async fn claim_group(connection: &mut PgConnection, group: &[Pending]) -> Result
             run.children = stored.run.children;
             run
         })
-        .collect())
+        .collect();
+    Ok((runs, stamped))
 }
 
 /// One statement: each started run's row (conditional on the version
-/// read, which the row lock keeps current), its events unstamped, and the
-/// `Idempotency-Key` marks of the claims that carry one.
+/// read, which the row lock keeps current), its events — stamped from the
+/// tenant's counter when the statement's snapshot shows none of the
+/// tenant's events unstamped (positions/stamping.rs; the counter row is
+/// then held to the commit), else unstamped for the sequencer — and the
+/// `Idempotency-Key` marks of the claims that carry one. Answers whether
+/// the events were stamped.
 async fn write_starts(
     connection: &mut PgConnection,
     started: &[(&Pending, Record, Transition)],
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let runs = || {
         started
             .iter()
@@ -256,7 +270,7 @@ async fn write_starts(
             Some((key, lease))
         })
     };
-    let updated = sqlx::query(
+    let sql = format!(
         "WITH u AS MATERIALIZED (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
                 $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
@@ -270,52 +284,79 @@ async fn write_starts(
                 started_at = u.started_at, updated_at = u.updated_at
             FROM u WHERE runs.tenant = u.tenant AND runs.id = u.id AND runs.version = u.from_version
             RETURNING runs.id),
+        input AS MATERIALIZED (
+            SELECT e.*, row_number() OVER (PARTITION BY e.tenant ORDER BY e.n) AS k
+            FROM unnest($13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[],
+                $18::bigint[]) WITH ORDINALITY AS e(tenant, run_id, seq, type, data, at, n)),
+        settled AS (
+            SELECT NOT EXISTS (SELECT 1 FROM events WHERE events.tenant = ANY($1::text[])
+                AND events.position IS NULL) AS ok),
+        stampable AS (SELECT input.* FROM input WHERE (SELECT ok FROM settled)),
+        {counter},
         inserted AS (
-            INSERT INTO events (tenant, run_id, seq, type, data, at)
-            SELECT * FROM unnest($13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[],
-                $18::bigint[])),
+            INSERT INTO events (tenant, run_id, seq, type, data, at, position)
+            SELECT input.tenant, input.run_id, input.seq, input.type, input.data, input.at,
+                counter.base + input.k
+            FROM input LEFT JOIN counter ON counter.tenant = input.tenant
+            ORDER BY input.n
+            RETURNING position),
         marked AS (
             UPDATE idempotency_keys AS k SET mark_run = m.run_id, mark_seq = m.seq
             FROM unnest($19::text[], $20::text[], $21::text[], $22::bigint[]) AS m(tenant, key, run_id, seq)
             WHERE k.tenant = m.tenant AND k.key = m.key AND k.state = 'in_flight')
-        SELECT COUNT(*) FROM changed",
-    )
-    .bind(column(runs(), |(_, after)| after.run.tenant.as_str()))
-    .bind(column(runs(), |(_, after)| after.run.id.as_str()))
-    .bind(column(runs(), |(_, after)| after.run.state.as_str()))
-    .bind(column(runs(), |(_, after)| signed(after.run.version)))
-    .bind(column(runs(), |(_, after)| signed(after.run.last_seq)))
-    .bind(column(runs(), |(_, after)| {
-        after.run.lease.as_ref().map(|lease| lease.owner.as_str())
-    }))
-    .bind(column(runs(), |(_, after)| signed(after.epoch)))
-    .bind(column(runs(), |(_, after)| {
-        after.run.lease.as_ref().map(|lease| lease.expires_at.unix_ms())
-    }))
-    .bind(column(runs(), |(_, after)| signed(after.lease_ttl_ms)))
-    .bind(column(runs(), |(_, after)| {
-        after.run.started_at.map(Timestamp::unix_ms)
-    }))
-    .bind(column(runs(), |(_, after)| after.run.updated_at.unix_ms()))
-    .bind(column(runs(), |(stored, _)| signed(stored.run.version)))
-    .bind(column(events(), |(change, _)| change.after.run.tenant.as_str()))
-    .bind(column(events(), |(change, _)| change.after.run.id.as_str()))
-    .bind(column(events(), |(_, event)| signed(event.seq)))
-    .bind(column(events(), |(_, event)| event.event_type.as_str()))
-    .bind(column(events(), |(_, event)| event.data.to_string()))
-    .bind(column(events(), |(change, _)| change.after.run.updated_at.unix_ms()))
-    .bind(column(marks(), |_| started[0].0.tenant.as_str()))
-    .bind(column(marks(), |(key, _)| key.as_str()))
-    .bind(column(marks(), |(_, lease)| lease.run_id.as_str().to_owned()))
-    .bind(column(marks(), |(_, lease)| signed(lease.seq)))
-    .fetch_one(&mut *connection)
-    .await
-    .map_err(storage)?;
+        SELECT (SELECT COUNT(*) FROM changed),
+            (SELECT bool_and(position IS NOT NULL) FROM inserted)",
+        counter = counter_cte("stampable", "$23"),
+    );
+    let updated = sqlx::query(AssertSqlSafe(sql))
+        .bind(column(runs(), |(_, after)| after.run.tenant.as_str()))
+        .bind(column(runs(), |(_, after)| after.run.id.as_str()))
+        .bind(column(runs(), |(_, after)| after.run.state.as_str()))
+        .bind(column(runs(), |(_, after)| signed(after.run.version)))
+        .bind(column(runs(), |(_, after)| signed(after.run.last_seq)))
+        .bind(column(runs(), |(_, after)| {
+            after.run.lease.as_ref().map(|lease| lease.owner.as_str())
+        }))
+        .bind(column(runs(), |(_, after)| signed(after.epoch)))
+        .bind(column(runs(), |(_, after)| {
+            after
+                .run
+                .lease
+                .as_ref()
+                .map(|lease| lease.expires_at.unix_ms())
+        }))
+        .bind(column(runs(), |(_, after)| signed(after.lease_ttl_ms)))
+        .bind(column(runs(), |(_, after)| {
+            after.run.started_at.map(Timestamp::unix_ms)
+        }))
+        .bind(column(runs(), |(_, after)| after.run.updated_at.unix_ms()))
+        .bind(column(runs(), |(stored, _)| signed(stored.run.version)))
+        .bind(column(events(), |(change, _)| {
+            change.after.run.tenant.as_str()
+        }))
+        .bind(column(events(), |(change, _)| change.after.run.id.as_str()))
+        .bind(column(events(), |(_, event)| signed(event.seq)))
+        .bind(column(events(), |(_, event)| event.event_type.as_str()))
+        .bind(column(events(), |(_, event)| event.data.to_string()))
+        .bind(column(events(), |(change, _)| {
+            change.after.run.updated_at.unix_ms()
+        }))
+        .bind(column(marks(), |_| started[0].0.tenant.as_str()))
+        .bind(column(marks(), |(key, _)| key.as_str()))
+        .bind(column(marks(), |(_, lease)| {
+            lease.run_id.as_str().to_owned()
+        }))
+        .bind(column(marks(), |(_, lease)| signed(lease.seq)))
+        .bind(CHANNEL)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(storage)?;
     let changed: i64 = updated.try_get(0).map_err(storage)?;
     assert_eq!(
         usize::try_from(changed).ok(),
         Some(started.len()),
         "the row locks keep the versions read current"
     );
-    Ok(())
+    let stamped: Option<bool> = updated.try_get(1).map_err(storage)?;
+    Ok(stamped.unwrap_or(false))
 }
