@@ -527,10 +527,23 @@ export class LiveSocket {
       else this.onError(protocolError);
       return;
     }
-    const tenant = this.topics.get(topicKey(null));
+    // An event frame names its run, not the subscription it came on: the
+    // tenant's subscription carries every run's events. A topic takes events
+    // only once the server confirmed its subscribe (`subscribed` comes
+    // before any event of that subscription), so a subscribe the server
+    // refuses never yields one; what a pending topic drops, its own
+    // subscription sends again from the `after` it asked for.
+    const tenant = this.confirmedTopic(topicKey(null));
     if (tenant !== undefined) this.dispatch(tenant, event, event.position);
-    const run = this.topics.get(topicKey(event.run_id));
+    const run = this.confirmedTopic(topicKey(event.run_id));
     if (run !== undefined) this.dispatch(run, event, event.seq);
+  }
+
+  /** The topic of `key` if its subscribe on this connection was confirmed. */
+  private confirmedTopic(key: string): Topic | undefined {
+    const topic = this.topics.get(key);
+    if (topic === undefined || topic.wireFrom === undefined || this.pendingFor(key)) return undefined;
+    return topic;
   }
 
   private dispatch(topic: Topic, event: RunEvent, counter: number): void {
