@@ -290,7 +290,7 @@ fn create_body(request: CreateRun) -> CreateRunRequest {
     body.key = request.key;
     body.attributes = request.attributes;
     if let Some(group) = request.concurrency {
-        body = body.concurrency(group.key, Some(group.limit), Some(group.on_full));
+        body = body.concurrency(group.key, group.limit, group.on_full);
     }
     if let Some(start) = request.start {
         body = body.start(start.owner, start.lease_ttl_ms);

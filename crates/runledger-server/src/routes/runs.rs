@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use runledger::{
-    ConcurrencyGroup, ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId,
-    RunState, Segment, Tenant, Timestamp,
+    ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId, RunState, Segment,
+    Tenant, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -205,11 +205,15 @@ pub(crate) fn create_request(body: CreateRunRequest) -> Result<CreateRun, Proble
             OnFullBody::CancelActive => OnFull::CancelActive,
             OnFullBody::ReplacePending => OnFull::ReplacePending,
         };
-        request.concurrency = Some(ConcurrencyGroup::new(
-            ConcurrencyKey::parse(&concurrency.key)?,
-            concurrency.limit.unwrap_or(1),
-            on_full,
-        )?);
+        let group = runledger::ConcurrencyRequest {
+            key: ConcurrencyKey::parse(&concurrency.key)?,
+            limit: concurrency.limit,
+            on_full: Some(on_full),
+        };
+        // Checked here as well as by the ledger, so a body with several
+        // faults is refused for the same one as before the owner is read.
+        group.group()?;
+        request.concurrency = Some(group);
     }
     if let Some(start) = body.start {
         request = request.start(start.owner()?, start.lease_ttl_ms);
