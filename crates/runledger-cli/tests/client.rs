@@ -23,8 +23,8 @@ use runledger::{
     Segment,
 };
 use runledger_client::{
-    AppendEventRequest, CallOptions, CancelRequest, Client, ClientError, CreateRunRequest,
-    FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest, Subscription,
+    AppendEvent, CallOptions, Cancel, Client, ClientError, ConcurrencyRequest, CreateRun, Finish,
+    Heartbeat, ListRuns, StartRun, Subscription,
 };
 use serde_json::json;
 use server::TestServer;
@@ -43,8 +43,8 @@ fn kind(text: &str) -> Kind {
     Kind::parse(text).expect("a valid kind")
 }
 
-fn create(text: &str) -> CreateRunRequest {
-    CreateRunRequest::new(kind("etl")).id(id(text))
+fn create(text: &str) -> CreateRun {
+    CreateRun::new(kind("etl")).id(id(text))
 }
 
 fn problem_code(error: &ClientError) -> ErrorCode {
@@ -84,24 +84,25 @@ async fn every_call_answers_its_typed_body() {
     // An id-less create with an Idempotency-Key answers the same run twice.
     let keyed = CallOptions::default().idempotency_key("create-once");
     let once = client
-        .create_run(&CreateRunRequest::new(kind("etl")), &keyed)
+        .create_run(&CreateRun::new(kind("etl")), &keyed)
         .await
         .expect("created");
     let twice = client
-        .create_run(&CreateRunRequest::new(kind("etl")), &keyed)
+        .create_run(&CreateRun::new(kind("etl")), &keyed)
         .await
         .expect("replayed");
     assert_eq!(once.run.id, twice.run.id);
 
     let child = client
         .create_run(
-            &CreateRunRequest::new(kind("etl-client"))
+            &CreateRun::new(kind("etl-client"))
                 .child_of(id("c1"), Segment::parse("acme").expect("a key"))
-                .concurrency(
+                .concurrency_group(
                     ConcurrencyKey::parse("clients").expect("a key"),
-                    Some(3),
-                    Some(OnFull::Enqueue),
+                    3,
+                    OnFull::Enqueue,
                 )
+                .expect("a group")
                 .start(Owner::parse("w1").expect("an owner"), 60_000),
             &none,
         )
@@ -115,9 +116,9 @@ async fn every_call_answers_its_typed_body() {
     assert_eq!(got.children.total, 1);
 
     // Paging: 3 runs, 2 per page.
-    let mut query = ListRunsQuery {
+    let mut query = ListRuns {
         limit: Some(2),
-        ..ListRunsQuery::default()
+        ..ListRuns::default()
     };
     let page = client.list_runs(&query).await.expect("a page");
     assert_eq!(page.runs.len(), 2);
@@ -127,9 +128,9 @@ async fn every_call_answers_its_typed_body() {
     assert_eq!(last.runs.len(), 1);
     assert_eq!(last.next_cursor, None);
     let running = client
-        .list_runs(&ListRunsQuery {
+        .list_runs(&ListRuns {
             state: Some(RunState::Running),
-            ..ListRunsQuery::default()
+            ..ListRuns::default()
         })
         .await
         .expect("filtered");
@@ -139,21 +140,17 @@ async fn every_call_answers_its_typed_body() {
     let appended = client
         .append_event(
             &id("c1"),
-            &AppendEventRequest {
-                event_type: EventType::parse("progress").expect("a type"),
-                data: json!({"done": 10}),
-                lease_epoch: None,
-            },
+            &AppendEvent::new(
+                EventType::parse("progress").expect("a type"),
+                json!({"done": 10}),
+            ),
             &none,
         )
         .await
         .expect("appended");
     assert_eq!(appended.seq, 2);
 
-    let start = StartRequest {
-        owner: Owner::parse("w2").expect("an owner"),
-        lease_ttl_ms: 60_000,
-    };
+    let start = StartRun::new(Owner::parse("w2").expect("an owner"), 60_000);
     let started = client
         .start(&id("c1"), &start, &CallOptions::default().if_match(2))
         .await
@@ -162,9 +159,9 @@ async fn every_call_answers_its_typed_body() {
     let beat = client
         .heartbeat(
             &id("c1"),
-            &HeartbeatRequest {
-                lease_epoch: epoch,
+            &Heartbeat {
                 lease_ttl_ms: Some(120_000),
+                ..Heartbeat::new(epoch)
             },
             &none,
         )
@@ -174,7 +171,7 @@ async fn every_call_answers_its_typed_body() {
     let finished = client
         .finish(
             &id("c1"),
-            &FinishRequest {
+            &Finish {
                 lease_epoch: epoch,
                 outcome: Outcome::Succeeded,
                 result: Some(json!({"rows": 3})),
@@ -188,9 +185,9 @@ async fn every_call_answers_its_typed_body() {
     let cancelled = client
         .cancel(
             &id("c1:acme"),
-            &CancelRequest {
+            &Cancel {
                 reason: Some("enough".to_owned()),
-                cascade: false,
+                ..Cancel::default()
             },
             &none,
         )
@@ -236,7 +233,7 @@ async fn refusals_are_typed_problems_and_no_server_is_unreachable() {
     assert_eq!(body["type"], "urn:runledger:problem:not_found");
 
     let conflict = client
-        .create_run(&CreateRunRequest::new(kind("other")).id(id("p1")), &none)
+        .create_run(&CreateRun::new(kind("other")).id(id("p1")), &none)
         .await
         .expect_err("409");
     assert_eq!(problem_code(&conflict), ErrorCode::RunConflict);
@@ -246,11 +243,13 @@ async fn refusals_are_typed_problems_and_no_server_is_unreachable() {
     assert_eq!(body["fields"], json!(["kind"]));
 
     let group = |run: &str| {
-        CreateRunRequest::new(kind("etl")).id(id(run)).concurrency(
-            ConcurrencyKey::parse("one").expect("a key"),
-            None,
-            None,
-        )
+        let mut request = CreateRun::new(kind("etl")).id(id(run));
+        request.concurrency = Some(ConcurrencyRequest {
+            key: ConcurrencyKey::parse("one").expect("a key"),
+            limit: None,
+            on_full: None,
+        });
+        request
     };
     client.create_run(&group("g1"), &none).await.expect("g1");
     let full = client
@@ -265,22 +264,12 @@ async fn refusals_are_typed_problems_and_no_server_is_unreachable() {
     assert_eq!(body["active_run_ids"], json!(["g1"]));
 
     let not_running = client
-        .heartbeat(
-            &id("p1"),
-            &HeartbeatRequest {
-                lease_epoch: 1,
-                lease_ttl_ms: None,
-            },
-            &none,
-        )
+        .heartbeat(&id("p1"), &Heartbeat::new(1), &none)
         .await
         .expect_err("never started");
     assert_eq!(problem_code(&not_running), ErrorCode::InvalidTransition);
 
-    let start = StartRequest {
-        owner: Owner::parse("w").expect("an owner"),
-        lease_ttl_ms: 60_000,
-    };
+    let start = StartRun::new(Owner::parse("w").expect("an owner"), 60_000);
     let stale_version = client
         .start(&id("p1"), &start, &CallOptions::default().if_match(9))
         .await
@@ -293,7 +282,7 @@ async fn refusals_are_typed_problems_and_no_server_is_unreachable() {
     let stale = client
         .finish(
             &id("p1"),
-            &FinishRequest {
+            &Finish {
                 lease_epoch: 7,
                 outcome: Outcome::Failed,
                 result: None,
@@ -398,7 +387,7 @@ async fn several_subscriptions_share_one_websocket() {
     }
     for run in ["a", "b"] {
         writer
-            .cancel(&id(run), &CancelRequest::default(), &CallOptions::NONE)
+            .cancel(&id(run), &Cancel::default(), &CallOptions::NONE)
             .await
             .expect("cancelled");
     }
@@ -489,7 +478,7 @@ async fn killed_and_restarted_mid_stream(dir: &Path, db: &str) {
     writing.await.expect("the writer finished");
     for run in ["x", "y"] {
         writer
-            .cancel(&id(run), &CancelRequest::default(), &CallOptions::NONE)
+            .cancel(&id(run), &Cancel::default(), &CallOptions::NONE)
             .await
             .expect("cancelled");
     }
@@ -546,7 +535,7 @@ async fn a_subscription_read_late_misses_nothing_and_holds_back_no_other() {
                 append(&writer, "busy", n).await;
             }
             writer
-                .cancel(&id("busy"), &CancelRequest::default(), &CallOptions::NONE)
+                .cancel(&id("busy"), &Cancel::default(), &CallOptions::NONE)
                 .await
                 .expect("cancelled");
         }
@@ -566,11 +555,10 @@ async fn a_subscription_read_late_misses_nothing_and_holds_back_no_other() {
 }
 
 async fn try_append(client: &Client, run: &str, n: u64) -> Result<(), ClientError> {
-    let request = AppendEventRequest {
-        event_type: EventType::parse("progress").expect("a type"),
-        data: json!({"n": n}),
-        lease_epoch: None,
-    };
+    let request = AppendEvent::new(
+        EventType::parse("progress").expect("a type"),
+        json!({"n": n}),
+    );
     client
         .append_event(&id(run), &request, &CallOptions::NONE)
         .await

@@ -1,25 +1,17 @@
-//! `POST /v1/runs/batch` (SPEC §4): the body sent and each item's answer,
-//! typed as a single create's would be.
+//! `POST /v1/runs/batch` (SPEC §4): each item's answer, typed as a single
+//! create's would be (the body sent is the core's `CreateBatch`).
 
 use crate::answers::Created;
 use crate::error::ClientError;
-use crate::requests::CreateRunRequest;
 use runledger_core::Run;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The most creates one request may carry (SPEC §4).
-pub const BATCH_RUNS_MAX: usize = 1_000;
+pub use runledger_core::limits::BATCH_RUNS_MAX;
 
 /// One item's answer: what `POST /v1/runs` would have answered for it.
 pub type BatchItem = Result<Created, ClientError>;
-
-/// The body of `POST /v1/runs/batch`.
-#[derive(Debug, Serialize)]
-pub(crate) struct BatchBody<'a> {
-    pub(crate) runs: &'a [CreateRunRequest],
-    pub(crate) atomic: bool,
-}
 
 /// The answer of `POST /v1/runs/batch`, as sent.
 #[derive(Debug, Deserialize)]

@@ -2,11 +2,11 @@
 //! subscriptions, which all share the client's one WebSocket.
 
 use crate::answers::{Appended, Created, EventPage, Health, RunPage};
-use crate::batch::{BatchAnswer, BatchBody, BatchItem};
+use crate::batch::{BatchAnswer, BatchItem};
 use crate::error::ClientError;
 use crate::requests::{
-    AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, CreateRunRequest, FinishRequest,
-    HeartbeatRequest, ListRunsQuery, StartRequest,
+    AppendEvent, CallOptions, Cancel, ClaimRun, CreateBatch, CreateRun, Finish, Heartbeat,
+    ListRuns, StartRun,
 };
 use crate::socket::Socket;
 use crate::subscription::{Subscription, Topic};
@@ -61,7 +61,7 @@ impl Client {
     /// `POST /v1/runs`: creates a run, or answers the identical existing one.
     pub async fn create_run(
         &self,
-        request: &CreateRunRequest,
+        request: &CreateRun,
         options: &CallOptions,
     ) -> Result<Created, ClientError> {
         let answer = self
@@ -82,12 +82,10 @@ impl Client {
     /// whose body's `index` names it, and nothing is written.
     pub async fn create_batch(
         &self,
-        runs: &[CreateRunRequest],
-        atomic: bool,
+        batch: &CreateBatch,
         options: &CallOptions,
     ) -> Result<Vec<BatchItem>, ClientError> {
-        let body = BatchBody { runs, atomic };
-        let answer: BatchAnswer = self.post("/v1/runs/batch", &body, options).await?;
+        let answer: BatchAnswer = self.post("/v1/runs/batch", batch, options).await?;
         Ok(answer.into_items(self.base()))
     }
 
@@ -97,7 +95,7 @@ impl Client {
     }
 
     /// `GET /v1/runs`: one page, oldest first; follow `next_cursor` for more.
-    pub async fn list_runs(&self, query: &ListRunsQuery) -> Result<RunPage, ClientError> {
+    pub async fn list_runs(&self, query: &ListRuns) -> Result<RunPage, ClientError> {
         self.get("/v1/runs", Some(query)).await
     }
 
@@ -105,10 +103,11 @@ impl Client {
     pub async fn start(
         &self,
         id: &RunId,
-        request: &StartRequest,
+        request: &StartRun,
         options: &CallOptions,
     ) -> Result<Run, ClientError> {
-        self.post(&run_path(id, "/start"), request, options).await
+        let options = options.or_request(request.if_version, None);
+        self.post(&run_path(id, "/start"), request, &options).await
     }
 
     /// `POST /v1/runs/claim`: the oldest queued run matching the filters,
@@ -117,20 +116,22 @@ impl Client {
     /// replays the same run.
     pub async fn claim(
         &self,
-        request: &ClaimRequest,
+        request: &ClaimRun,
         options: &CallOptions,
     ) -> Result<Option<Run>, ClientError> {
-        self.post("/v1/runs/claim", request, options).await
+        let options = options.or_request(None, request.idempotency_key.as_ref());
+        self.post("/v1/runs/claim", request, &options).await
     }
 
     /// `POST /v1/runs/{id}/heartbeat`.
     pub async fn heartbeat(
         &self,
         id: &RunId,
-        request: &HeartbeatRequest,
+        request: &Heartbeat,
         options: &CallOptions,
     ) -> Result<Run, ClientError> {
-        self.post(&run_path(id, "/heartbeat"), request, options)
+        let options = options.or_request(request.if_version, None);
+        self.post(&run_path(id, "/heartbeat"), request, &options)
             .await
     }
 
@@ -138,7 +139,7 @@ impl Client {
     pub async fn finish(
         &self,
         id: &RunId,
-        request: &FinishRequest,
+        request: &Finish,
         options: &CallOptions,
     ) -> Result<Run, ClientError> {
         self.post(&run_path(id, "/finish"), request, options).await
@@ -148,20 +149,22 @@ impl Client {
     pub async fn cancel(
         &self,
         id: &RunId,
-        request: &CancelRequest,
+        request: &Cancel,
         options: &CallOptions,
     ) -> Result<Run, ClientError> {
-        self.post(&run_path(id, "/cancel"), request, options).await
+        let options = options.or_request(request.if_version, None);
+        self.post(&run_path(id, "/cancel"), request, &options).await
     }
 
     /// `POST /v1/runs/{id}/events`: appends a caller event.
     pub async fn append_event(
         &self,
         id: &RunId,
-        request: &AppendEventRequest,
+        request: &AppendEvent,
         options: &CallOptions,
     ) -> Result<Appended, ClientError> {
-        self.post(&run_path(id, "/events"), request, options).await
+        let options = options.or_request(request.if_version, request.idempotency_key.as_ref());
+        self.post(&run_path(id, "/events"), request, &options).await
     }
 
     /// `GET /v1/runs/{id}/events`: the run's events after seq `after`

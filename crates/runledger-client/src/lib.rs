@@ -1,8 +1,8 @@
 //! Typed async client of the runledger HTTP API (SPEC §4).
 //!
-//! [`Client`] has one method per route, taking the request types of
-//! [`requests`] (built from the core's parsed ids, so a malformed id cannot
-//! be sent) and answering the core's [`Run`] and [`Event`] or the small
+//! [`Client`] has one method per route, taking the core's request types
+//! (re-exported in [`requests`]; built from parsed ids, so a malformed id
+//! cannot be sent) and answering the core's [`Run`] and [`Event`] or the small
 //! answer types of [`answers`]. A refusal is [`ClientError::Problem`] with
 //! the server's stable [`ErrorCode`]; a server that cannot be reached is
 //! [`ClientError::Unreachable`].
@@ -15,12 +15,12 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), runledger_client::ClientError> {
-//! use runledger_client::{CallOptions, Client, CreateRunRequest};
+//! use runledger_client::{CallOptions, Client, CreateRun};
 //! use runledger_core::Kind;
 //!
 //! let client = Client::new("http://127.0.0.1:7878", std::env::var("RUNLEDGER_TOKEN").ok())?;
 //! let kind = Kind::parse("etl").expect("a valid kind");
-//! let created = client.create_run(&CreateRunRequest::new(kind), &CallOptions::NONE).await?;
+//! let created = client.create_run(&CreateRun::new(kind), &CallOptions::NONE).await?;
 //! let mut events = client.subscribe_run(&created.run.id, 0).await;
 //! while let Some(event) = events.next().await {
 //!     println!("{:?}", event?);
@@ -45,8 +45,8 @@ pub use batch::{BATCH_RUNS_MAX, BatchItem};
 pub use client::Client;
 pub use error::{ClientError, error_code};
 pub use requests::{
-    AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, ConcurrencyRequest,
-    CreateRunRequest, FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest,
+    AppendEvent, CallOptions, Cancel, ClaimRun, ConcurrencyRequest, CreateBatch, CreateRun, Finish,
+    Heartbeat, ListRuns, StartLease, StartRun,
 };
 pub use runledger_core::{ErrorCode, Event, Run, RunId};
 pub use socket::SUBSCRIPTION_BUFFER_EVENTS_MAX;

@@ -10,6 +10,7 @@ mod event;
 mod ids;
 pub mod limits;
 mod operation;
+pub mod requests;
 mod run;
 pub mod text;
 mod timestamp;

@@ -92,6 +92,12 @@ impl std::fmt::Display for RunState {
 /// How a worker says a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// The schema keeps the name and text the committed OpenAPI document gives it.
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(as = OutcomeBody, description = "How a run ended.")
+)]
 pub enum Outcome {
     /// → `succeeded`.
     Succeeded,
@@ -114,6 +120,12 @@ impl Outcome {
 /// command-line habit `cancel-active` / `replace-pending` is read too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+// The schema keeps the name and text the committed OpenAPI document gives it.
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(as = OnFullBody, description = "What a create does when its group is full.")
+)]
 pub enum OnFull {
     /// `409 concurrency_limit`; nothing is written.
     #[default]

@@ -8,13 +8,12 @@
 //! pending | queued | running → cancelled
 //! ```
 
-use crate::limits::{
-    ERROR_BYTES_MAX, EVENT_DATA_BYTES_MAX, LEASE_TTL_MS_MAX, LEASE_TTL_MS_MIN, RESULT_BYTES_MAX,
-};
+use crate::limits::EVENT_DATA_BYTES_MAX;
+use crate::requests::{Finish, StartLease};
 use crate::run::canonical_json;
 use crate::{
-    CreationParams, Epoch, Error, EventType, Lease, LifecycleEvent, Operation, Outcome, Owner, Run,
-    RunId, RunState, Tenant, Timestamp,
+    CreationParams, Epoch, Error, EventType, Lease, LifecycleEvent, Operation, Outcome, Run, RunId,
+    RunState, Tenant, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -66,29 +65,6 @@ pub struct Transition {
     pub events: Vec<NewEvent>,
     /// The run left `queued`/`running`: its group may promote a pending run.
     pub frees_slot: bool,
-}
-
-/// A lease request: who and for how long.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartLease {
-    /// The worker taking the run.
-    pub owner: Owner,
-    /// Lease length.
-    pub lease_ttl_ms: u64,
-}
-
-/// Checks a lease length is within 100 ms – 24 h.
-pub fn check_lease_ttl_ms(lease_ttl_ms: u64) -> Result<(), Error> {
-    if (LEASE_TTL_MS_MIN..=LEASE_TTL_MS_MAX).contains(&lease_ttl_ms) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "lease_ttl_ms",
-            format!(
-                "lease_ttl_ms {lease_ttl_ms} is out of range; expected {LEASE_TTL_MS_MIN} to {LEASE_TTL_MS_MAX}"
-            ),
-        ))
-    }
 }
 
 /// A new run record and its first events: `created`, and `started` when the
@@ -261,55 +237,6 @@ pub fn heartbeat(
             }))
         }
         _ => Err(stale(stored, Some(epoch))),
-    }
-}
-
-/// What a worker reports when it finishes a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finish {
-    /// The epoch of the lease the worker holds.
-    pub lease_epoch: Epoch,
-    /// Succeeded or failed.
-    pub outcome: Outcome,
-    /// Any JSON value.
-    pub result: Option<Value>,
-    /// A message for a failure.
-    pub error: Option<String>,
-}
-
-/// Checks a finish's payload sizes.
-pub fn check_finish(finish: &Finish) -> Result<(), Error> {
-    if let Some(result) = &finish.result {
-        crate::text::check_json_text("result", result)?;
-        let bytes = serde_json::to_vec(result)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        if bytes > RESULT_BYTES_MAX {
-            return Err(Error::invalid(
-                "result",
-                format!(
-                    "result is {bytes} bytes serialized; at most {RESULT_BYTES_MAX} are allowed"
-                ),
-            ));
-        }
-    }
-    check_error_text("error", finish.error.as_deref())
-}
-
-/// Checks an error message or cancel reason fits [`ERROR_BYTES_MAX`].
-pub fn check_error_text(field: &'static str, text: Option<&str>) -> Result<(), Error> {
-    if let Some(text) = text {
-        crate::text::check_text(field, text)?;
-    }
-    match text {
-        Some(text) if text.len() > ERROR_BYTES_MAX => Err(Error::invalid(
-            field,
-            format!(
-                "{field} is {} bytes; at most {ERROR_BYTES_MAX} are allowed",
-                text.len()
-            ),
-        )),
-        _ => Ok(()),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Batch create (SPEC §4 `POST /v1/runs/batch`): the request, checked once
-//! into resolved creates, and the refusal that names an item.
+//! Batch create (SPEC §4 `POST /v1/runs/batch`): the core's request,
+//! checked once into resolved creates, and the refusal that names an item.
 //!
 //! Each item is decided exactly as a single create would be, in item order,
 //! so an item may name an earlier item as its parent. What a single create
@@ -7,21 +7,11 @@
 //! item or more than [`BATCH_RUNS_MAX`], a parent reference to a later item,
 //! one id given twice with different creation parameters.
 
-use crate::requests::{CreateRun, Created, ResolvedCreate};
+use crate::requests::{self, Created, ResolvedCreate};
 use runledger_core::limits::BATCH_RUNS_MAX;
+use runledger_core::requests::CreateBatch;
 use runledger_core::{Error, RunId};
 use std::collections::HashMap;
-
-/// A batch of creates, decided in item order.
-#[derive(Debug, Clone, Default)]
-pub struct CreateBatch {
-    /// The creates, 1 to [`BATCH_RUNS_MAX`].
-    pub runs: Vec<CreateRun>,
-    /// All or nothing: every item is created (or is an identical repeat) in
-    /// one transaction, or nothing is written and the first refused item is
-    /// the answer.
-    pub atomic: bool,
-}
 
 /// Why a batch was refused as a whole.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -68,7 +58,7 @@ pub(crate) fn resolve(
     }
     let mut resolved = Vec::with_capacity(count);
     for (index, request) in batch.runs.into_iter().enumerate() {
-        match request.resolve() {
+        match requests::resolve(request) {
             Ok(create) => resolved.push(Ok(create)),
             Err(error) if batch.atomic => return Err(BatchRefused::item(index, error)),
             Err(error) => resolved.push(Err(error)),

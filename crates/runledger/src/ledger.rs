@@ -2,15 +2,15 @@
 //! the store, and runs the reaper for as long as it is open.
 
 use crate::audit::Audit;
-use crate::batch::{self, BatchAnswers, BatchRefused, CreateBatch};
-use crate::requests::{
-    AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Heartbeat, ListRuns, RunPage,
-    StartRun, event_page_limit,
-};
+use crate::batch::{self, BatchAnswers, BatchRefused};
+use crate::requests::{self, Appended, Created, RunPage};
 use crate::store::{SqliteOptions, Store};
 use crate::subscribe::{Hub, Subscription};
 use crate::{failpoints, reaper};
-use runledger_core::transition::{Finish, check_finish};
+use runledger_core::requests::{
+    AppendEvent, Cancel, ClaimRun, CreateBatch, CreateRun, Finish, Heartbeat, ListRuns, StartRun,
+    page_limit,
+};
 use runledger_core::{Error, Event, Run, RunId, RunState, Tenant};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +98,7 @@ impl Ledger {
     /// Creates a run, or answers the existing identical one (`created: false`).
     /// Concurrent creates of one id, from any process, yield one run.
     pub async fn create_run(&self, tenant: &Tenant, request: CreateRun) -> Result<Created, Error> {
-        let request = request.resolve()?;
+        let request = requests::resolve(request)?;
         self.inner.store.create(tenant, request).await
     }
 
@@ -249,7 +249,7 @@ impl Ledger {
         request: Finish,
         if_version: Option<u64>,
     ) -> Result<Run, Error> {
-        check_finish(&request)?;
+        request.check()?;
         self.inner
             .store
             .finish(tenant, id, request, if_version)
@@ -285,7 +285,7 @@ impl Ledger {
         after_seq: u64,
         limit: Option<u32>,
     ) -> Result<Vec<Event>, Error> {
-        let limit = event_page_limit(limit)?;
+        let limit = page_limit(limit)?;
         self.inner.store.settle(tenant).await?;
         self.inner.store.events(tenant, id, after_seq, limit).await
     }
@@ -297,7 +297,7 @@ impl Ledger {
         after_position: u64,
         limit: Option<u32>,
     ) -> Result<Vec<Event>, Error> {
-        let limit = event_page_limit(limit)?;
+        let limit = page_limit(limit)?;
         self.inner.store.settle(tenant).await?;
         self.inner
             .store

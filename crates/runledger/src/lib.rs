@@ -32,16 +32,16 @@ pub use access::{
     IdempotencyBegin, IdempotencyMark, NewToken, TokenInfo, check_token_id, planned_run_id,
 };
 pub use audit::{Audit, Problem, ProblemKind};
-pub use batch::{BatchAnswers, BatchRefused, CreateBatch};
+pub use batch::{BatchAnswers, BatchRefused};
 pub use import::ImportRun;
 pub use ledger::{Ledger, Options};
 pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
 pub use redact::redact_db_url;
-pub use requests::{
-    AppendEvent, Appended, Cancel, ClaimRun, CreateRun, Created, Heartbeat, ListRuns, RunPage,
-    StartRun,
+pub use requests::{Appended, Created, RunPage};
+pub use runledger_core::requests::{
+    AppendEvent, Cancel, ClaimRun, ConcurrencyRequest, CreateBatch, CreateRun, Finish, Heartbeat,
+    ListRuns, StartLease, StartRun,
 };
-pub use runledger_core::transition::{Finish, StartLease};
 pub use runledger_core::{
     Children, ConcurrencyGroup, ConcurrencyKey, Epoch, Error, ErrorCode, Event, EventType,
     IdempotencyKey, Kind, Lease, OnFull, Operation, Outcome, Owner, Run, RunId, RunState, Segment,

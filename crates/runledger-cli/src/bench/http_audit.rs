@@ -18,7 +18,7 @@ use super::stats::RaceAudit;
 use super::workload::RACE_LEASE_TTL_MS;
 use crate::failure::Failure;
 use runledger::{Run, RunState};
-use runledger_client::{Client, ListRunsQuery};
+use runledger_client::{Client, ListRuns};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -90,10 +90,10 @@ fn count(runs: &[Run]) -> RaceAudit {
 
 /// Every run (in `state`, if given) whose id starts with `tag`.
 async fn runs_of(client: &Client, tag: &str, state: Option<RunState>) -> Result<Vec<Run>, Failure> {
-    let mut query = ListRunsQuery {
+    let mut query = ListRuns {
         state,
         limit: Some(PAGE_RUNS_MAX),
-        ..ListRunsQuery::default()
+        ..ListRuns::default()
     };
     let mut runs = Vec::new();
     loop {

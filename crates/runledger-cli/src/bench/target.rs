@@ -1,8 +1,7 @@
 //! Where a bench's operations go: the library in-process (`--db`) or a
-//! runledger server over HTTP (`--server`). The workloads speak the
-//! library's request types; the server arm turns each into the client
-//! crate's request and the server's answer back into the library's, so one
-//! workload measures both.
+//! runledger server over HTTP (`--server`). Both take the core's request
+//! types as they are; the server arm only turns the client's answers into
+//! the library's, so one workload measures both.
 
 use crate::cli::{BenchArgs, Workload};
 use crate::failure::Failure;
@@ -10,10 +9,7 @@ use runledger::{
     AppendEvent, Appended, Cancel, ClaimRun, CreateBatch, CreateRun, Created, Error, ErrorCode,
     Finish, Heartbeat, Ledger, Options, Run, RunId, StartRun, Tenant,
 };
-use runledger_client::{
-    AppendEventRequest, CallOptions, CancelRequest, ClaimRequest, Client, ClientError,
-    CreateRunRequest, FinishRequest, HeartbeatRequest, ListRunsQuery, StartRequest,
-};
+use runledger_client::{CallOptions, Client, ClientError, ListRuns};
 
 /// The system under load.
 #[derive(Clone)]
@@ -82,8 +78,7 @@ impl Target {
         match self {
             Target::Ledger(ledger) => Ok(ledger.create_run(tenant, request).await?),
             Target::Server(client) => {
-                let body = create_body(request);
-                let created = client.create_run(&body, &CallOptions::NONE).await?;
+                let created = client.create_run(&request, &CallOptions::NONE).await?;
                 Ok(Created {
                     run: created.run,
                     created: created.created,
@@ -101,15 +96,7 @@ impl Target {
     ) -> Result<Run, OpError> {
         match self {
             Target::Ledger(ledger) => Ok(ledger.start(tenant, id, request).await?),
-            Target::Server(client) => {
-                let body = StartRequest {
-                    owner: request.lease.owner,
-                    lease_ttl_ms: request.lease.lease_ttl_ms,
-                };
-                Ok(client
-                    .start(id, &body, &if_match(request.if_version))
-                    .await?)
-            }
+            Target::Server(client) => Ok(client.start(id, &request, &CallOptions::NONE).await?),
         }
     }
 
@@ -123,13 +110,7 @@ impl Target {
         match self {
             Target::Ledger(ledger) => Ok(ledger.heartbeat(tenant, id, request).await?),
             Target::Server(client) => {
-                let body = HeartbeatRequest {
-                    lease_epoch: request.lease_epoch,
-                    lease_ttl_ms: request.lease_ttl_ms,
-                };
-                Ok(client
-                    .heartbeat(id, &body, &if_match(request.if_version))
-                    .await?)
+                Ok(client.heartbeat(id, &request, &CallOptions::NONE).await?)
             }
         }
     }
@@ -143,15 +124,7 @@ impl Target {
     ) -> Result<Run, OpError> {
         match self {
             Target::Ledger(ledger) => Ok(ledger.finish(tenant, id, request, None).await?),
-            Target::Server(client) => {
-                let body = FinishRequest {
-                    lease_epoch: request.lease_epoch,
-                    outcome: request.outcome,
-                    result: request.result,
-                    error: request.error,
-                };
-                Ok(client.finish(id, &body, &CallOptions::NONE).await?)
-            }
+            Target::Server(client) => Ok(client.finish(id, &request, &CallOptions::NONE).await?),
         }
     }
 
@@ -164,15 +137,7 @@ impl Target {
     ) -> Result<Run, OpError> {
         match self {
             Target::Ledger(ledger) => Ok(ledger.cancel(tenant, id, request).await?),
-            Target::Server(client) => {
-                let body = CancelRequest {
-                    reason: request.reason,
-                    cascade: request.cascade,
-                };
-                Ok(client
-                    .cancel(id, &body, &if_match(request.if_version))
-                    .await?)
-            }
+            Target::Server(client) => Ok(client.cancel(id, &request, &CallOptions::NONE).await?),
         }
     }
 
@@ -180,16 +145,7 @@ impl Target {
     pub async fn claim(&self, tenant: &Tenant, request: ClaimRun) -> Result<Option<Run>, OpError> {
         match self {
             Target::Ledger(ledger) => Ok(ledger.claim(tenant, request).await?),
-            Target::Server(client) => {
-                let body = ClaimRequest {
-                    owner: request.lease.owner,
-                    lease_ttl_ms: request.lease.lease_ttl_ms,
-                    kinds: request.kinds,
-                    concurrency_key: request.concurrency_key,
-                    wait_ms: None,
-                };
-                Ok(client.claim(&body, &CallOptions::NONE).await?)
-            }
+            Target::Server(client) => Ok(client.claim(&request, &CallOptions::NONE).await?),
         }
     }
 
@@ -203,13 +159,8 @@ impl Target {
         match self {
             Target::Ledger(ledger) => Ok(ledger.append_event(tenant, id, request).await?),
             Target::Server(client) => {
-                let body = AppendEventRequest {
-                    event_type: request.event_type,
-                    data: request.data,
-                    lease_epoch: request.lease_epoch,
-                };
                 let appended = client
-                    .append_event(id, &body, &if_match(request.if_version))
+                    .append_event(id, &request, &CallOptions::NONE)
                     .await?;
                 Ok(Appended {
                     seq: appended.seq,
@@ -217,13 +168,6 @@ impl Target {
                 })
             }
         }
-    }
-}
-
-fn if_match(version: Option<u64>) -> CallOptions {
-    CallOptions {
-        idempotency_key: None,
-        if_match: version,
     }
 }
 
@@ -237,9 +181,9 @@ pub fn token() -> Option<String> {
 /// A client of the server at `server`, checked to answer (with [`token`]).
 pub async fn server_client(server: &str) -> Result<Client, Failure> {
     let client = Client::new(server, token())?;
-    let probe = ListRunsQuery {
+    let probe = ListRuns {
         limit: Some(1),
-        ..ListRunsQuery::default()
+        ..ListRuns::default()
     };
     client.list_runs(&probe).await?;
     Ok(client)
@@ -254,12 +198,12 @@ impl Target {
         runs: Vec<CreateRun>,
     ) -> Result<usize, OpError> {
         let count = runs.len();
+        let batch = CreateBatch {
+            runs,
+            atomic: false,
+        };
         match self {
             Target::Ledger(ledger) => {
-                let batch = CreateBatch {
-                    runs,
-                    atomic: false,
-                };
                 let answers = ledger
                     .create_batch(tenant, batch)
                     .await
@@ -269,33 +213,13 @@ impl Target {
                 }
             }
             Target::Server(client) => {
-                let bodies: Vec<CreateRunRequest> = runs.into_iter().map(create_body).collect();
-                for answer in client
-                    .create_batch(&bodies, false, &CallOptions::NONE)
-                    .await?
-                {
+                for answer in client.create_batch(&batch, &CallOptions::NONE).await? {
                     answer?;
                 }
             }
         }
         Ok(count)
     }
-}
-
-/// The client's body of the library's create `request`.
-fn create_body(request: CreateRun) -> CreateRunRequest {
-    let mut body = CreateRunRequest::new(request.kind);
-    body.id = request.id;
-    body.parent_id = request.parent_id;
-    body.key = request.key;
-    body.attributes = request.attributes;
-    if let Some(group) = request.concurrency {
-        body = body.concurrency(group.key, Some(group.limit), Some(group.on_full));
-    }
-    if let Some(start) = request.start {
-        body = body.start(start.owner, start.lease_ttl_ms);
-    }
-    body
 }
 
 /// The system a bench loads: the server at `server` (checked to answer,

@@ -6,14 +6,14 @@
 use super::render::{json_line, table};
 use crate::failure::{Failure, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
-use runledger_client::{BATCH_RUNS_MAX, CallOptions, Client, ClientError, CreateRunRequest};
+use runledger_client::{BATCH_RUNS_MAX, CallOptions, Client, ClientError, CreateBatch, CreateRun};
 use serde_json::{Value, json};
 use std::path::Path;
 
 /// One line's create, with its line number (1-based).
 struct Line {
     number: usize,
-    request: CreateRunRequest,
+    request: CreateRun,
 }
 
 /// Reads `path`, sends its creates in chunks and prints each line's answer.
@@ -41,12 +41,11 @@ pub async fn create_from_file(
     }
     let mut answers: Vec<(usize, Result<runledger_client::Created, ClientError>)> = Vec::new();
     for chunk in lines.chunks(BATCH_RUNS_MAX) {
-        let requests: Vec<CreateRunRequest> =
-            chunk.iter().map(|line| line.request.clone()).collect();
-        match client
-            .create_batch(&requests, atomic, &CallOptions::NONE)
-            .await
-        {
+        let batch = CreateBatch {
+            runs: chunk.iter().map(|line| line.request.clone()).collect(),
+            atomic,
+        };
+        match client.create_batch(&batch, &CallOptions::NONE).await {
             Ok(items) => {
                 answers.extend(chunk.iter().map(|line| line.number).zip(items));
             }

@@ -13,8 +13,8 @@ use runledger::{
     ConcurrencyKey, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment, Timestamp,
 };
 use runledger_client::{
-    CallOptions, CancelRequest, ClaimRequest, Client, CreateRunRequest, FinishRequest,
-    HeartbeatRequest, ListRunsQuery, StartRequest,
+    CallOptions, Cancel, ClaimRun, Client, ConcurrencyRequest, CreateRun, Finish, Heartbeat,
+    ListRuns, StartRun,
 };
 use serde_json::Value;
 
@@ -63,7 +63,7 @@ async fn create_run(client: &Client, args: CreateArgs, json: bool) -> Result<Ver
         return Err(Failure::Usage("--atomic goes with --from-file".to_owned()));
     }
     let kind = args.kind.as_deref().unwrap_or_default();
-    let mut request = CreateRunRequest::new(parse("--kind", kind, Kind::parse)?);
+    let mut request = CreateRun::new(parse("--kind", kind, Kind::parse)?);
     if let Some(id) = &args.id {
         request = request.id(run_id(id)?);
     }
@@ -83,11 +83,11 @@ async fn create_run(client: &Client, args: CreateArgs, json: bool) -> Result<Ver
             OnFullArg::CancelActive => OnFull::CancelActive,
             OnFullArg::ReplacePending => OnFull::ReplacePending,
         });
-        request = request.concurrency(
-            parse("--concurrency-key", key, ConcurrencyKey::parse)?,
-            args.limit,
+        request.concurrency = Some(ConcurrencyRequest {
+            key: parse("--concurrency-key", key, ConcurrencyKey::parse)?,
+            limit: args.limit,
             on_full,
-        );
+        });
     }
     if let (Some(owner), Some(lease_ttl_ms)) = (&args.start_owner, args.lease_ttl_ms) {
         request = request.start(parse("--start-owner", owner, Owner::parse)?, lease_ttl_ms);
@@ -102,7 +102,7 @@ async fn create_run(client: &Client, args: CreateArgs, json: bool) -> Result<Ver
 }
 
 async fn list_runs(client: &Client, args: ListArgs, json: bool) -> Result<Verdict, Failure> {
-    let query = ListRunsQuery {
+    let query = ListRuns {
         state: args
             .state
             .as_deref()
@@ -135,7 +135,7 @@ async fn list_runs(client: &Client, args: ListArgs, json: bool) -> Result<Verdic
             })
             .transpose()?,
         created_before: None,
-        order: args.newest.then_some("desc"),
+        newest_first: args.newest,
         limit: args.limit,
         cursor: args.cursor,
     };
@@ -153,10 +153,10 @@ async fn list_runs(client: &Client, args: ListArgs, json: bool) -> Result<Verdic
 }
 
 async fn start_run(client: &Client, args: StartArgs, json: bool) -> Result<Verdict, Failure> {
-    let request = StartRequest {
-        owner: parse("--owner", &args.owner, Owner::parse)?,
-        lease_ttl_ms: args.lease_ttl_ms,
-    };
+    let request = StartRun::new(
+        parse("--owner", &args.owner, Owner::parse)?,
+        args.lease_ttl_ms,
+    );
     let run = client
         .start(&run_id(&args.id)?, &request, &options(args.change))
         .await?;
@@ -165,21 +165,21 @@ async fn start_run(client: &Client, args: StartArgs, json: bool) -> Result<Verdi
 }
 
 async fn claim_run(client: &Client, args: ClaimArgs, json: bool) -> Result<Verdict, Failure> {
-    let request = ClaimRequest {
-        owner: parse("--owner", &args.owner, Owner::parse)?,
-        lease_ttl_ms: args.lease_ttl_ms,
-        kinds: args
-            .kinds
-            .iter()
-            .map(|kind| parse("--kind", kind, Kind::parse))
-            .collect::<Result<_, _>>()?,
-        concurrency_key: args
-            .concurrency_key
-            .as_deref()
-            .map(|key| parse("--concurrency-key", key, ConcurrencyKey::parse))
-            .transpose()?,
-        wait_ms: args.wait,
-    };
+    let mut request = ClaimRun::new(
+        parse("--owner", &args.owner, Owner::parse)?,
+        args.lease_ttl_ms,
+    );
+    request.kinds = args
+        .kinds
+        .iter()
+        .map(|kind| parse("--kind", kind, Kind::parse))
+        .collect::<Result<_, _>>()?;
+    request.concurrency_key = args
+        .concurrency_key
+        .as_deref()
+        .map(|key| parse("--concurrency-key", key, ConcurrencyKey::parse))
+        .transpose()?;
+    request.wait_ms = args.wait.unwrap_or(0);
     let options = CallOptions {
         idempotency_key: args.idempotency_key,
         ..CallOptions::default()
@@ -197,10 +197,8 @@ async fn heartbeat_run(
     args: HeartbeatArgs,
     json: bool,
 ) -> Result<Verdict, Failure> {
-    let request = HeartbeatRequest {
-        lease_epoch: args.lease_epoch,
-        lease_ttl_ms: args.lease_ttl_ms,
-    };
+    let mut request = Heartbeat::new(args.lease_epoch);
+    request.lease_ttl_ms = args.lease_ttl_ms;
     let run = client
         .heartbeat(&run_id(&args.id)?, &request, &options(args.change))
         .await?;
@@ -209,7 +207,7 @@ async fn heartbeat_run(
 }
 
 async fn finish_run(client: &Client, args: FinishArgs, json: bool) -> Result<Verdict, Failure> {
-    let request = FinishRequest {
+    let request = Finish {
         lease_epoch: args.lease_epoch,
         outcome: match args.outcome {
             OutcomeArg::Succeeded => Outcome::Succeeded,
@@ -230,9 +228,10 @@ async fn finish_run(client: &Client, args: FinishArgs, json: bool) -> Result<Ver
 }
 
 async fn cancel_run(client: &Client, args: CancelArgs, json: bool) -> Result<Verdict, Failure> {
-    let request = CancelRequest {
+    let request = Cancel {
         reason: args.reason,
         cascade: args.cascade,
+        if_version: None,
     };
     let run = client
         .cancel(&run_id(&args.id)?, &request, &options(args.change))

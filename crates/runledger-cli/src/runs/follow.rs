@@ -6,7 +6,7 @@
 use super::render;
 use crate::failure::{Failure, Verdict};
 use runledger::{Event, RunId};
-use runledger_client::{Client, ListRunsQuery, Subscription};
+use runledger_client::{Client, ListRuns, Subscription};
 use std::io::Write;
 
 /// Follows run `id` from seq `after` until its terminal event or Ctrl-C.
@@ -28,9 +28,9 @@ pub async fn run(client: &Client, id: &RunId, after: u64, json: bool) -> Result<
 /// Follows every run of the tenant from position `after` until Ctrl-C.
 pub async fn tenant(client: &Client, after: u64, json: bool) -> Result<Verdict, Failure> {
     // Checks the server answers and takes the token before subscribing.
-    let probe = ListRunsQuery {
+    let probe = ListRuns {
         limit: Some(1),
-        ..ListRunsQuery::default()
+        ..ListRuns::default()
     };
     client.list_runs(&probe).await?;
     if !json {

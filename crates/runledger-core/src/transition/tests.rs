@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::{ConcurrencyGroup, OnFull};
-use crate::{ConcurrencyKey, ErrorCode, Kind};
+use crate::{ConcurrencyKey, ErrorCode, Kind, Owner};
 
 const NOW: i64 = 1_800_000_000_000;
 

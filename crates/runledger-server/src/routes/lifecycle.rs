@@ -28,16 +28,6 @@ pub struct HeartbeatRequest {
     pub lease_ttl_ms: Option<u64>,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeBody {
-    /// → `succeeded`.
-    Succeeded,
-    /// → `failed`.
-    Failed,
-}
-
 /// The body of `POST /v1/runs/{id}/finish`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +35,7 @@ pub struct FinishRequest {
     /// The epoch of the lease held (required).
     pub lease_epoch: u64,
     /// `succeeded` or `failed`.
-    pub outcome: OutcomeBody,
+    pub outcome: Outcome,
     /// Any JSON value, at most 256 KiB serialized.
     #[serde(default)]
     pub result: Option<Value>,
@@ -89,8 +79,10 @@ pub async fn start_run(
     IfMatch(if_version): IfMatch,
     JsonBody(body): JsonBody<LeaseRequest>,
 ) -> Result<Response, Problem> {
-    let mut request = StartRun::new(body.owner()?, body.lease_ttl_ms);
-    request.if_version = if_version;
+    let request = StartRun {
+        lease: body.lease()?,
+        if_version,
+    };
     let run = state.ledger().start(&tenant, &id, request).await?;
     Ok(json_response(StatusCode::OK, &run))
 }
@@ -149,10 +141,7 @@ pub async fn finish_run(
 ) -> Result<Response, Problem> {
     let request = Finish {
         lease_epoch: body.lease_epoch,
-        outcome: match body.outcome {
-            OutcomeBody::Succeeded => Outcome::Succeeded,
-            OutcomeBody::Failed => Outcome::Failed,
-        },
+        outcome: body.outcome,
         result: body.result,
         error: body.error,
     };

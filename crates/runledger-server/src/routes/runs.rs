@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use runledger::{
-    ConcurrencyGroup, ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId,
-    RunState, Segment, Tenant, Timestamp,
+    ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId, RunState, Segment,
+    StartLease, Tenant, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,25 +61,7 @@ pub struct ConcurrencyRequest {
     pub limit: Option<u32>,
     /// What to do when the group is full; `reject` when absent.
     #[serde(default)]
-    pub on_full: Option<OnFullBody>,
-}
-
-/// What a create does when its group is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFullBody {
-    /// `409 concurrency_limit`, nothing written.
-    Reject,
-    /// Created `pending`, promoted FIFO when a slot frees.
-    Enqueue,
-    /// The oldest active runs are cancelled to make room (`cancel-active`
-    /// is read too).
-    #[serde(alias = "cancel-active")]
-    CancelActive,
-    /// Created `pending`, replacing (cancelling) the group's pending run
-    /// (`replace-pending` is read too).
-    #[serde(alias = "replace-pending")]
-    ReplacePending,
+    pub on_full: Option<OnFull>,
 }
 
 /// A worker taking a run: `start` of a create, and `POST /v1/runs/{id}/start`.
@@ -93,9 +75,12 @@ pub struct LeaseRequest {
 }
 
 impl LeaseRequest {
-    /// The owner, checked.
-    pub(crate) fn owner(&self) -> Result<Owner, Problem> {
-        Ok(Owner::parse(&self.owner)?)
+    /// The core's lease request, the owner checked.
+    pub(crate) fn lease(&self) -> Result<StartLease, Problem> {
+        Ok(StartLease {
+            owner: Owner::parse(&self.owner)?,
+            lease_ttl_ms: self.lease_ttl_ms,
+        })
     }
 }
 
@@ -199,21 +184,17 @@ pub(crate) fn create_request(body: CreateRunRequest) -> Result<CreateRun, Proble
     request.key = key;
     request.attributes = body.attributes;
     if let Some(concurrency) = body.concurrency {
-        let on_full = match concurrency.on_full.unwrap_or(OnFullBody::Reject) {
-            OnFullBody::Reject => OnFull::Reject,
-            OnFullBody::Enqueue => OnFull::Enqueue,
-            OnFullBody::CancelActive => OnFull::CancelActive,
-            OnFullBody::ReplacePending => OnFull::ReplacePending,
+        let group = runledger::ConcurrencyRequest {
+            key: ConcurrencyKey::parse(&concurrency.key)?,
+            limit: concurrency.limit,
+            on_full: concurrency.on_full,
         };
-        request.concurrency = Some(ConcurrencyGroup::new(
-            ConcurrencyKey::parse(&concurrency.key)?,
-            concurrency.limit.unwrap_or(1),
-            on_full,
-        )?);
+        // Checked here as well as by the ledger, so a body with several
+        // faults is refused for the same one as before the owner is read.
+        group.group()?;
+        request.concurrency = Some(group);
     }
-    if let Some(start) = body.start {
-        request = request.start(start.owner()?, start.lease_ttl_ms);
-    }
+    request.start = body.start.as_ref().map(LeaseRequest::lease).transpose()?;
     Ok(request)
 }
 

@@ -5,11 +5,9 @@ use super::{postgres, sqlite};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::batch::{BatchAnswers, BatchRefused};
-use crate::requests::{
-    AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
-    StartRun,
-};
-use runledger_core::transition::Finish;
+use crate::requests::{Appended, Created, ResolvedCreate, RunPage};
+use runledger_core::requests::Finish;
+use runledger_core::requests::{AppendEvent, Cancel, ClaimRun, Heartbeat, ListRuns, StartRun};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use tokio::sync::watch;
 

@@ -25,13 +25,13 @@
 //! before the write statement, which writes all or nothing.
 
 use crate::failpoints;
-use crate::requests::AppendEvent;
 use crate::store::postgres::batcher::{spawn_batches, submit};
 use crate::store::postgres::error::storage;
 use crate::store::postgres::held::Held;
 use crate::store::postgres::lookup;
 use crate::store::postgres::positions::{self, CHANNEL, Sequencer, counter_cte};
 use crate::store::postgres::rows::{column, signed};
+use runledger_core::requests::AppendEvent;
 use runledger_core::transition::{self, Record, Transition};
 use runledger_core::{Error, Operation, RunId, Tenant, Timestamp};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};

@@ -4,8 +4,9 @@
 
 use super::error::storage;
 use super::rows::{self, NOW_MS};
-use crate::requests::{ListRuns, RunPage};
+use crate::requests::RunPage;
 use crate::store::schema::{EVENT_COLUMNS, RUN_COLUMNS};
+use runledger_core::requests::ListRuns;
 use runledger_core::transition::Record;
 use runledger_core::{
     Children, ConcurrencyKey, Error, Event, Run, RunId, RunState, Tenant, Timestamp,

@@ -13,12 +13,11 @@ use super::{access, appends::AppendBatcher, audit, migrate, read, relay};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::batch::{BatchAnswers, BatchRefused};
-use crate::requests::{
-    AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
-    StartRun,
-};
+use crate::requests::{Appended, Created, ResolvedCreate, RunPage};
 use runledger_core::Operation;
-use runledger_core::transition::{self, Finish};
+use runledger_core::requests::Finish;
+use runledger_core::requests::{AppendEvent, Cancel, ClaimRun, Heartbeat, ListRuns, StartRun};
+use runledger_core::transition;
 use runledger_core::{Error, Event, IdempotencyKey, OnFull, Run, RunId, RunState, Tenant};
 use sqlx::PgPool;
 use std::sync::Arc;

@@ -3,8 +3,9 @@
 
 use super::error::storage;
 use super::rows;
-use crate::requests::{ClaimRun, ListRuns, RunPage};
+use crate::requests::RunPage;
 use crate::store::schema::{EVENT_COLUMNS, RUN_COLUMNS};
+use runledger_core::requests::{ClaimRun, ListRuns};
 use runledger_core::transition::Record;
 use runledger_core::{
     Children, ConcurrencyKey, Error, Event, Run, RunId, RunState, Tenant, Timestamp,

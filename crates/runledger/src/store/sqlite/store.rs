@@ -11,12 +11,11 @@ use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::batch::{BatchAnswers, BatchRefused};
 use crate::clock;
-use crate::requests::{
-    AppendEvent, Appended, Cancel, ClaimRun, Created, Heartbeat, ListRuns, ResolvedCreate, RunPage,
-    StartRun,
-};
+use crate::requests::{Appended, Created, ResolvedCreate, RunPage};
 use runledger_core::Operation;
-use runledger_core::transition::{self, Finish};
+use runledger_core::requests::Finish;
+use runledger_core::requests::{AppendEvent, Cancel, ClaimRun, Heartbeat, ListRuns, StartRun};
+use runledger_core::transition;
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
 use std::sync::Arc;
 use tokio::sync::watch;

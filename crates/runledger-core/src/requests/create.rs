@@ -1,0 +1,145 @@
+//! Create (SPEC §4 `POST /v1/runs`) and batch create (`POST /v1/runs/batch`).
+
+use super::StartLease;
+use crate::{ConcurrencyGroup, ConcurrencyKey, Error, Kind, OnFull, Owner, RunId, Segment};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A create. Build with [`CreateRun::new`]; absent optional fields are left
+/// out of the body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRun {
+    /// The run id; generated (UUIDv7, time-sortable) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<RunId>,
+    /// What is being run.
+    pub kind: Kind,
+    /// The parent, for a child run (with `key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<RunId>,
+    /// The child key, for a child run (with `parent_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Segment>,
+    /// A JSON object; `{}` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Value>,
+    /// The concurrency group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencyRequest>,
+    /// Start the run at once when it gets a slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartLease>,
+}
+
+impl CreateRun {
+    /// A top-level run of `kind` with a generated id.
+    pub fn new(kind: Kind) -> CreateRun {
+        CreateRun {
+            id: None,
+            kind,
+            parent_id: None,
+            key: None,
+            attributes: None,
+            concurrency: None,
+            start: None,
+        }
+    }
+
+    /// With this id.
+    pub fn id(mut self, id: RunId) -> CreateRun {
+        self.id = Some(id);
+        self
+    }
+
+    /// As the child `key` of `parent_id`.
+    pub fn child_of(mut self, parent_id: RunId, key: Segment) -> CreateRun {
+        self.parent_id = Some(parent_id);
+        self.key = Some(key);
+        self
+    }
+
+    /// With these attributes (a JSON object).
+    pub fn attributes(mut self, attributes: Value) -> CreateRun {
+        self.attributes = Some(attributes);
+        self
+    }
+
+    /// In this concurrency group (its limit and policy sent explicitly).
+    pub fn concurrency(mut self, group: ConcurrencyGroup) -> CreateRun {
+        self.concurrency = Some(ConcurrencyRequest::from(group));
+        self
+    }
+
+    /// In group `key` with `limit` and `on_full`, checked.
+    pub fn concurrency_group(
+        self,
+        key: ConcurrencyKey,
+        limit: u32,
+        on_full: OnFull,
+    ) -> Result<CreateRun, Error> {
+        Ok(self.concurrency(ConcurrencyGroup::new(key, limit, on_full)?))
+    }
+
+    /// Started at once by `owner` with a lease of `lease_ttl_ms`.
+    pub fn start(mut self, owner: Owner, lease_ttl_ms: u64) -> CreateRun {
+        self.start = Some(StartLease {
+            owner,
+            lease_ttl_ms,
+        });
+        self
+    }
+}
+
+/// A concurrency group as a create names it (SPEC §3): `limit` and
+/// `on_full` may be left to their defaults (1, `reject`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyRequest {
+    /// The group.
+    pub key: ConcurrencyKey,
+    /// Most active runs (1–10,000); 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// What to do when full; `reject` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_full: Option<OnFull>,
+}
+
+/// The limit of a group whose create names none.
+pub const CONCURRENCY_LIMIT_DEFAULT: u32 = 1;
+
+impl ConcurrencyRequest {
+    /// The group with its defaults applied and its limit checked.
+    pub fn group(&self) -> Result<ConcurrencyGroup, Error> {
+        ConcurrencyGroup::new(
+            self.key.clone(),
+            self.limit.unwrap_or(CONCURRENCY_LIMIT_DEFAULT),
+            self.on_full.unwrap_or_default(),
+        )
+    }
+}
+
+impl From<ConcurrencyGroup> for ConcurrencyRequest {
+    fn from(group: ConcurrencyGroup) -> ConcurrencyRequest {
+        ConcurrencyRequest {
+            key: group.key,
+            limit: Some(group.limit),
+            on_full: Some(group.on_full),
+        }
+    }
+}
+
+/// A batch of creates, decided in item order (SPEC §4 `POST /v1/runs/batch`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatch {
+    /// The creates, 1 to [`BATCH_RUNS_MAX`](crate::limits::BATCH_RUNS_MAX);
+    /// an item may name an earlier item as its parent.
+    pub runs: Vec<CreateRun>,
+    /// All or nothing: every item is created (or is an identical repeat) in
+    /// one transaction, or nothing is written and the first refused item is
+    /// the answer.
+    #[serde(default)]
+    pub atomic: bool,
+}
