@@ -413,6 +413,43 @@ async fn several_subscriptions_share_one_websocket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_the_server_refuses_yields_no_event_of_another() {
+    // The cap admits the socket and the tenant's subscription; each run
+    // subscription past it is refused. The tenant's subscription carries
+    // the run's events too, and they must not reach the refused one.
+    let dir = fresh_dir("client-refused-sub");
+    let server = TestServer::start_with(
+        &dir,
+        &sqlite_url(&dir, "client.db"),
+        &["--max-streams-per-token", "2"],
+    );
+    let client = Client::new(&server.base, None).expect("a client");
+    let mut tenant = client.subscribe_tenant(0).await;
+    for round in 0..20 {
+        let run = format!("capped-{round}");
+        client
+            .create_run(&create(&run), &CallOptions::NONE)
+            .await
+            .expect("created");
+        // The run's events travel on the tenant's subscription while the
+        // run's own subscribe waits for its refusal.
+        let mut refused = client.subscribe_run(&id(&run), 0).await;
+        for n in 0..3 {
+            append(&client, &run, n).await;
+        }
+        match next_event(&mut refused).await {
+            Some(Err(error)) => assert_eq!(problem_code(&error), ErrorCode::TooManyStreams),
+            other => panic!("round {round}: the refused subscription yielded {other:?}"),
+        }
+        for _ in 0..4 {
+            let event = next_event(&mut tenant).await.expect("open").expect("ok");
+            assert_eq!(event.run_id, id(&run));
+        }
+    }
+    assert_eq!(client.websocket_connects(), 1, "the socket went on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_and_restarted_mid_stream_costs_no_event_and_repeats_none_on_sqlite() {
     let dir = fresh_dir("client-restart-sqlite");
     let db = sqlite_url(&dir, "client.db");

@@ -166,6 +166,22 @@ struct Wire {
     pending: VecDeque<Pending>,
 }
 
+impl Wire {
+    /// Whether the server confirmed `topic`'s subscribe on this connection.
+    /// An event frame names its run, not the subscription it came on (the
+    /// tenant's carries every run's events): a topic takes events only once
+    /// confirmed (`subscribed` precedes any event of its subscription), so
+    /// a subscribe the server refuses never yields one, and what a pending
+    /// topic misses its own subscription sends from the `after` it asked for.
+    fn confirmed(&self, topic: &Topic) -> bool {
+        self.topics.contains(topic)
+            && !self
+                .pending
+                .iter()
+                .any(|pending| matches!(pending, Pending::Subscribe(t) if t == topic))
+    }
+}
+
 struct Task {
     url: String,
     token: Option<String>,
@@ -364,7 +380,7 @@ impl Task {
                 }
             }
             ServerMessage::Event(event) => {
-                let ended_topics = self.deliver(&event);
+                let ended_topics = self.deliver(&event, |topic| wire.confirmed(topic));
                 for topic in ended_topics {
                     self.unsubscribe_if_unused(socket, wire, topic).await?;
                 }

@@ -9,15 +9,23 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 impl Task {
-    /// Hands `event` to every local expecting it next; answers the topics
-    /// some of whose locals ended (terminal event, dropped receiver).
-    pub(super) fn deliver(&mut self, event: &Event) -> Vec<Topic> {
+    /// Hands `event` to every local of a `confirmed` topic expecting it
+    /// next; answers the topics some of whose locals ended (terminal event,
+    /// dropped receiver).
+    pub(super) fn deliver(
+        &mut self,
+        event: &Event,
+        confirmed: impl Fn(&Topic) -> bool,
+    ) -> Vec<Topic> {
         let terminal = is_terminal(&event.event_type);
         let mut ended = Vec::new();
         for (id, local) in &mut self.locals {
             let Some(counter) = local.topic.counter(event) else {
                 continue;
             };
+            if !confirmed(&local.topic) {
+                continue;
+            }
             if local.behind || counter != local.last + 1 {
                 continue;
             }
