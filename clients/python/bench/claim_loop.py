@@ -2,6 +2,9 @@
 the same loop through the runledger client, written with raw
 ``http.client`` (the library the blocking client's calls use: the
 difference is the client's overhead, BENCHMARKS.md P13) and with raw httpx.
+The raw loops send an ``Idempotency-Key`` with each claim as the client does
+(a claim retried without one could take a second run), so the three loops
+ask the server for the same work.
 
     python clients/python/bench/claim_loop.py --bin target/release/runledger \\
         [--db postgres://postgres@127.0.0.1/bench_claims] [--runs 20000] [--procs 8]
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -55,7 +59,7 @@ def fresh_db(template: str | None, scratch: str, mode: str) -> str:
     """A fresh store for one mode: a new SQLite file, or a recreated database."""
     if template is None:
         return "sqlite://" + os.path.join(scratch, f"{mode}.db")
-    name = f"{template.rsplit('/', 1)[1]}_{mode.replace('-', '_')}"
+    name = f"{template.rsplit('/', 1)[1]}_{mode.replace('-', '_').replace('.', '_')}"
     admin = template.rsplit("/", 1)[0] + "/postgres"
     for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
         subprocess.run(["psql", admin, "-q", "-c", sql], check=True, capture_output=True)
@@ -87,7 +91,9 @@ def with_httpx(base: str, me: int, out: Any) -> None:
         out.put(("start", time.time()))
         while True:
             claimed = http.post(
-                "/v1/runs/claim", json={"owner": f"w{me}", "lease_ttl_ms": LEASE_MS}
+                "/v1/runs/claim",
+                json={"owner": f"w{me}", "lease_ttl_ms": LEASE_MS},
+                headers={"idempotency-key": str(uuid.uuid4())},
             )
             if claimed.status_code == 204:
                 break
@@ -110,15 +116,18 @@ def with_http_client(base: str, me: int, out: Any) -> None:
     connection = http.client.HTTPConnection(host, int(port))
     headers = {"content-type": "application/json"}
 
-    def post(path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        connection.request("POST", path, body=json.dumps(body), headers=headers)
+    def post(path: str, body: dict[str, Any], key: str | None = None) -> tuple[int, Any]:
+        sent = headers if key is None else {**headers, "idempotency-key": key}
+        connection.request("POST", path, body=json.dumps(body), headers=sent)
         answer = connection.getresponse()
         content = answer.read()
         return answer.status, json.loads(content) if content else None
 
     out.put(("start", time.time()))
     while True:
-        status, run = post("/v1/runs/claim", {"owner": f"w{me}", "lease_ttl_ms": LEASE_MS})
+        status, run = post(
+            "/v1/runs/claim", {"owner": f"w{me}", "lease_ttl_ms": LEASE_MS}, str(uuid.uuid4())
+        )
         if status == 204:
             break
         assert status == 200, run
