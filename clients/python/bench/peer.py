@@ -14,7 +14,7 @@ through this repository's Python client instead of raw `http.client`, on
 Run as the harness's driver it registers the two peers and hands over to
 `bench.py`'s `main`; run by the harness as a worker (`worker JOBFILE`) it
 registers the worker and hands over to `py_worker.py`'s `main`. Each worker
-thread has its own `runledger.Client` (one httpx connection pool), creating
+thread has its own `runledger.Client` (its own keep-alive connection), creating
 `Client.create("bench", id=key)`: 201 created, 200 existed.
 """
 
@@ -60,13 +60,13 @@ def driver(argv: list[str]) -> None:
         def __init__(self, name: str, backend: str) -> None:
             super().__init__(name, backend)
             self.note = ("runledger serve; Client.create('bench', id=key) from this repository's "
-                         "Python client (httpx), one client per thread")
+                         "Python client, one client per thread")
 
         def cmd(self, jobfile: str) -> list[str]:
             return [bench.PY, os.path.abspath(__file__), "worker", jobfile]
 
         def version(self) -> str:
-            return super().version().replace("http.client", "runledger client (httpx)")
+            return super().version().replace("http.client", "runledger client")
 
     for backend, store in (("sqlite", "sqlite"), ("pg", "postgres")):
         name = f"runledger-python-{backend}"
