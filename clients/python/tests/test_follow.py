@@ -133,3 +133,25 @@ def _start(client: Client, run_id: str) -> int:
     lease = client.start(run_id, owner="follower-test", lease_ttl_ms=60_000).lease
     assert lease is not None
     return lease.epoch
+
+
+def test_a_follow_past_the_stream_cap_raises_once_its_retries_give_up(
+    start_server: StartServer, ids: Ids
+) -> None:
+    from runledger import RetryPolicy, TooManyStreamsError
+
+    server = start_server("--max-streams-per-token", "1")
+    quick = RetryPolicy(max_attempts=3, backoff_initial_s=0.05, backoff_max_s=0.1)
+    with Client(server.url, retry=quick) as client:
+        client.create("capped", id=ids("held"))
+        held = client.follow_tenant()
+        assert next(iter(held)).type == "created"  # holds the one slot
+        started = time.monotonic()
+        with pytest.raises(TooManyStreamsError):
+            next(iter(client.follow(ids("held"))))
+        assert time.monotonic() - started < 10.0
+        held.close()
+    # Once the server has seen the held stream go, the same follow goes through.
+    patient = RetryPolicy(max_attempts=100, backoff_initial_s=0.05, backoff_max_s=0.2)
+    with Client(server.url, retry=patient) as client:
+        assert next(iter(client.follow(ids("held")))).type == "created"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ._http import decode_body
-from ._retry import is_retryable_answer
+from ._retry import RetryPolicy, is_retryable_answer
 from ._sse import STREAM_READ_TIMEOUT_S, ResumeCursor, SseDecoder
 from .errors import TransportError, problem_error
 from .models import Event, Run
@@ -98,6 +98,7 @@ def follow_sync(client: Client, path: str, after: int, run_id: str | None) -> It
     """The events of the stream at ``path`` after ``after``; ``run_id`` set
     for a run stream (seq cursor, ends after the terminal event)."""
     cursor = ResumeCursor(after, "seq" if run_id is not None else "position")
+    crowded = 0
     while not cursor.finished:
         retry_after: str | None = None
         ended_cleanly = False
@@ -107,8 +108,10 @@ def follow_sync(client: Client, path: str, after: int, run_id: str | None) -> It
             ) as response:
                 if response.status_code != 200:
                     response.read()
-                    retry_after = _refused(response)
+                    crowded = crowded + 1 if response.status_code == 429 else 0
+                    retry_after = _refused(response, client.retry, crowded)
                 else:
+                    crowded = 0
                     decoder = SseDecoder()
                     for line in response.iter_lines():
                         message = decoder.feed(line)
@@ -136,6 +139,7 @@ async def follow_async(
 ) -> AsyncIterator[Event]:
     """The async twin of :func:`follow_sync`."""
     cursor = ResumeCursor(after, "seq" if run_id is not None else "position")
+    crowded = 0
     while not cursor.finished:
         retry_after: str | None = None
         ended_cleanly = False
@@ -145,8 +149,10 @@ async def follow_async(
             ) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    retry_after = _refused(response)
+                    crowded = crowded + 1 if response.status_code == 429 else 0
+                    retry_after = _refused(response, client.retry, crowded)
                 else:
+                    crowded = 0
                     decoder = SseDecoder()
                     async for line in response.aiter_lines():
                         message = decoder.feed(line)
@@ -167,13 +173,18 @@ async def follow_async(
         await asyncio.sleep(_wait_s(cursor, retry_after))
 
 
-def _refused(response: httpx.Response) -> str:
+def _refused(response: httpx.Response, retry: RetryPolicy, crowded: int) -> str:
     """Raises the problem of a refused stream unless it may heal; then the
-    ``Retry-After`` to honour ("" for none)."""
+    ``Retry-After`` to honour ("" for none). A server that is restarting
+    (502–504) is waited for as long as it takes; ``crowded`` 429s in a row
+    (``too_many_streams``, the rate limit) raise once ``retry`` gives up."""
     problem = problem_error(response.status_code, decode_body(response))
     if not is_retryable_answer(response.status_code, problem.code):
         raise problem
-    return str(response.headers.get("retry-after", ""))
+    retry_after = response.headers.get("retry-after")
+    if crowded and retry.delay_s(crowded, retry_after) is None:
+        raise problem
+    return str(retry_after or "")
 
 
 def _ended_before(run: Run, cursor: ResumeCursor) -> bool:
