@@ -13,7 +13,7 @@ mod list;
 
 pub use changes::{AppendEvent, Cancel, Finish, Heartbeat, check_error_text};
 pub use create::{ConcurrencyRequest, CreateBatch, CreateRun};
-pub use lease::{ClaimRun, StartLease, StartRun, check_lease_ttl_ms};
+pub use lease::{ClaimBody, ClaimRun, KindFilter, StartLease, StartRun, check_lease_ttl_ms};
 pub use list::{ListRuns, page_limit};
 
 #[cfg(test)]

@@ -6,9 +6,7 @@
 
 use crate::json::parse_strict;
 use crate::problem::ProblemBody;
-use crate::routes::events::AppendEventRequest;
-use crate::routes::lifecycle::{CancelRequest, FinishRequest, HeartbeatRequest};
-use crate::routes::runs::{CreateRunRequest, LeaseRequest};
+use runledger::{AppendEvent, Cancel, CreateRun, Finish, Heartbeat, StartLease};
 
 /// A request body the API parses with the strict JSON extractor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +41,12 @@ impl RequestBody {
 /// extractor accepts it, else the problem the client would get.
 pub fn parse_request_body(body: RequestBody, bytes: &[u8]) -> Result<(), Box<ProblemBody>> {
     let parsed = match body {
-        RequestBody::CreateRun => parse_strict::<CreateRunRequest>(bytes).map(drop),
-        RequestBody::Start => parse_strict::<LeaseRequest>(bytes).map(drop),
-        RequestBody::Heartbeat => parse_strict::<HeartbeatRequest>(bytes).map(drop),
-        RequestBody::Finish => parse_strict::<FinishRequest>(bytes).map(drop),
-        RequestBody::Cancel => parse_strict::<CancelRequest>(bytes).map(drop),
-        RequestBody::AppendEvent => parse_strict::<AppendEventRequest>(bytes).map(drop),
+        RequestBody::CreateRun => parse_strict::<CreateRun>(bytes).map(drop),
+        RequestBody::Start => parse_strict::<StartLease>(bytes).map(drop),
+        RequestBody::Heartbeat => parse_strict::<Heartbeat>(bytes).map(drop),
+        RequestBody::Finish => parse_strict::<Finish>(bytes).map(drop),
+        RequestBody::Cancel => parse_strict::<Cancel>(bytes).map(drop),
+        RequestBody::AppendEvent => parse_strict::<AppendEvent>(bytes).map(drop),
     };
     parsed.map_err(|problem| Box::new(problem.body().clone()))
 }

@@ -80,8 +80,10 @@ fn require_json_content_type(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
-/// Parses `bytes` as one JSON object into `T`: syntax, UTF-8, duplicate
-/// keys, depth and unknown fields are all `422 invalid_request`.
+/// Parses `bytes` as one JSON object into `T`, one of the core's request
+/// types: syntax, UTF-8, duplicate keys, depth, unknown fields and a field
+/// its parser refuses are `422 invalid_request` naming the field, except a
+/// run id, which is `422 invalid_run_id` as everywhere else.
 pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let value = checked_value(bytes)?;
     if !value.is_object() {
@@ -90,20 +92,70 @@ pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             json_type_name(&value)
         )));
     }
+    from_value_strict(&value).map_err(Refusal::into_problem)
+}
+
+/// Why a body (or one batch item) could not be read as its request type.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Its shape: a missing or unknown field, or a value of the wrong JSON
+    /// type.
+    Shape(Problem),
+    /// The text of one field, which that field's parser refused.
+    Field(Problem),
+}
+
+impl Refusal {
+    /// The problem the client gets.
+    pub fn into_problem(self) -> Problem {
+        match self {
+            Refusal::Shape(problem) | Refusal::Field(problem) => problem,
+        }
+    }
+}
+
+/// Deserializes `value`, already read strictly, into the request type `T`.
+pub fn from_value_strict<T: DeserializeOwned>(value: &Value) -> Result<T, Refusal> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
+        let refused = value_at(value, error.path());
         let inner = error.into_inner();
         if path != "." {
-            return Problem::invalid_request(&path, format!("invalid {path}: {inner}"));
+            let problem = Problem::invalid_request(&path, format!("invalid {path}: {inner}"));
+            return match refused {
+                Some(Value::String(text)) => {
+                    Refusal::Field(run_id_refusal(&path, text).unwrap_or(problem))
+                }
+                _ => Refusal::Shape(problem),
+            };
         }
         // A missing or unknown top-level field is named by serde only in
         // its message: "missing field `x`", "unknown field `x`, expected …".
-        match named_field(&inner.to_string()) {
+        Refusal::Shape(match named_field(&inner.to_string()) {
             Some(field) => {
                 Problem::invalid_request(field, format!("invalid request body: {inner}"))
             }
             None => Problem::invalid_body(format!("invalid request body: {inner}")),
-        }
+        })
+    })
+}
+
+/// A run id refused is `invalid_run_id` with the rule it broke, here as
+/// in a path: the core's own error for `text` when `path` holds a run id.
+fn run_id_refusal(path: &str, text: &str) -> Option<Problem> {
+    matches!(path, "id" | "parent_id")
+        .then(|| runledger::RunId::parse(text).err())
+        .flatten()
+        .map(Problem::from)
+}
+
+/// The value `path` names inside `value`, if it is there.
+fn value_at<'v>(value: &'v Value, path: &serde_path_to_error::Path) -> Option<&'v Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(value, |value, segment| match segment {
+        Segment::Map { key } => value.get(key.as_str()),
+        Segment::Seq { index } => value.get(*index),
+        Segment::Enum { .. } | Segment::Unknown => None,
     })
 }
 

@@ -39,8 +39,8 @@ pub use reaper::IDEMPOTENCY_PURGE_INTERVAL;
 pub use redact::redact_db_url;
 pub use requests::{Appended, Created, RunPage};
 pub use runledger_core::requests::{
-    AppendEvent, Cancel, ClaimRun, ConcurrencyRequest, CreateBatch, CreateRun, Finish, Heartbeat,
-    ListRuns, StartLease, StartRun,
+    AppendEvent, Cancel, ClaimBody, ClaimRun, ConcurrencyRequest, CreateBatch, CreateRun, Finish,
+    Heartbeat, KindFilter, ListRuns, StartLease, StartRun,
 };
 pub use runledger_core::{
     Children, ConcurrencyGroup, ConcurrencyKey, Epoch, Error, ErrorCode, Event, EventType,

@@ -130,3 +130,19 @@ pub struct RunPage {
     /// Pass to the next call; `None` on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// One page of an event log to read: after position `after` of the
+/// tenant's log, or after seq `after` of `run`'s log; at most `limit`
+/// events and, past the first, at most `bytes_max` bytes, each event
+/// counted as its data's length plus `EVENT_ENVELOPE_BYTES`.
+#[derive(Debug, Clone)]
+pub(crate) struct LogPage {
+    /// The run whose log is read; the tenant's log when `None`.
+    pub(crate) run: Option<RunId>,
+    /// The position (or, for a run, the seq) the page starts after.
+    pub(crate) after: u64,
+    /// Most events.
+    pub(crate) limit: u32,
+    /// Most bytes past the first event.
+    pub(crate) bytes_max: usize,
+}

@@ -10,6 +10,7 @@
 //! page, never its whole backlog. Writers never wait for subscribers.
 
 use crate::fanout::{Fanout, Received, Receiver};
+use crate::requests::LogPage;
 use crate::store::Store;
 use runledger_core::{Error, Event, RunId, Tenant};
 use std::collections::{HashMap, VecDeque};
@@ -150,16 +151,13 @@ async fn follow(
             return;
         };
         loop {
-            match store
-                .event_page(
-                    &tenant,
-                    None,
-                    last,
-                    CATCH_UP_PAGE_EVENTS,
-                    FEED_BUFFER_BYTES_MAX,
-                )
-                .await
-            {
+            let page = LogPage {
+                run: None,
+                after: last,
+                limit: CATCH_UP_PAGE_EVENTS,
+                bytes_max: FEED_BUFFER_BYTES_MAX,
+            };
+            match store.event_page(&tenant, page).await {
                 Ok(events) => {
                     let Some((newest, _)) = events.last() else {
                         break;
@@ -251,16 +249,13 @@ impl Subscription {
     }
 
     async fn read_page(&self) -> Result<Vec<Event>, Error> {
-        let page = self
-            .store
-            .event_page(
-                &self.tenant,
-                self.run.as_ref(),
-                self.after,
-                CATCH_UP_PAGE_EVENTS,
-                CATCH_UP_PAGE_BYTES_MAX,
-            )
-            .await?;
+        let page = LogPage {
+            run: self.run.clone(),
+            after: self.after,
+            limit: CATCH_UP_PAGE_EVENTS,
+            bytes_max: CATCH_UP_PAGE_BYTES_MAX,
+        };
+        let page = self.store.event_page(&self.tenant, page).await?;
         Ok(page.into_iter().map(|(event, _)| event).collect())
     }
 }

@@ -2,7 +2,9 @@
 //! examples. Parsing only; [`super::exec`] does the work.
 
 use crate::duration::parse_duration_ms;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
+use runledger::{OnFull, Outcome};
 
 /// The server `runs` talks to when neither `--server` nor `RUNLEDGER_SERVER` says.
 pub const SERVER_DEFAULT: &str = "http://127.0.0.1:7878";
@@ -201,8 +203,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "N", requires = "concurrency_key")]
     pub limit: Option<u32>,
     /// What to do when the group is full (server default reject).
-    #[arg(long, value_enum, value_name = "P", requires = "concurrency_key")]
-    pub on_full: Option<OnFullArg>,
+    #[arg(long, value_name = "P", value_parser = on_full_values(), requires = "concurrency_key")]
+    pub on_full: Option<OnFull>,
     /// Start the run at once under this owner (with --lease-ttl).
     #[arg(long, value_name = "O", requires = "lease_ttl_ms")]
     pub start_owner: Option<String>,
@@ -215,20 +217,29 @@ pub struct CreateArgs {
     pub idempotency_key: Option<String>,
 }
 
-/// `on_full` on the command line, spelled as in the API (`cancel_active`);
-/// the kebab-case habit (`cancel-active`) is accepted too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnFullArg {
-    /// Refuse with concurrency_limit.
-    Reject,
-    /// Create it pending; promoted when a slot frees.
-    Enqueue,
-    /// Cancel the oldest active runs to make room.
-    #[value(name = "cancel_active", alias = "cancel-active")]
-    CancelActive,
-    /// Create it pending, cancelling the group's pending run.
-    #[value(name = "replace_pending", alias = "replace-pending")]
-    ReplacePending,
+/// `--on-full`: the core's [`OnFull`], spelled as in the API
+/// (`cancel_active`); the kebab-case habit (`cancel-active`) is read too.
+fn on_full_values() -> impl TypedValueParser<Value = OnFull> {
+    PossibleValuesParser::new([
+        PossibleValue::new("reject").help("Refuse with concurrency_limit"),
+        PossibleValue::new("enqueue").help("Create it pending; promoted when a slot frees"),
+        PossibleValue::new("cancel_active")
+            .alias("cancel-active")
+            .help("Cancel the oldest active runs to make room"),
+        PossibleValue::new("replace_pending")
+            .alias("replace-pending")
+            .help("Create it pending, cancelling the group's pending run"),
+    ])
+    .try_map(|text| OnFull::parse(&text))
+}
+
+/// `--outcome`: the core's [`Outcome`], spelled as in the API.
+fn outcome_values() -> impl TypedValueParser<Value = Outcome> {
+    PossibleValuesParser::new([
+        PossibleValue::new("succeeded").help("The run succeeded"),
+        PossibleValue::new("failed").help("The run failed"),
+    ])
+    .try_map(|text| serde_json::from_value::<Outcome>(serde_json::Value::String(text)))
 }
 
 /// A verb that names one run.
@@ -345,8 +356,8 @@ pub struct FinishArgs {
     #[arg(long, value_name = "N")]
     pub lease_epoch: u64,
     /// How the run ended.
-    #[arg(long, value_enum)]
-    pub outcome: OutcomeArg,
+    #[arg(long, value_parser = outcome_values())]
+    pub outcome: Outcome,
     /// Any JSON value, stored as the run's result.
     #[arg(long, value_name = "JSON")]
     pub result: Option<String>,
@@ -356,15 +367,6 @@ pub struct FinishArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub change: ChangeArgs,
-}
-
-/// `outcome` on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutcomeArg {
-    /// The run succeeded.
-    Succeeded,
-    /// The run failed.
-    Failed,
 }
 
 /// `runs cancel`.

@@ -5,13 +5,11 @@
 
 use super::args::{
     CancelArgs, ChangeArgs, ClaimArgs, CreateArgs, EventsArgs, FinishArgs, HeartbeatArgs, IdArgs,
-    ListArgs, OnFullArg, OutcomeArg, RunsArgs, RunsVerb, SERVER_DEFAULT, StartArgs,
+    ListArgs, RunsArgs, RunsVerb, SERVER_DEFAULT, StartArgs,
 };
 use super::{follow, render};
 use crate::failure::{Failure, Verdict};
-use runledger::{
-    ConcurrencyKey, Kind, OnFull, Outcome, Owner, RunId, RunState, Segment, Timestamp,
-};
+use runledger::{ConcurrencyKey, Kind, Owner, RunId, RunState, Segment, Timestamp};
 use runledger_client::{
     CallOptions, Cancel, ClaimRun, Client, ConcurrencyRequest, CreateRun, Finish, Heartbeat,
     ListRuns, StartRun,
@@ -77,16 +75,10 @@ async fn create_run(client: &Client, args: CreateArgs, json: bool) -> Result<Ver
         request = request.attributes(json_arg("--attributes", attributes)?);
     }
     if let Some(key) = &args.concurrency_key {
-        let on_full = args.on_full.map(|policy| match policy {
-            OnFullArg::Reject => OnFull::Reject,
-            OnFullArg::Enqueue => OnFull::Enqueue,
-            OnFullArg::CancelActive => OnFull::CancelActive,
-            OnFullArg::ReplacePending => OnFull::ReplacePending,
-        });
         request.concurrency = Some(ConcurrencyRequest {
             key: parse("--concurrency-key", key, ConcurrencyKey::parse)?,
             limit: args.limit,
-            on_full,
+            on_full: args.on_full,
         });
     }
     if let (Some(owner), Some(lease_ttl_ms)) = (&args.start_owner, args.lease_ttl_ms) {
@@ -209,10 +201,7 @@ async fn heartbeat_run(
 async fn finish_run(client: &Client, args: FinishArgs, json: bool) -> Result<Verdict, Failure> {
     let request = Finish {
         lease_epoch: args.lease_epoch,
-        outcome: match args.outcome {
-            OutcomeArg::Succeeded => Outcome::Succeeded,
-            OutcomeArg::Failed => Outcome::Failed,
-        },
+        outcome: args.outcome,
         result: args
             .result
             .as_deref()

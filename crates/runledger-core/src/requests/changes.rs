@@ -10,10 +10,19 @@ use serde_json::Value;
 /// Extend a lease.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(
+        as = HeartbeatRequest,
+        description = "The body of `POST /v1/runs/{id}/heartbeat`."
+    )
+)]
 pub struct Heartbeat {
-    /// The epoch of the lease held.
+    /// The epoch of the lease held (required).
+    #[cfg_attr(feature = "utoipa", schema(value_type = u64))]
     pub lease_epoch: Epoch,
-    /// A new lease length; the previous one when absent.
+    /// A new lease length, 100–86,400,000 ms; the previous one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_ttl_ms: Option<u64>,
     /// `If-Match`.
@@ -40,15 +49,21 @@ impl Heartbeat {
 /// What a worker reports when it finishes a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(as = FinishRequest, description = "The body of `POST /v1/runs/{id}/finish`.")
+)]
 pub struct Finish {
-    /// The epoch of the lease the worker holds.
+    /// The epoch of the lease held (required).
+    #[cfg_attr(feature = "utoipa", schema(value_type = u64))]
     pub lease_epoch: Epoch,
-    /// Succeeded or failed.
+    /// `succeeded` or `failed`.
     pub outcome: Outcome,
-    /// Any JSON value.
+    /// Any JSON value, at most 256 KiB serialized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
-    /// A message for a failure.
+    /// A failure's message, at most 64 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -94,13 +109,21 @@ pub fn check_error_text(field: &'static str, text: Option<&str>) -> Result<(), E
 /// Cancel a run. The body may be empty.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(
+        as = CancelRequest,
+        description = "The body of `POST /v1/runs/{id}/cancel` (may be empty)."
+    )
+)]
 pub struct Cancel {
     /// Why; becomes the run's `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Also cancel every non-terminal descendant in the same transaction,
-    /// each with `error` = `parent <id> cancelled: <reason>` (sent only
-    /// when true).
+    /// Also cancel every descendant that has not ended, in the same
+    /// transaction; each gets its own `cancelled` event and the `error`
+    /// `parent <id> cancelled: <reason>`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cascade: bool,
     /// `If-Match`.
@@ -118,15 +141,25 @@ impl Cancel {
 /// Append a caller event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(
+        as = AppendEventRequest,
+        description = "The body of `POST /v1/runs/{id}/events`."
+    )
+)]
 pub struct AppendEvent {
-    /// The caller's type (not a lifecycle name).
+    /// `[a-z0-9][a-z0-9._-]{0,63}`, not a lifecycle name.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = String))]
     pub event_type: EventType,
-    /// Any JSON value ≤ 256 KiB serialized (null included, but present).
+    /// Any JSON value (null included), at most 256 KiB serialized. Required.
     #[serde(deserialize_with = "present")]
     pub data: Value,
-    /// Required while the run is running.
+    /// The lease epoch; required while the run is running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<u64>))]
     pub lease_epoch: Option<Epoch>,
     /// `If-Match`.
     #[serde(skip)]

@@ -5,29 +5,40 @@ use crate::{ConcurrencyGroup, ConcurrencyKey, Error, Kind, OnFull, Owner, RunId,
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A create. Build with [`CreateRun::new`]; absent optional fields are left
-/// out of the body.
+/// A create: the body of `POST /v1/runs`. Build with [`CreateRun::new`];
+/// absent optional fields are left out of the body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(as = CreateRunRequest, description = "The body of `POST /v1/runs`.")
+)]
 pub struct CreateRun {
-    /// The run id; generated (UUIDv7, time-sortable) when absent.
+    /// The run id; generated (UUIDv7) when absent. For a child, absent or
+    /// exactly `<parent_id>:<key>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>))]
     pub id: Option<RunId>,
-    /// What is being run.
+    /// What is being run: `[A-Za-z0-9._-]{1,128}`.
+    #[cfg_attr(feature = "utoipa", schema(value_type = String))]
     pub kind: Kind,
     /// The parent, for a child run (with `key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>))]
     pub parent_id: Option<RunId>,
     /// The child key, for a child run (with `parent_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>))]
     pub key: Option<Segment>,
-    /// A JSON object; `{}` when absent.
+    /// A JSON object, at most 64 KiB serialized; `{}` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<Object>))]
     pub attributes: Option<Value>,
     /// The concurrency group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<ConcurrencyRequest>,
-    /// Start the run at once when it gets a slot.
+    /// Start the run at once when it gets a slot (not a creation parameter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<StartLease>,
 }
@@ -95,13 +106,19 @@ impl CreateRun {
 /// `on_full` may be left to their defaults (1, `reject`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(description = "A concurrency group as a create names it.")
+)]
 pub struct ConcurrencyRequest {
-    /// The group.
+    /// The group: `[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}`.
+    #[cfg_attr(feature = "utoipa", schema(value_type = String))]
     pub key: ConcurrencyKey,
-    /// Most active runs (1–10,000); 1 when absent.
+    /// Most active runs, 1–10,000; 1 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
-    /// What to do when full; `reject` when absent.
+    /// What to do when the group is full; `reject` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_full: Option<OnFull>,
 }
@@ -133,13 +150,19 @@ impl From<ConcurrencyGroup> for ConcurrencyRequest {
 /// A batch of creates, decided in item order (SPEC §4 `POST /v1/runs/batch`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(as = CreateBatchRequest, description = "The body of `POST /v1/runs/batch`.")
+)]
 pub struct CreateBatch {
-    /// The creates, 1 to [`BATCH_RUNS_MAX`](crate::limits::BATCH_RUNS_MAX);
-    /// an item may name an earlier item as its parent.
+    /// The creates, 1 to 1,000, each the body of `POST /v1/runs`; an item
+    /// may name an earlier item as its parent.
     pub runs: Vec<CreateRun>,
-    /// All or nothing: every item is created (or is an identical repeat) in
-    /// one transaction, or nothing is written and the first refused item is
-    /// the answer.
+    /// All or nothing; `false` when absent.
+    // Every item is created (or is an identical repeat) in one transaction,
+    // or nothing is written and the first refused item is the answer.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<bool>))]
     pub atomic: bool,
 }

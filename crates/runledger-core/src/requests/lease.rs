@@ -10,8 +10,17 @@ use serde::{Deserialize, Serialize};
 /// body of a start, the lease part of a claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(
+        as = LeaseRequest,
+        description = "A worker taking a run: `start` of a create, and `POST /v1/runs/{id}/start`."
+    )
+)]
 pub struct StartLease {
-    /// The worker taking the run.
+    /// The worker: 1–256 printable characters.
+    #[cfg_attr(feature = "utoipa", schema(value_type = String))]
     pub owner: Owner,
     /// Lease length, 100–86,400,000 ms.
     pub lease_ttl_ms: u64,
@@ -61,8 +70,9 @@ impl StartRun {
 }
 
 /// Take the oldest queued run matching the filters and start it. Build
-/// with [`ClaimRun::new`].
+/// with [`ClaimRun::new`]. Read from its body, [`ClaimBody`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ClaimBody")]
 pub struct ClaimRun {
     /// The worker and its lease length, exactly as `start` takes them.
     #[serde(flatten)]
@@ -85,6 +95,86 @@ pub struct ClaimRun {
 
 fn is_zero(value: &u64) -> bool {
     *value == 0
+}
+
+/// The body of `POST /v1/runs/claim` as it is read: the lease's fields
+/// beside the filters, unknown fields refused (which serde cannot do for
+/// [`ClaimRun`]'s flattened lease), one kind accepted as a plain string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(as = ClaimRequest, description = "The body of `POST /v1/runs/claim`.")
+)]
+pub struct ClaimBody {
+    /// The worker taking the run: 1–256 printable characters.
+    #[cfg_attr(feature = "utoipa", schema(value_type = String))]
+    owner: Owner,
+    /// Lease length, 100–86,400,000 ms.
+    lease_ttl_ms: u64,
+    /// Only runs of this kind, or of one of these kinds (at most 100).
+    #[serde(default, deserialize_with = "one_or_many_kinds")]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<KindFilter>))]
+    kind: Vec<Kind>,
+    /// Only runs of this concurrency group.
+    #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>))]
+    concurrency_key: Option<ConcurrencyKey>,
+    /// How long to wait for a matching run to be queued, 0–30,000 ms; 0
+    /// when absent.
+    #[serde(default)]
+    wait_ms: Option<u64>,
+}
+
+/// One kind or a list of kinds: how a claim's `kind` may be written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+#[cfg_attr(
+    feature = "utoipa",
+    derive(utoipa::ToSchema),
+    schema(description = "One kind or a list of kinds.")
+)]
+pub enum KindFilter {
+    /// One kind.
+    One(String),
+    /// Any of these kinds.
+    Many(Vec<String>),
+}
+
+/// Reads a claim's `kind`, a string or a list of strings, each checked by
+/// [`Kind::parse`].
+fn one_or_many_kinds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Kind>, D::Error> {
+    let texts = match KindFilter::deserialize(deserializer) {
+        Ok(KindFilter::One(kind)) => vec![kind],
+        Ok(KindFilter::Many(kinds)) => kinds,
+        Err(_) => {
+            return Err(serde::de::Error::custom(
+                "kind must be a kind (a string) or a list of kinds",
+            ));
+        }
+    };
+    texts
+        .iter()
+        .map(|text| Kind::parse(text).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+impl From<ClaimBody> for ClaimRun {
+    fn from(body: ClaimBody) -> ClaimRun {
+        ClaimRun {
+            lease: StartLease {
+                owner: body.owner,
+                lease_ttl_ms: body.lease_ttl_ms,
+            },
+            kinds: body.kind,
+            concurrency_key: body.concurrency_key,
+            wait_ms: body.wait_ms.unwrap_or(0),
+            idempotency_key: None,
+        }
+    }
 }
 
 impl ClaimRun {

@@ -5,30 +5,29 @@
 //! carries its `index`.
 
 use crate::auth::AuthTenant;
-use crate::json::{JsonBody, json_response};
+use crate::json::{JsonBody, Refusal, from_value_strict, json_response};
 use crate::problem::{Problem, ProblemBody};
-use crate::routes::runs::{CreateRunRequest, create_request};
 use crate::schema::RunBody;
 use crate::state::ServerState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use runledger::{CreateBatch, Created, Error, Run, limits::BATCH_RUNS_MAX};
+use runledger::{CreateBatch, CreateRun, Created, Error, Run, limits::BATCH_RUNS_MAX};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// The body of `POST /v1/runs/batch`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// The core's [`CreateBatch`] with its items not yet read: each is read as
+/// a [`CreateRun`] on its own, so that an item whose field its parser
+/// refuses is answered alone (when not atomic) while the others go on.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateBatchRequest {
-    /// The creates, 1 to 1,000, each the body of `POST /v1/runs`; an item
-    /// may name an earlier item as its parent.
-    #[schema(value_type = Vec<CreateRunRequest>)]
+pub struct BatchItems {
+    /// The items, each to be read as a create.
     pub runs: Vec<Value>,
-    /// All or nothing; `false` when absent.
+    /// All or nothing.
     #[serde(default)]
-    pub atomic: Option<bool>,
+    pub atomic: bool,
 }
 
 /// One item's answer: `status` 201 or 200 with the run, or a 4xx (5xx)
@@ -58,7 +57,7 @@ pub struct BatchAnswer {
     post,
     path = "/v1/runs/batch",
     tag = "runs",
-    request_body = CreateBatchRequest,
+    request_body = CreateBatch,
     responses(
         (status = 200, description = "Each item's answer, in request order.", body = BatchAnswer),
         (status = 409, description = "`atomic`: the first refused item's problem (`run_conflict`, `concurrency_limit`, …) with its `index`; nothing was written.", body = ProblemBody, content_type = "application/problem+json"),
@@ -69,7 +68,7 @@ pub struct BatchAnswer {
 pub async fn create_batch(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
-    JsonBody(body): JsonBody<CreateBatchRequest>,
+    JsonBody(body): JsonBody<BatchItems>,
 ) -> Result<Response, Problem> {
     let count = body.runs.len();
     if count == 0 || count > BATCH_RUNS_MAX {
@@ -78,20 +77,27 @@ pub async fn create_batch(
             format!("{count} runs; expected 1 to {BATCH_RUNS_MAX}"),
         ));
     }
-    let atomic = body.atomic.unwrap_or(false);
+    let atomic = body.atomic;
     // Items that cannot be read as a create are refused whole; items whose
     // fields are invalid are, when not atomic, answered alone.
     let mut runs = Vec::with_capacity(count);
     let mut invalid: Vec<(usize, Problem)> = Vec::new();
-    for (index, item) in body.runs.into_iter().enumerate() {
-        let parsed: CreateRunRequest = serde_json::from_value(item).map_err(|error| {
-            Problem::invalid_request("runs", format!("item {index} is not a create: {error}"))
-                .at_index(index)
-        })?;
-        match create_request(parsed) {
+    for (index, item) in body.runs.iter().enumerate() {
+        if !item.is_object() {
+            return Err(Problem::invalid_request(
+                "runs",
+                format!("item {index} is not a create: not a JSON object"),
+            )
+            .at_index(index));
+        }
+        match from_value_strict::<CreateRun>(item) {
             Ok(request) => runs.push(request),
-            Err(problem) if atomic => return Err(problem.at_index(index)),
-            Err(problem) => invalid.push((index, problem)),
+            Err(Refusal::Shape(problem)) => {
+                let detail = format!("item {index} is not a create: {}", problem.body().detail);
+                return Err(Problem::invalid_request("runs", detail).at_index(index));
+            }
+            Err(Refusal::Field(problem)) if atomic => return Err(problem.at_index(index)),
+            Err(Refusal::Field(problem)) => invalid.push((index, problem)),
         }
     }
     let indexes: Vec<usize> = (0..count)

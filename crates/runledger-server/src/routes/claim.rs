@@ -1,7 +1,7 @@
 //! `POST /v1/runs/claim` (SPEC §4): the oldest queued run matching the
 //! filters, started for the caller exactly as `start` would, or `204` when
-//! none is queued within `wait_ms`. The ledger decides (see
-//! `Ledger::claim`); this file only maps the body.
+//! none is queued within `wait_ms`. The body is the core's [`ClaimRun`]
+//! (read as [`ClaimBody`]); the ledger decides (see `Ledger::claim`).
 
 use crate::auth::{AuthTenant, Caller};
 use crate::idempotency::KeyedAttempt;
@@ -13,49 +13,14 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use runledger::{
-    ClaimRun, ConcurrencyKey, ErrorCode, IdempotencyMark, Kind, Owner, Run, RunState, Tenant,
-};
-use serde::Deserialize;
-use utoipa::ToSchema;
-
-/// The body of `POST /v1/runs/claim`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimRequest {
-    /// The worker taking the run: 1–256 printable characters.
-    pub owner: String,
-    /// Lease length, 100–86,400,000 ms.
-    pub lease_ttl_ms: u64,
-    /// Only runs of this kind, or of one of these kinds (at most 100).
-    #[serde(default)]
-    #[schema(value_type = Option<KindFilter>)]
-    pub kind: Option<serde_json::Value>,
-    /// Only runs of this concurrency group.
-    #[serde(default)]
-    pub concurrency_key: Option<String>,
-    /// How long to wait for a matching run to be queued, 0–30,000 ms; 0
-    /// when absent.
-    #[serde(default)]
-    pub wait_ms: Option<u64>,
-}
-
-/// One kind or a list of kinds.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum KindFilter {
-    /// One kind.
-    One(String),
-    /// Any of these kinds.
-    Many(Vec<String>),
-}
+use runledger::{ClaimBody, ClaimRun, ErrorCode, IdempotencyMark, Run, RunState, Tenant};
 
 /// Claims the oldest queued run matching the filters.
 #[utoipa::path(
     post,
     path = "/v1/runs/claim",
     tag = "lifecycle",
-    request_body = ClaimRequest,
+    request_body = ClaimBody,
     responses(
         (status = 200, description = "The claimed run, running under a new lease for `owner`.", body = RunBody),
         (status = 204, description = "No matching run was queued within `wait_ms`."),
@@ -68,9 +33,8 @@ pub async fn claim_run(
     AuthTenant(tenant): AuthTenant,
     caller: Caller,
     attempt: Option<Extension<KeyedAttempt>>,
-    JsonBody(body): JsonBody<ClaimRequest>,
+    JsonBody(mut request): JsonBody<ClaimRun>,
 ) -> Result<Response, Problem> {
-    let mut request = claim_request(body)?;
     if let Some(Extension(attempt)) = attempt {
         if let Some(committed) = attempt.committed {
             let run = committed_claim(&state, &tenant, &request, &committed).await?;
@@ -116,31 +80,4 @@ async fn committed_claim(
             committed.run_id, committed.seq
         ),
     ))
-}
-
-/// Maps the body onto the library's request, parsing every field.
-fn claim_request(body: ClaimRequest) -> Result<ClaimRun, Problem> {
-    let mut request = ClaimRun::new(Owner::parse(&body.owner)?, body.lease_ttl_ms);
-    let kinds = match body.kind.map(serde_json::from_value::<KindFilter>) {
-        None => Vec::new(),
-        Some(Ok(KindFilter::One(kind))) => vec![kind],
-        Some(Ok(KindFilter::Many(kinds))) => kinds,
-        Some(Err(_)) => {
-            return Err(Problem::invalid_request(
-                "kind",
-                "kind must be a kind (a string) or a list of kinds",
-            ));
-        }
-    };
-    request.kinds = kinds
-        .iter()
-        .map(|kind| Kind::parse(kind))
-        .collect::<Result<_, _>>()?;
-    request.concurrency_key = body
-        .concurrency_key
-        .as_deref()
-        .map(ConcurrencyKey::parse)
-        .transpose()?;
-    request.wait_ms = body.wait_ms.unwrap_or(0);
-    Ok(request)
 }

@@ -16,31 +16,9 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use runledger::{AppendEvent, Event, EventType, IdempotencyMark, RunId, Tenant};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use runledger::{AppendEvent, Event, IdempotencyMark, RunId, Tenant};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// The body of `POST /v1/runs/{id}/events`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AppendEventRequest {
-    /// `[a-z0-9][a-z0-9._-]{0,63}`, not a lifecycle name.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// Any JSON value (null included), at most 256 KiB serialized. Required.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(required = true)]
-    pub data: Option<Value>,
-    /// The lease epoch; required while the run is running.
-    #[serde(default)]
-    pub lease_epoch: Option<u64>,
-}
-
-/// Keeps an explicit `null` apart from an absent field.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
-}
 
 /// The answer of an append.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -103,7 +81,7 @@ pub struct TenantEventList {
     path = "/v1/runs/{id}/events",
     tag = "events",
     params(("id" = String, Path, description = "The run id.")),
-    request_body = AppendEventRequest,
+    request_body = AppendEvent,
     responses(
         (status = 201, description = "The event was appended.", body = AppendedBody),
         (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
@@ -117,7 +95,7 @@ pub async fn append_event(
     RunIdPath(id): RunIdPath,
     IfMatch(if_version): IfMatch,
     attempt: Option<Extension<KeyedAttempt>>,
-    JsonBody(body): JsonBody<AppendEventRequest>,
+    JsonBody(body): JsonBody<AppendEvent>,
 ) -> Result<Response, Problem> {
     let attempt = attempt.map(|Extension(attempt)| attempt);
     if let Some(committed) = attempt.as_ref().and_then(|a| a.committed.as_ref()) {
@@ -132,19 +110,10 @@ pub async fn append_event(
             },
         ));
     }
-    let event_type = EventType::parse(&body.event_type)?;
-    let data = body.data.ok_or_else(|| {
-        Problem::invalid_request(
-            "data",
-            "data is required; send null for an event without data",
-        )
-    })?;
     let request = AppendEvent {
-        event_type,
-        data,
-        lease_epoch: body.lease_epoch,
         if_version,
         idempotency_key: attempt.map(|attempt| attempt.key),
+        ..body
     };
     let appended = state.ledger().append_event(&tenant, &id, request).await?;
     Ok(json_response(

@@ -6,57 +6,12 @@ use crate::auth::AuthTenant;
 use crate::extract::{IfMatch, RunIdPath};
 use crate::json::{JsonBody, json_response};
 use crate::problem::{Problem, ProblemBody};
-use crate::routes::runs::LeaseRequest;
 use crate::schema::RunBody;
 use crate::state::ServerState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use runledger::{Cancel, Finish, Heartbeat, Outcome, StartRun};
-use serde::Deserialize;
-use serde_json::Value;
-use utoipa::ToSchema;
-
-/// The body of `POST /v1/runs/{id}/heartbeat`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HeartbeatRequest {
-    /// The epoch of the lease held (required).
-    pub lease_epoch: u64,
-    /// A new lease length, 100–86,400,000 ms; the previous one when absent.
-    #[serde(default)]
-    pub lease_ttl_ms: Option<u64>,
-}
-
-/// The body of `POST /v1/runs/{id}/finish`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FinishRequest {
-    /// The epoch of the lease held (required).
-    pub lease_epoch: u64,
-    /// `succeeded` or `failed`.
-    pub outcome: Outcome,
-    /// Any JSON value, at most 256 KiB serialized.
-    #[serde(default)]
-    pub result: Option<Value>,
-    /// A failure's message, at most 64 KiB.
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-/// The body of `POST /v1/runs/{id}/cancel` (may be empty).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelRequest {
-    /// Why; becomes the run's `error`.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Also cancel every descendant that has not ended, in the same
-    /// transaction; each gets its own `cancelled` event and the `error`
-    /// `parent <id> cancelled: <reason>`.
-    #[serde(default)]
-    pub cascade: bool,
-}
+use runledger::{Cancel, Finish, Heartbeat, StartLease, StartRun};
 
 /// Starts a queued run under a new lease epoch.
 #[utoipa::path(
@@ -64,7 +19,7 @@ pub struct CancelRequest {
     path = "/v1/runs/{id}/start",
     tag = "lifecycle",
     params(("id" = String, Path, description = "The run id.")),
-    request_body = LeaseRequest,
+    request_body = StartLease,
     responses(
         (status = 200, description = "The running run with its new lease.", body = RunBody),
         (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
@@ -77,12 +32,9 @@ pub async fn start_run(
     AuthTenant(tenant): AuthTenant,
     RunIdPath(id): RunIdPath,
     IfMatch(if_version): IfMatch,
-    JsonBody(body): JsonBody<LeaseRequest>,
+    JsonBody(lease): JsonBody<StartLease>,
 ) -> Result<Response, Problem> {
-    let request = StartRun {
-        lease: body.lease()?,
-        if_version,
-    };
+    let request = StartRun { lease, if_version };
     let run = state.ledger().start(&tenant, &id, request).await?;
     Ok(json_response(StatusCode::OK, &run))
 }
@@ -93,7 +45,7 @@ pub async fn start_run(
     path = "/v1/runs/{id}/heartbeat",
     tag = "lifecycle",
     params(("id" = String, Path, description = "The run id.")),
-    request_body = HeartbeatRequest,
+    request_body = Heartbeat,
     responses(
         (status = 200, description = "The run with its lease extended.", body = RunBody),
         (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
@@ -106,13 +58,9 @@ pub async fn heartbeat_run(
     AuthTenant(tenant): AuthTenant,
     RunIdPath(id): RunIdPath,
     IfMatch(if_version): IfMatch,
-    JsonBody(body): JsonBody<HeartbeatRequest>,
+    JsonBody(body): JsonBody<Heartbeat>,
 ) -> Result<Response, Problem> {
-    let request = Heartbeat {
-        lease_epoch: body.lease_epoch,
-        lease_ttl_ms: body.lease_ttl_ms,
-        if_version,
-    };
+    let request = Heartbeat { if_version, ..body };
     let run = state.ledger().heartbeat(&tenant, &id, request).await?;
     Ok(json_response(StatusCode::OK, &run))
 }
@@ -124,7 +72,7 @@ pub async fn heartbeat_run(
     path = "/v1/runs/{id}/finish",
     tag = "lifecycle",
     params(("id" = String, Path, description = "The run id.")),
-    request_body = FinishRequest,
+    request_body = Finish,
     responses(
         (status = 200, description = "The finished run.", body = RunBody),
         (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
@@ -137,14 +85,8 @@ pub async fn finish_run(
     AuthTenant(tenant): AuthTenant,
     RunIdPath(id): RunIdPath,
     IfMatch(if_version): IfMatch,
-    JsonBody(body): JsonBody<FinishRequest>,
+    JsonBody(request): JsonBody<Finish>,
 ) -> Result<Response, Problem> {
-    let request = Finish {
-        lease_epoch: body.lease_epoch,
-        outcome: body.outcome,
-        result: body.result,
-        error: body.error,
-    };
     let run = state
         .ledger()
         .finish(&tenant, &id, request, if_version)
@@ -159,7 +101,7 @@ pub async fn finish_run(
     path = "/v1/runs/{id}/cancel",
     tag = "lifecycle",
     params(("id" = String, Path, description = "The run id.")),
-    request_body(content = CancelRequest, description = "May be empty."),
+    request_body(content = Cancel, description = "May be empty."),
     responses(
         (status = 200, description = "The cancelled run.", body = RunBody),
         (status = 404, description = "`not_found`.", body = ProblemBody, content_type = "application/problem+json"),
@@ -172,13 +114,9 @@ pub async fn cancel_run(
     AuthTenant(tenant): AuthTenant,
     RunIdPath(id): RunIdPath,
     IfMatch(if_version): IfMatch,
-    JsonBody(body): JsonBody<CancelRequest>,
+    JsonBody(body): JsonBody<Cancel>,
 ) -> Result<Response, Problem> {
-    let request = Cancel {
-        reason: body.reason,
-        cascade: body.cascade,
-        if_version,
-    };
+    let request = Cancel { if_version, ..body };
     let run = state.ledger().cancel(&tenant, &id, request).await?;
     Ok(json_response(StatusCode::OK, &run))
 }

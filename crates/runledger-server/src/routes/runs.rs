@@ -1,7 +1,7 @@
 //! `/v1/runs` and `/v1/runs/{id}`: create (idempotent), read and list runs
-//! (SPEC §4). Each body field is parsed by the core's own parser, so a bad
-//! id is `invalid_run_id` with the rule that failed and anything else bad is
-//! `invalid_request` naming its field.
+//! (SPEC §4). The body is the core's [`CreateRun`], each field read by the
+//! core's own parser (`json.rs`): a bad id is `invalid_run_id` with the rule
+//! that failed, anything else bad is `invalid_request` naming its field.
 
 use crate::auth::AuthTenant;
 use crate::extract::{RunIdPath, StrictQuery, parse_number};
@@ -15,74 +15,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use runledger::{
-    ConcurrencyKey, CreateRun, Kind, ListRuns, OnFull, Owner, Run, RunId, RunState, Segment,
-    StartLease, Tenant, Timestamp,
+    ConcurrencyKey, CreateRun, Kind, ListRuns, Run, RunId, RunState, Tenant, Timestamp,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-
-/// The body of `POST /v1/runs`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRunRequest {
-    /// The run id; generated (UUIDv7) when absent. For a child, absent or
-    /// exactly `<parent_id>:<key>`.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// What is being run: `[A-Za-z0-9._-]{1,128}`.
-    pub kind: String,
-    /// The parent, for a child run (with `key`).
-    #[serde(default)]
-    pub parent_id: Option<String>,
-    /// The child key, for a child run (with `parent_id`).
-    #[serde(default)]
-    pub key: Option<String>,
-    /// A JSON object, at most 64 KiB serialized; `{}` when absent.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub attributes: Option<Value>,
-    /// The concurrency group.
-    #[serde(default)]
-    pub concurrency: Option<ConcurrencyRequest>,
-    /// Start the run at once when it gets a slot (not a creation parameter).
-    #[serde(default)]
-    pub start: Option<LeaseRequest>,
-}
-
-/// A concurrency group as a create names it.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConcurrencyRequest {
-    /// The group: `[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}`.
-    pub key: String,
-    /// Most active runs, 1–10,000; 1 when absent.
-    #[serde(default)]
-    pub limit: Option<u32>,
-    /// What to do when the group is full; `reject` when absent.
-    #[serde(default)]
-    pub on_full: Option<OnFull>,
-}
-
-/// A worker taking a run: `start` of a create, and `POST /v1/runs/{id}/start`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LeaseRequest {
-    /// The worker: 1–256 printable characters.
-    pub owner: String,
-    /// Lease length, 100–86,400,000 ms.
-    pub lease_ttl_ms: u64,
-}
-
-impl LeaseRequest {
-    /// The core's lease request, the owner checked.
-    pub(crate) fn lease(&self) -> Result<StartLease, Problem> {
-        Ok(StartLease {
-            owner: Owner::parse(&self.owner)?,
-            lease_ttl_ms: self.lease_ttl_ms,
-        })
-    }
-}
 
 /// Query of `GET /v1/runs`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -126,7 +62,7 @@ pub struct RunList {
     post,
     path = "/v1/runs",
     tag = "runs",
-    request_body = CreateRunRequest,
+    request_body = CreateRun,
     responses(
         (status = 201, description = "The run was created.", body = RunBody),
         (status = 200, description = "The run existed with identical creation parameters.", body = RunBody),
@@ -138,9 +74,8 @@ pub async fn create_run(
     State(state): State<ServerState>,
     AuthTenant(tenant): AuthTenant,
     planned: Option<Extension<PlannedRunId>>,
-    JsonBody(body): JsonBody<CreateRunRequest>,
+    JsonBody(mut request): JsonBody<CreateRun>,
 ) -> Result<Response, Problem> {
-    let mut request = create_request(body)?;
     if let (None, None, None, Some(Extension(PlannedRunId(id)))) =
         (&request.id, &request.parent_id, &request.key, planned)
     {
@@ -171,31 +106,6 @@ fn instant(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>,
         })
     })
     .transpose()
-}
-
-/// Maps the body onto the library's request, parsing every field.
-pub(crate) fn create_request(body: CreateRunRequest) -> Result<CreateRun, Problem> {
-    let id = body.id.as_deref().map(RunId::parse).transpose()?;
-    let parent_id = body.parent_id.as_deref().map(RunId::parse).transpose()?;
-    let key = body.key.as_deref().map(Segment::parse).transpose()?;
-    let mut request = CreateRun::new(Kind::parse(&body.kind)?);
-    request.id = id;
-    request.parent_id = parent_id;
-    request.key = key;
-    request.attributes = body.attributes;
-    if let Some(concurrency) = body.concurrency {
-        let group = runledger::ConcurrencyRequest {
-            key: ConcurrencyKey::parse(&concurrency.key)?,
-            limit: concurrency.limit,
-            on_full: concurrency.on_full,
-        };
-        // Checked here as well as by the ledger, so a body with several
-        // faults is refused for the same one as before the owner is read.
-        group.group()?;
-        request.concurrency = Some(group);
-    }
-    request.start = body.start.as_ref().map(LeaseRequest::lease).transpose()?;
-    Ok(request)
 }
 
 /// The run `id`.

@@ -5,7 +5,7 @@ use super::{postgres, sqlite};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::batch::{BatchAnswers, BatchRefused};
-use crate::requests::{Appended, Created, ResolvedCreate, RunPage};
+use crate::requests::{Appended, Created, LogPage, ResolvedCreate, RunPage};
 use runledger_core::requests::Finish;
 use runledger_core::requests::{AppendEvent, Cancel, ClaimRun, Heartbeat, ListRuns, StartRun};
 use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
@@ -367,14 +367,11 @@ impl Store {
     pub(crate) async fn event_page(
         &self,
         tenant: &Tenant,
-        run: Option<&RunId>,
-        after: u64,
-        limit: u32,
-        bytes_max: usize,
+        page: LogPage,
     ) -> Result<Vec<(Event, usize)>, Error> {
         match self {
-            Store::Sqlite(store) => store.event_page(tenant, run, after, limit, bytes_max).await,
-            Store::Postgres(store) => store.event_page(tenant, run, after, limit, bytes_max).await,
+            Store::Sqlite(store) => store.event_page(tenant, page).await,
+            Store::Postgres(store) => store.event_page(tenant, &page).await,
         }
     }
 

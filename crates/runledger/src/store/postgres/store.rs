@@ -13,7 +13,7 @@ use super::{access, appends::AppendBatcher, audit, migrate, read, relay};
 use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::batch::{BatchAnswers, BatchRefused};
-use crate::requests::{Appended, Created, ResolvedCreate, RunPage};
+use crate::requests::{Appended, Created, LogPage, ResolvedCreate, RunPage};
 use runledger_core::Operation;
 use runledger_core::requests::Finish;
 use runledger_core::requests::{AppendEvent, Cancel, ClaimRun, Heartbeat, ListRuns, StartRun};
@@ -427,12 +427,9 @@ impl Store {
     pub(crate) async fn event_page(
         &self,
         tenant: &Tenant,
-        run: Option<&RunId>,
-        after: u64,
-        limit: u32,
-        bytes_max: usize,
+        page: &LogPage,
     ) -> Result<Vec<(Event, usize)>, Error> {
-        positions::event_page(&self.pool, tenant, run, after, limit, bytes_max).await
+        positions::event_page(&self.pool, tenant, page).await
     }
 
     pub(crate) async fn last_position(&self, tenant: &Tenant) -> Result<u64, Error> {

@@ -6,8 +6,9 @@
 use super::connection::{self, Location, SqliteOptions};
 use super::error::storage;
 use super::rows;
+use crate::requests::LogPage;
 use crate::store::schema::{EVENT_COLUMNS, EVENT_ENVELOPE_BYTES};
-use runledger_core::{Error, Event, RunId, Tenant};
+use runledger_core::{Error, Event, Tenant};
 use rusqlite::{Connection, params};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -64,22 +65,17 @@ pub(crate) fn last_position(connection: &Connection, tenant: &Tenant) -> Result<
     Ok(position as u64)
 }
 
-/// The next events of `tenant`'s log after position `after` (or of `run`'s
-/// log after seq `after`), at most `limit` and, past the first, at most
-/// `bytes_max` bytes in all (each counted as its data's length plus
-/// [`EVENT_ENVELOPE_BYTES`]), each with its size. Rows past the bound are
+/// The events of `tenant`'s log that `page` names, each with its size
+/// ([`EVENT_ENVELOPE_BYTES`] more than its data's). Rows past the bound are
 /// never read.
 pub(crate) fn event_page(
     connection: &Connection,
     tenant: &Tenant,
-    run: Option<&RunId>,
-    after: u64,
-    limit: u32,
-    bytes_max: usize,
+    page: &LogPage,
 ) -> Result<Vec<(Event, usize)>, Error> {
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let (after, limit) = (i64::try_from(page.after).unwrap_or(i64::MAX), page.limit);
     let mut statement;
-    let mut found = match run {
+    let mut found = match &page.run {
         Some(run) => {
             statement = connection
                 .prepare_cached(&format!(
@@ -100,16 +96,16 @@ pub(crate) fn event_page(
         }
     }
     .map_err(storage)?;
-    let mut page = Vec::new();
+    let mut events = Vec::new();
     let mut bytes = 0usize;
     while let Some(row) = found.next().map_err(storage)? {
         let data_bytes: i64 = row.get(6).map_err(storage)?;
         let size = usize::try_from(data_bytes).unwrap_or(usize::MAX) + EVENT_ENVELOPE_BYTES;
-        if !page.is_empty() && bytes.saturating_add(size) > bytes_max {
+        if !events.is_empty() && bytes.saturating_add(size) > page.bytes_max {
             break;
         }
         bytes = bytes.saturating_add(size);
-        page.push((rows::event(row).map_err(storage)?, size));
+        events.push((rows::event(row).map_err(storage)?, size));
     }
-    Ok(page)
+    Ok(events)
 }

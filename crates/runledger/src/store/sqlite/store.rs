@@ -11,7 +11,7 @@ use crate::access::IdempotencyBegin;
 use crate::audit::Audit;
 use crate::batch::{BatchAnswers, BatchRefused};
 use crate::clock;
-use crate::requests::{Appended, Created, ResolvedCreate, RunPage};
+use crate::requests::{Appended, Created, LogPage, ResolvedCreate, RunPage};
 use runledger_core::Operation;
 use runledger_core::requests::Finish;
 use runledger_core::requests::{AppendEvent, Cancel, ClaimRun, Heartbeat, ListRuns, StartRun};
@@ -417,16 +417,11 @@ impl Store {
     pub(crate) async fn event_page(
         &self,
         tenant: &Tenant,
-        run: Option<&RunId>,
-        after: u64,
-        limit: u32,
-        bytes_max: usize,
+        page: LogPage,
     ) -> Result<Vec<(Event, usize)>, Error> {
-        let (tenant, run) = (tenant.clone(), run.cloned());
+        let tenant = tenant.clone();
         self.readers
-            .read(move |connection| {
-                feed::event_page(connection, &tenant, run.as_ref(), after, limit, bytes_max)
-            })
+            .read(move |connection| feed::event_page(connection, &tenant, &page))
             .await
     }
 

@@ -5,10 +5,11 @@
 //! in events.
 
 use super::stamping::CHANNEL;
+use crate::requests::LogPage;
 use crate::store::postgres::error::storage;
 use crate::store::postgres::rows;
 use crate::store::schema::EVENT_ENVELOPE_BYTES;
-use runledger_core::{Error, Event, RunId, Tenant};
+use runledger_core::{Error, Event, Tenant};
 use sqlx::postgres::PgListener;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use std::time::Duration;
@@ -58,21 +59,16 @@ pub(crate) async fn last_position(pool: &PgPool, tenant: &Tenant) -> Result<u64,
     Ok(row.try_get::<i64, _>(0).map_err(storage)? as u64)
 }
 
-/// The next stamped events of `tenant`'s log after position `after` (or of
-/// `run`'s log after seq `after`), at most `limit` and, past the first, at
-/// most `bytes_max` bytes in all (each counted as its data's length plus
-/// [`EVENT_ENVELOPE_BYTES`]), each with its size. The sizes are summed in
-/// the database (`octet_length` of a stored text reads its header, not its
-/// value), so rows past the bound are never sent.
+/// The stamped events of `tenant`'s log that `page` names, each with its
+/// size ([`EVENT_ENVELOPE_BYTES`] more than its data's). The sizes are
+/// summed in the database (`octet_length` of a stored text reads its
+/// header, not its value), so rows past the bound are never sent.
 pub(crate) async fn event_page(
     pool: &PgPool,
     tenant: &Tenant,
-    run: Option<&RunId>,
-    after: u64,
-    limit: u32,
-    bytes_max: usize,
+    page: &LogPage,
 ) -> Result<Vec<(Event, usize)>, Error> {
-    let (filter, order) = match run {
+    let (filter, order) = match page.run {
         Some(_) => (
             "tenant = $1 AND run_id = $5 AND seq > $2 AND position IS NOT NULL",
             "seq",
@@ -90,10 +86,10 @@ pub(crate) async fn event_page(
     );
     let mut query = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant.as_str())
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .bind(i64::try_from(bytes_max).unwrap_or(i64::MAX));
-    if let Some(run) = run {
+        .bind(i64::try_from(page.after).unwrap_or(i64::MAX))
+        .bind(i64::from(page.limit))
+        .bind(i64::try_from(page.bytes_max).unwrap_or(i64::MAX));
+    if let Some(run) = &page.run {
         query = query.bind(run.as_str());
     }
     let found = query.fetch_all(pool).await.map_err(storage)?;
