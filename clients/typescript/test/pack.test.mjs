@@ -21,9 +21,11 @@ test('npm pack installs into an empty folder and its example runs', async () => 
     const app = join(dir, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    // `ws` as a Node 20 app adds it (from the cache `npm ci` filled).
-    const wsVersion = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')).devDependencies.ws;
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball, `ws@${wsVersion}`], { cwd: app, stdio: 'pipe' });
+    // `ws` as a Node 20 app adds it: packed from the copy `npm ci` put in
+    // node_modules, so the install needs neither the registry nor a warm
+    // npm cache.
+    const wsTarball = join(dir, execFileSync('npm', ['pack', '--silent', '--pack-destination', dir, join(packageDir, 'node_modules', 'ws')], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').at(-1));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball, wsTarball], { cwd: app, stdio: 'pipe' });
     const manifest = JSON.parse(readFileSync(join(app, 'node_modules', '@runledger', 'client', 'package.json'), 'utf8'));
     assert.equal(manifest.dependencies, undefined, 'the package has no runtime dependency');
     const installed = join(app, 'node_modules', '@runledger', 'client');
