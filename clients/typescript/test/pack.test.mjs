@@ -24,7 +24,8 @@ test('npm pack installs into an empty folder and its example runs', async () => 
     // `ws` as a Node 20 app adds it: packed from the copy `npm ci` put in
     // node_modules, so the install needs neither the registry nor a warm
     // npm cache.
-    const wsTarball = join(dir, execFileSync('npm', ['pack', '--silent', '--pack-destination', dir, join(packageDir, 'node_modules', 'ws')], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').at(-1));
+    const wsPacked = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir, join(packageDir, 'node_modules', 'ws')], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').at(-1);
+    const wsTarball = join(dir, /** @type {string} */ (wsPacked));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball, wsTarball], { cwd: app, stdio: 'pipe' });
     const manifest = JSON.parse(readFileSync(join(app, 'node_modules', '@runledger', 'client', 'package.json'), 'utf8'));
     assert.equal(manifest.dependencies, undefined, 'the package has no runtime dependency');
