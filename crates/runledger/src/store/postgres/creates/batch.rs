@@ -15,11 +15,13 @@
 //! an earlier item of the segment (the `runs_concurrency_limit` trigger
 //! checks each row's limit against its statement's count).
 //!
-//! Events are inserted unstamped; before the commit the batch takes the
-//! tenant's position lock (the sequencer's) and stamps, from the tenant's
-//! counter row, first the events other writers committed unstamped, then
-//! its own in the order they were written: its events take consecutive
-//! positions in item order. A refusal of an atomic batch rolls everything
+//! A batch written by one statement (one segment, no run cancelled) stamps
+//! its events in that statement when it may, as a single create does
+//! (positions/stamping.rs): they take consecutive positions in item order.
+//! Otherwise its events are inserted unstamped, and before the commit the
+//! batch takes the tenant's position lock (the sequencer's) and stamps,
+//! from the tenant's counter row, first the events other writers committed
+//! unstamped, then its own in the order they were written. A refusal of an atomic batch rolls everything
 //! back; so does any failure (a killed connection, a failpoint).
 
 use super::alone::{cancel_for_room, replace_pending};
@@ -71,12 +73,24 @@ pub(crate) async fn create_batch(
             return Ok(Err(refused));
         }
     }
-    if let Err(refused) = batch.flush(&mut transaction).await? {
-        drop(transaction);
-        return Ok(Err(refused));
-    }
+    // Stamped in the statement only when it is the batch's one write: a
+    // later statement could not keep the batch's positions consecutive.
+    let stamp = if batch.wrote {
+        Stamp::Never
+    } else {
+        Stamp::IfSettled
+    };
+    let stamped = match batch.flush(&mut transaction, stamp).await? {
+        Ok(stamped) => stamped,
+        Err(refused) => {
+            drop(transaction);
+            return Ok(Err(refused));
+        }
+    };
     failpoints::hit("create_batch", "after_writes")?;
-    stamp_ours_last(&mut transaction, tenant, &batch.touched).await?;
+    if !stamped && !batch.touched.is_empty() {
+        stamp_ours_last(&mut transaction, tenant, &batch.touched).await?;
+    }
     commit(transaction).await?;
     Ok(Ok(batch
         .answers
@@ -107,6 +121,8 @@ struct Batch<'a> {
     segment_limits: HashMap<ConcurrencyKey, u32>,
     /// Every run the batch wrote events of.
     touched: Vec<String>,
+    /// Whether a statement before the last wrote anything.
+    wrote: bool,
     answers: Vec<Option<Result<Created, Error>>>,
 }
 
@@ -174,6 +190,7 @@ impl<'a> Batch<'a> {
             segment: Vec::new(),
             segment_limits: HashMap::new(),
             touched: Vec::new(),
+            wrote: false,
             answers: vec![None; creates.len()],
         })
     }
@@ -225,7 +242,7 @@ impl<'a> Batch<'a> {
                     .segment_limits
                     .get(&group.key)
                     .is_some_and(|limit| *limit != group.limit)
-                    && let Err(refused) = self.flush(connection).await?
+                    && let Err(refused) = self.flush(connection, Stamp::Never).await?
                 {
                     return Ok(Err(refused));
                 }
@@ -239,9 +256,10 @@ impl<'a> Batch<'a> {
                     Ok(Admission::CancelOldest(victims)) => {
                         active.retain(|run| !victims.contains(run));
                         active.push(create.id.clone());
-                        if let Err(refused) = self.flush(connection).await? {
+                        if let Err(refused) = self.flush(connection, Stamp::Never).await? {
                             return Ok(Err(refused));
                         }
+                        self.wrote = true;
                         for victim in victims {
                             cancel_for_room(connection, self.tenant, &victim, &create.id, self.now)
                                 .await?;
@@ -250,9 +268,10 @@ impl<'a> Batch<'a> {
                         RunState::Queued
                     }
                     Ok(Admission::ReplacePending) => {
-                        if let Err(refused) = self.flush(connection).await? {
+                        if let Err(refused) = self.flush(connection, Stamp::Never).await? {
                             return Ok(Err(refused));
                         }
+                        self.wrote = true;
                         for run in lookup::pending(connection, self.tenant, &group.key).await? {
                             self.touched.push(run.run.id.as_str().to_owned());
                         }
@@ -294,17 +313,20 @@ impl<'a> Batch<'a> {
     }
 
     /// Writes the segment's runs and events with one statement.
+    /// Answers whether its events were stamped.
     async fn flush(
         &mut self,
         connection: &mut PgConnection,
-    ) -> Result<Result<(), BatchRefused>, Error> {
+        stamp: Stamp,
+    ) -> Result<Result<bool, BatchRefused>, Error> {
         self.segment_limits.clear();
         if self.segment.is_empty() {
-            return Ok(Ok(()));
+            return Ok(Ok(false));
         }
+        self.wrote = true;
         let segment = std::mem::take(&mut self.segment);
         let transitions: Vec<&Transition> = segment.iter().map(|(_, created)| created).collect();
-        let written = insert_runs_with_events(connection, &transitions, Stamp::Never).await?;
+        let written = insert_runs_with_events(connection, &transitions, stamp).await?;
         for ((index, created), inserted) in segment.into_iter().zip(written.inserted) {
             let answer = if inserted {
                 Ok(Created {
@@ -324,7 +346,7 @@ impl<'a> Batch<'a> {
                 return Ok(Err(refused));
             }
         }
-        Ok(Ok(()))
+        Ok(Ok(written.stamped))
     }
 }
 
