@@ -308,3 +308,19 @@ fn parse_duration_s(text: &str) -> Result<f64, String> {
         ))
     }
 }
+
+/// `--db` of a command that opens the ledger, from `RUNLEDGER_DB` when not
+/// given and `sqlite://runledger.db` when neither is.
+#[derive(Debug, Clone, Args)]
+pub struct LedgerDb {
+    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
+    /// path, or postgres://…; created and migrated when missing.
+    #[arg(
+        long = "db",
+        value_name = "URL",
+        env = "RUNLEDGER_DB",
+        hide_env_values = true,
+        default_value = "sqlite://runledger.db"
+    )]
+    pub url: String,
+}

@@ -21,6 +21,7 @@ mod read;
 mod report;
 mod waves;
 
+use crate::cli::LedgerDb;
 use crate::failure::{Failure, Verdict};
 use clap::{Args, ValueEnum};
 use clock::Zone;
@@ -69,15 +70,9 @@ pub struct ImportArgs {
     /// The file of legacy records: CSV with a header row, or JSON lines.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// The ledger to import into.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "RUNLEDGER_DB",
-        hide_env_values = true,
-        default_value = "sqlite://runledger.db"
-    )]
-    pub db: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: LedgerDb,
     /// The file's format; by default from its extension (.csv, .jsonl, .ndjson, .json).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -166,7 +161,7 @@ pub async fn run(args: ImportArgs) -> Result<Verdict, Failure> {
             reap_interval: None,
             ..Options::default()
         };
-        let ledger = Ledger::open_with(&args.db, options).await?;
+        let ledger = Ledger::open_with(&args.db.url, options).await?;
         let owner = Owner::parse(IMPORT_OWNER).expect("the import owner is a valid owner");
         let writer = Writer {
             ledger,

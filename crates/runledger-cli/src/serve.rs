@@ -3,6 +3,7 @@
 //! serves the HTTP API until SIGTERM or Ctrl-C; then it stops accepting,
 //! finishes the requests in flight and closes the ledger.
 
+use crate::cli::LedgerDb;
 use crate::failure::{Failure, Verdict};
 use clap::{Args, ValueEnum};
 use runledger::relay::Relay;
@@ -68,16 +69,9 @@ listened on (the port is in use, or not allowed).";
 /// `runledger serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
-    /// path, or postgres://…; created and migrated on start.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "RUNLEDGER_DB",
-        hide_env_values = true,
-        default_value = "sqlite://runledger.db"
-    )]
-    pub db: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: LedgerDb,
     /// Address to listen on (port 0: any free port).
     #[arg(
         long,
@@ -186,7 +180,7 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
         reap_interval: Some(Duration::from_millis(args.reap_interval_ms)),
         ..Options::default()
     };
-    let ledger = Ledger::open_with(&args.db, options).await?;
+    let ledger = Ledger::open_with(&args.db.url, options).await?;
     let auth_required = ledger.auth_required().await?;
     check_exposure(address, auth_required, args.insecure_no_auth)
         .map_err(|refused| Failure::Usage(refused.to_string()))?;
@@ -205,7 +199,7 @@ pub async fn run(args: ServeArgs) -> Result<Verdict, Failure> {
     // The first line of stdout: scripts and tests read the port from it.
     println!("listening on http://{local}");
     let _ = std::io::stdout().flush();
-    tracing::info!(address = %local, db = %runledger::redact_db_url(&args.db), "listening");
+    tracing::info!(address = %local, db = %runledger::redact_db_url(&args.db.url), "listening");
     // Dropped when serving ends, which stops it.
     let relay = args.publish.as_deref().map(|url| {
         tracing::info!(nats = %runledger::redact_db_url(url), "relaying events to NATS JetStream");

@@ -6,6 +6,7 @@
 //! revoked), `tenant token revoke ID` revokes one: every server refuses it
 //! from its next request.
 
+use crate::cli::LedgerDb;
 use crate::failure::{Failure, Verdict};
 use clap::{Args, Subcommand};
 use runledger::{Ledger, Options, Tenant, Timestamp, TokenInfo};
@@ -74,16 +75,9 @@ pub enum TokenCommand {
 /// `runledger tenant list`.
 #[derive(Debug, Args)]
 pub struct TenantListArgs {
-    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
-    /// path, or postgres://….
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "RUNLEDGER_DB",
-        hide_env_values = true,
-        default_value = "sqlite://runledger.db"
-    )]
-    pub db: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: LedgerDb,
     /// Print `[{"tenant", "tokens": [{"id", "tenant", "prefix", "created_at", "last_used_at", "revoked_at"}]}]`, one entry per tenant.
     #[arg(long)]
     pub json: bool,
@@ -94,16 +88,9 @@ pub struct TenantListArgs {
 pub struct TokenRevokeArgs {
     /// The token's id, as `runledger tenant list` shows it.
     pub id: String,
-    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
-    /// path, or postgres://….
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "RUNLEDGER_DB",
-        hide_env_values = true,
-        default_value = "sqlite://runledger.db"
-    )]
-    pub db: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: LedgerDb,
     /// Print the revoked token as JSON.
     #[arg(long)]
     pub json: bool,
@@ -114,16 +101,9 @@ pub struct TokenRevokeArgs {
 pub struct TenantAddArgs {
     /// The tenant: [a-z0-9][a-z0-9_-]{0,63}.
     pub name: String,
-    /// The database: sqlite://relative.db, sqlite:///abs/path.db, a plain
-    /// path, or postgres://…; created and migrated when missing.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "RUNLEDGER_DB",
-        hide_env_values = true,
-        default_value = "sqlite://runledger.db"
-    )]
-    pub db: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub db: LedgerDb,
     /// Print `{"tenant": …, "token": …}` instead of text.
     #[arg(long)]
     pub json: bool,
@@ -176,7 +156,7 @@ fn by_tenant(tokens: &[TokenInfo]) -> Vec<serde_json::Value> {
 }
 
 async fn list(args: TenantListArgs) -> Result<Verdict, Failure> {
-    let ledger = open(&args.db).await?;
+    let ledger = open(&args.db.url).await?;
     let tokens = ledger.tokens().await?;
     if args.json {
         println!("{}", serde_json::Value::Array(by_tenant(&tokens)));
@@ -213,7 +193,7 @@ async fn revoke(args: TokenRevokeArgs) -> Result<Verdict, Failure> {
     // A malformed id is a usage error (2), checked before the database is
     // opened; a well-formed id that names no token is a refusal (1).
     runledger::check_token_id(&args.id).map_err(|error| Failure::Usage(error.to_string()))?;
-    let ledger = open(&args.db).await?;
+    let ledger = open(&args.db.url).await?;
     let token = match ledger.revoke_token(&args.id).await {
         Ok(token) => token,
         Err(error @ runledger::Error::InvalidRequest { .. }) => {
@@ -242,7 +222,7 @@ async fn add(args: TenantAddArgs) -> Result<Verdict, Failure> {
         reap_interval: None,
         ..Options::default()
     };
-    let ledger = Ledger::open_with(&args.db, options).await?;
+    let ledger = Ledger::open_with(&args.db.url, options).await?;
     let first = !ledger.auth_required().await?;
     let created = ledger.add_tenant_token(&tenant).await?;
     if first && tenant != Tenant::default() {
@@ -261,7 +241,7 @@ async fn add(args: TenantAddArgs) -> Result<Verdict, Failure> {
                     format!("the {default_runs} runs")
                 },
                 if default_runs == 1 { "is" } else { "are" },
-                shown_db(&args.db)
+                shown_db(&args.db.url)
             );
         }
     }
