@@ -101,7 +101,8 @@ pub enum Refusal {
     /// Its shape: a missing or unknown field, or a value of the wrong JSON
     /// type.
     Shape(Problem),
-    /// The text of one field, which that field's parser refused.
+    /// The text of one field: a string its parser refused (or sent for a
+    /// field that takes another type).
     Field(Problem),
 }
 
