@@ -122,12 +122,16 @@ pub fn from_value_strict<T: DeserializeOwned>(value: &Value) -> Result<T, Refusa
         let refused = value_at(value, error.path());
         let inner = error.into_inner();
         if path != "." {
-            let problem = Problem::invalid_request(&path, format!("invalid {path}: {inner}"));
             return match refused {
                 Some(Value::String(text)) => {
-                    Refusal::Field(run_id_refusal(&path, text).unwrap_or(problem))
+                    Refusal::Field(run_id_refusal(&path, text).unwrap_or_else(|| {
+                        Problem::invalid_request(&path, format!("{path}: {inner}"))
+                    }))
                 }
-                _ => Refusal::Shape(problem),
+                _ => Refusal::Shape(Problem::invalid_request(
+                    &path,
+                    format!("invalid {path}: {inner}"),
+                )),
             };
         }
         // A missing or unknown top-level field is named by serde only in
