@@ -15,8 +15,8 @@ use crate::requests::{Appended, Created, LogPage, ResolvedCreate, RunPage};
 use runledger_core::Operation;
 use runledger_core::requests::Finish;
 use runledger_core::requests::{AppendEvent, Cancel, ClaimRun, Heartbeat, ListRuns, StartRun};
-use runledger_core::transition;
-use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant};
+use runledger_core::transition::{self, Decision, Record};
+use runledger_core::{Error, Event, IdempotencyKey, Run, RunId, RunState, Tenant, Timestamp};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -150,28 +150,17 @@ impl Store {
         id: &RunId,
         request: Heartbeat,
     ) -> Result<Run, Error> {
-        let (tenant, id) = (tenant.clone(), id.clone());
-        self.writer
-            .write(move |connection, now| {
-                let refused_or_done = write::change(
-                    connection,
-                    &tenant,
-                    &id,
-                    Operation::Heartbeat,
-                    request.if_version,
-                    now,
-                    |stored| {
-                        transition::heartbeat(
-                            stored,
-                            request.lease_epoch,
-                            request.lease_ttl_ms,
-                            now,
-                        )
-                    },
-                );
-                reap::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
-            })
-            .await
+        let if_version = request.if_version;
+        self.change_of_a_lease(
+            tenant,
+            id,
+            Operation::Heartbeat,
+            if_version,
+            move |stored, now| {
+                transition::heartbeat(stored, request.lease_epoch, request.lease_ttl_ms, now)
+            },
+        )
+        .await
     }
 
     pub(crate) async fn finish(
@@ -181,6 +170,27 @@ impl Store {
         request: Finish,
         if_version: Option<u64>,
     ) -> Result<Run, Error> {
+        self.change_of_a_lease(
+            tenant,
+            id,
+            Operation::Finish,
+            if_version,
+            move |stored, now| transition::finish(stored, &request, now),
+        )
+        .await
+    }
+
+    /// A change a lease holder asks for (heartbeat, finish), decided by
+    /// `decide` in the writer; refused for an expired lease, the run is
+    /// timed out in the same transaction (reap.rs).
+    async fn change_of_a_lease(
+        &self,
+        tenant: &Tenant,
+        id: &RunId,
+        operation: Operation,
+        if_version: Option<u64>,
+        decide: impl FnOnce(&Record, Timestamp) -> Result<Decision, Error> + Send + 'static,
+    ) -> Result<Run, Error> {
         let (tenant, id) = (tenant.clone(), id.clone());
         self.writer
             .write(move |connection, now| {
@@ -188,10 +198,10 @@ impl Store {
                     connection,
                     &tenant,
                     &id,
-                    Operation::Finish,
+                    operation,
                     if_version,
                     now,
-                    |stored| transition::finish(stored, &request, now),
+                    |stored| decide(stored, now),
                 );
                 reap::reaping_on_expiry(connection, &tenant, &id, now, refused_or_done)
             })
