@@ -16,7 +16,9 @@ test('npm pack installs into an empty folder and its example runs', async () => 
   const dir = freshDir('rlts-pack');
   const env = await startServer();
   try {
-    const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').at(-1);
+    // --ignore-scripts: `prepack` would rebuild dist/ under the test files
+    // running beside this one (they import it); ci.sh built it already.
+    const packed = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').at(-1);
     const tarball = join(dir, /** @type {string} */ (packed));
     const app = join(dir, 'app');
     mkdirSync(app);
@@ -24,7 +26,7 @@ test('npm pack installs into an empty folder and its example runs', async () => 
     // `ws` as a Node 20 app adds it: packed from the copy `npm ci` put in
     // node_modules, so the install needs neither the registry nor a warm
     // npm cache.
-    const wsPacked = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir, join(packageDir, 'node_modules', 'ws')], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').at(-1);
+    const wsPacked = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir, join(packageDir, 'node_modules', 'ws')], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').at(-1);
     const wsTarball = join(dir, /** @type {string} */ (wsPacked));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball, wsTarball], { cwd: app, stdio: 'pipe' });
     const manifest = JSON.parse(readFileSync(join(app, 'node_modules', '@runledger', 'client', 'package.json'), 'utf8'));
