@@ -39,6 +39,7 @@ conformance!(
     bad_batches_are_refused_naming_the_item_and_write_nothing,
     groups_in_a_batch_are_decided_as_single_creates,
     processes_racing_atomic_batches_create_each_id_once,
+    batches_racing_writers_the_sequencer_stamps_stay_consecutive,
     a_failure_after_a_batch_writes_leaves_nothing,
     a_process_killed_after_a_batch_writes_leaves_nothing,
 );
@@ -397,6 +398,92 @@ async fn processes_racing_atomic_batches_create_each_id_once(db: TestDb) {
             assert_eq!(job.children.total, 2, "each child once");
         } else {
             assert_eq!(job.children.total, 3, "each child once");
+        }
+    }
+    let audit = ledger.audit().await.unwrap();
+    assert!(audit.is_clean(), "{audit:#?}");
+}
+
+/// Batch items per round in the mixed race.
+const MIXED_ITEMS: usize = 40;
+
+/// Processes 0–3 write plain batches (stamped in their own statement when
+/// the tenant has no unstamped event, else stamped under the position lock
+/// before commit); processes 4–7 create runs that start at once, written
+/// alone and left for the sequencer to stamp — so batches meet unstamped
+/// events of others and must fall back. Afterwards: positions gap-free,
+/// every run's events once, each batch's `created` events consecutive in
+/// item order.
+async fn batches_racing_writers_the_sequencer_stamps_stay_consecutive(db: TestDb) {
+    let batch = |process: usize, round: usize| -> Vec<CreateSpec> {
+        (0..MIXED_ITEMS)
+            .map(|item| CreateSpec::id(&format!("b{process}-{round}-{item}")))
+            .collect()
+    };
+    let scripts = (0..RACERS)
+        .map(|process| Script::Steps {
+            steps: (0..ROUNDS)
+                .flat_map(|round| {
+                    if process < RACERS / 2 {
+                        vec![Step::Batch {
+                            runs: batch(process, round),
+                            atomic: false,
+                        }]
+                    } else {
+                        (0..5)
+                            .map(|item| {
+                                Step::Create(CreateSpec {
+                                    start: Some(("worker".into(), 60_000)),
+                                    ..CreateSpec::id(&format!("s{process}-{round}-{item}"))
+                                })
+                            })
+                            .collect()
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let reports = race(&db, scripts, &[]).await;
+    assert!(reports.iter().all(|report| report.success));
+    let ledger = db.open().await;
+    let tenant = Tenant::default();
+    // The sequencer stamps what the single writers left; wait for it.
+    let expected = (RACERS / 2) * ROUNDS * MIXED_ITEMS + (RACERS / 2) * ROUNDS * 5 * 2;
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = ledger.tenant_events(&tenant, 0, Some(1_000)).await.unwrap();
+        let mut after = log.last().map_or(0, |event| event.position);
+        while log.len() < expected {
+            let page = ledger
+                .tenant_events(&tenant, after, Some(1_000))
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            log.extend(page);
+        }
+        if log.len() == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(log.len(), expected, "every event stamped, once");
+    for (index, event) in log.iter().enumerate() {
+        assert_eq!(event.position, index as u64 + 1, "positions are gap-free");
+    }
+    let created_at: HashMap<String, u64> = log
+        .iter()
+        .filter(|event| event.event_type == "created")
+        .map(|event| (event.run_id.to_string(), event.position))
+        .collect();
+    for process in 0..RACERS / 2 {
+        for round in 0..ROUNDS {
+            let positions: Vec<u64> = (0..MIXED_ITEMS)
+                .map(|item| created_at[&format!("b{process}-{round}-{item}")])
+                .collect();
+            for pair in positions.windows(2) {
+                assert_eq!(pair[1], pair[0] + 1, "a batch's positions are consecutive");
+            }
         }
     }
     let audit = ledger.audit().await.unwrap();
