@@ -92,7 +92,12 @@ pub fn parse_strict<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             json_type_name(&value)
         )));
     }
-    from_value_strict(&value).map_err(Refusal::into_problem)
+    // Read from the owned value (its strings move, a batch's items are not
+    // copied); only a refusal reads the body again, to find the value.
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let body = checked_value(bytes).unwrap_or(Value::Null);
+        refusal(&body, error).into_problem()
+    })
 }
 
 /// Why a body (or one batch item) could not be read as its request type.
@@ -117,31 +122,32 @@ impl Refusal {
 
 /// Deserializes `value`, already read strictly, into the request type `T`.
 pub fn from_value_strict<T: DeserializeOwned>(value: &Value) -> Result<T, Refusal> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let refused = value_at(value, error.path());
-        let inner = error.into_inner();
-        if path != "." {
-            return match refused {
-                Some(Value::String(text)) => {
-                    Refusal::Field(run_id_refusal(&path, text).unwrap_or_else(|| {
-                        Problem::invalid_request(&path, format!("{path}: {inner}"))
-                    }))
-                }
-                _ => Refusal::Shape(Problem::invalid_request(
-                    &path,
-                    format!("invalid {path}: {inner}"),
-                )),
-            };
-        }
-        // A missing or unknown top-level field is named by serde only in
-        // its message: "missing field `x`", "unknown field `x`, expected …".
-        Refusal::Shape(match named_field(&inner.to_string()) {
-            Some(field) => {
-                Problem::invalid_request(field, format!("invalid request body: {inner}"))
-            }
-            None => Problem::invalid_body(format!("invalid request body: {inner}")),
-        })
+    serde_path_to_error::deserialize(value).map_err(|error| refusal(value, error))
+}
+
+/// Why `value` could not be read: the refused field's path, and whether it
+/// was a field's text or the shape.
+fn refusal(value: &Value, error: serde_path_to_error::Error<serde_json::Error>) -> Refusal {
+    let path = error.path().to_string();
+    let refused = value_at(value, error.path());
+    let inner = error.into_inner();
+    if path != "." {
+        return match refused {
+            Some(Value::String(text)) => Refusal::Field(
+                run_id_refusal(&path, text)
+                    .unwrap_or_else(|| Problem::invalid_request(&path, format!("{path}: {inner}"))),
+            ),
+            _ => Refusal::Shape(Problem::invalid_request(
+                &path,
+                format!("invalid {path}: {inner}"),
+            )),
+        };
+    }
+    // A missing or unknown top-level field is named by serde only in
+    // its message: "missing field `x`", "unknown field `x`, expected …".
+    Refusal::Shape(match named_field(&inner.to_string()) {
+        Some(field) => Problem::invalid_request(field, format!("invalid request body: {inner}")),
+        None => Problem::invalid_body(format!("invalid request body: {inner}")),
     })
 }
 
